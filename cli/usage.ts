@@ -1,0 +1,35 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Bad flags or arguments: the CLI exits 2 with the message. */
+export class UsageError extends Error {}
+
+export function usageLine(): string {
+  return [
+    'usage: finetune <command> [options]',
+    '  validate FILE [--format auto|alpaca|chat|completion|text|classification] [--schema S.json] [--json]',
+    '  params   --model M --strategy full|partial|lora [...] [--json]',
+    '  train    --data FILE --model M --strategy S --out DIR [...]',
+    '  eval     --model M [--adapter DIR] --data FILE [--json]',
+    '  generate --model M [--adapter DIR] --prompt TEXT',
+    '  bench    --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]',
+  ].join('\n');
+}
+
+/** node:util parseArgs, with its errors turned into UsageError (exit 2). */
+export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** A number flag: a clear usage error for "abc" or out-of-range values. */
+export function numberFlag(name: string, value: string | undefined, fallback: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be ${opts.integer ? 'an integer' : 'a number'}, got '${value}'`);
+  if (opts.min !== undefined && n < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${n}`);
+  if (opts.max !== undefined && n > opts.max) throw new UsageError(`--${name} must be at most ${opts.max}, got ${n}`);
+  return n;
+}
