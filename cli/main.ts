@@ -9,7 +9,6 @@ const commands: Record<string, () => Command> = {
   params: () => require('./params') as Command,
   train: () => require('./train') as Command,
   eval: () => require('./eval') as Command,
-  generate: () => require('./generate') as Command,
   bench: () => require('./bench') as Command,
 };
 

@@ -10,7 +10,6 @@ export function usageLine(): string {
     '  params   --model M --strategy full|partial|lora [...] [--json]',
     '  train    --data FILE --model M --strategy S --out DIR [...]',
     '  eval     --model M [--adapter DIR] --data FILE [--json]',
-    '  generate --model M [--adapter DIR] --prompt TEXT',
     '  bench    --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]',
   ].join('\n');
 }
