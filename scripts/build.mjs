@@ -20,7 +20,7 @@ const nodeEntries = {
   cli: 'cli/main.ts',
   trainer: 'trainer/child.ts',
 };
-for (const dir of ['language', 'trainer']) {
+for (const dir of ['language', 'trainer', 'extension']) {
   if (!exists(dir)) continue;
   for (const f of fs.readdirSync(path.join(root, dir))) {
     if (f.endsWith('.worker.ts')) nodeEntries[f.replace(/\.ts$/, '')] = `${dir}/${f}`;

@@ -1,0 +1,15 @@
+// Worker thread of validateFile: validates chunks of whole lines and sends back their summaries.
+// Bundled to dist/validate.worker.js; run from source under tsx.
+import { parentPort, workerData } from 'node:worker_threads';
+import { validateChunk, type ChunkOptions } from './chunkValidator';
+
+const options = workerData as ChunkOptions;
+
+parentPort!.on('message', (m: { id: number; buffer: ArrayBuffer; offset: number; length: number; first: boolean }) => {
+  try {
+    const summary = validateChunk(new Uint8Array(m.buffer, m.offset, m.length), m.first, options);
+    parentPort!.postMessage({ id: m.id, summary }, [summary.hashes.buffer as ArrayBuffer]);
+  } catch (err) {
+    parentPort!.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) });
+  }
+});

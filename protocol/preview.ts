@@ -1,0 +1,70 @@
+// Messages between the dataset preview webview (webview/preview/main.ts) and the extension
+// (extension/previewPanel.ts). Both sides build and read messages only through these types.
+import type { DatasetFormat, DatasetStatistics } from '../language/types';
+
+/** The page the webview asks for; also what it keeps in `vscode.setState` across reloads. */
+export interface PreviewQuery {
+  /** 0-based index of the first matching record to show. */
+  offset: number;
+  /** Rows per page. */
+  limit: number;
+  /** Case-insensitive text every shown record must contain (empty: all records). */
+  query: string;
+}
+
+export const DEFAULT_PREVIEW_QUERY: PreviewQuery = { offset: 0, limit: 25, query: '' };
+export const MAX_PREVIEW_LIMIT = 200;
+
+/** One rendered record, cut down to what the table shows. */
+export interface PreviewRow {
+  /** 0-based line of the record in the file. */
+  line: number;
+  format?: DatasetFormat;
+  task?: string;
+  label?: string;
+  prompt: string;
+  target: string;
+  /** True when prompt or target were shortened for display. */
+  truncated: boolean;
+  promptTokens: number;
+  targetTokens: number;
+  totalTokens: number;
+  /** How many tokens the loss is taken on. */
+  lossTokens: number;
+  /** Set instead of the texts when the line is not a valid record. */
+  error?: string;
+}
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | ({ type: 'query' } & PreviewQuery);
+
+export type HostToWebview =
+  | ({
+      type: 'page';
+      /** File name shown in the header. */
+      file: string;
+      /** The file's URI, kept in the webview state so that the panel can be restored after a reload. */
+      uri: string;
+      /** Records matching the query. */
+      total: number;
+      rows: PreviewRow[];
+      /** Null while they are being computed (a page with them follows). */
+      statistics: DatasetStatistics | null;
+    } & PreviewQuery)
+  | { type: 'error'; message: string };
+
+/** Clamps a query that came over the wire (the webview is not trusted to send sane numbers). */
+export function normalizeQuery(q: Partial<PreviewQuery> | undefined): PreviewQuery {
+  const num = (v: unknown, fallback: number) => (typeof v === 'number' && Number.isFinite(v) ? Math.floor(v) : fallback);
+  const limit = Math.min(MAX_PREVIEW_LIMIT, Math.max(1, num(q?.limit, DEFAULT_PREVIEW_QUERY.limit)));
+  const offset = Math.max(0, num(q?.offset, 0));
+  const query = typeof q?.query === 'string' ? q.query.slice(0, 1000) : '';
+  return { offset, limit, query };
+}
+
+export function isWebviewToHost(value: unknown): value is WebviewToHost {
+  if (typeof value !== 'object' || value === null) return false;
+  const type = (value as { type?: unknown }).type;
+  return type === 'ready' || type === 'query';
+}

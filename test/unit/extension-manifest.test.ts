@@ -1,0 +1,51 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const root = path.join(__dirname, '../..');
+const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
+
+test('commands read "Fine-Tune: Preview Dataset" / "Fine-Tune: Validate Dataset" in the palette and plain titles in menus', () => {
+  const byId = Object.fromEntries(pkg.contributes.commands.map((c: { command: string }) => [c.command, c]));
+  assert.equal(`${byId['finetune.previewDataset'].category}: ${byId['finetune.previewDataset'].title}`, 'Fine-Tune: Preview Dataset');
+  assert.equal(`${byId['finetune.validateDataset'].category}: ${byId['finetune.validateDataset'].title}`, 'Fine-Tune: Validate Dataset');
+});
+
+test('both commands are on the Explorer context menu of .jsonl files only', () => {
+  const items = pkg.contributes.menus['explorer/context'];
+  for (const id of ['finetune.previewDataset', 'finetune.validateDataset']) {
+    const item = items.find((m: { command: string }) => m.command === id);
+    assert.ok(item, id);
+    assert.match(item.when, /resourceExtname == \.jsonl/);
+  }
+});
+
+test('activation is lazy: on the jsonl language, the commands and the preview panel, never on startup', () => {
+  assert.ok(pkg.activationEvents.includes('onLanguage:jsonl'));
+  assert.ok(!pkg.activationEvents.includes('*') && !pkg.activationEvents.includes('onStartupFinished'));
+  assert.equal(pkg.main, './dist/extension.js');
+  assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
+});
+
+test('settings have the documented names and defaults', () => {
+  const props = pkg.contributes.configuration.properties;
+  assert.equal(props['finetune.dataset.maxTokens'].default, 1024);
+  assert.equal(props['finetune.dataset.format'].default, 'auto');
+  assert.deepEqual(props['finetune.dataset.format'].enum, ['auto', 'alpaca', 'chat', 'completion', 'text', 'classification']);
+  assert.equal(props['finetune.dataset.schema'].type, 'string');
+  assert.equal(props['finetune.validation.maxProblems'].default, 1000);
+});
+
+test('the extension host code never imports TensorFlow.js and only glue files import vscode', () => {
+  const dir = path.join(root, 'extension');
+  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+    const src = fs.readFileSync(path.join(dir, f), 'utf8');
+    assert.ok(!/@tensorflow/.test(src), `${f} imports TensorFlow.js`);
+  }
+  // The pure modules the unit tests load must stay importable without VS Code.
+  for (const f of ['lineChanges', 'timeSlicer', 'problemSelection', 'hoverMarkdown', 'previewHtml', 'previewRows', 'previewModel', 'schemaSetting', 'statisticsWorker', 'validationSummary']) {
+    const src = fs.readFileSync(path.join(dir, `${f}.ts`), 'utf8');
+    assert.ok(!/from ['"]vscode['"]/.test(src), `${f}.ts imports vscode`);
+  }
+});
