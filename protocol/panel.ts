@@ -1,0 +1,68 @@
+// Messages between the training panel / compare-runs webviews (webview/run, webview/compare) and the
+// extension host that opens them. Both sides build and read messages only through these types.
+// Type-only import: the webview bundles must not pull trainer.ts's node imports.
+import type { TrainerEvent } from './trainer';
+
+/** What the panel shows as the run's state; derived from the events (done.status, error -> failed). */
+export type RunStatus = 'waiting' | 'running' | 'completed' | 'stopped' | 'early-stopped' | 'failed';
+
+export const RUN_STATUSES: readonly RunStatus[] = ['waiting', 'running', 'completed', 'stopped', 'early-stopped', 'failed'];
+
+// ---------------------------------------------------------------------------------------------------
+// Training panel
+
+export type RunPanelHostMessage =
+  /**
+   * Trainer events in order. The first message after `ready` carries the backlog read from `events.jsonl`
+   * with `reset: true` (the panel drops what it had); live batches follow without it.
+   */
+  | { type: 'events'; events: TrainerEvent[]; reset?: boolean }
+  /**
+   * The backlog as `events.jsonl`'s text, complete lines only: replaces what the panel had, like
+   * `events` with `reset`. Cheaper than `events` for long runs: the host forwards the file without
+   * parsing it, and a string crosses into the webview without a per-object copy. Lines that are not
+   * trainer events are skipped.
+   */
+  | { type: 'backlog'; jsonl: string }
+  /**
+   * What the host knows that the events do not say, e.g. the trainer died without a `done` event: the
+   * panel shows `status` (and `message` in its error box) unless a later `done` event says otherwise.
+   */
+  | { type: 'status'; status: RunStatus; message?: string };
+
+export type RunPanelWebviewMessage =
+  /** The script has loaded and listens: send the backlog now (again after a reload). */
+  | { type: 'ready' }
+  /** The user pressed Stop. */
+  | { type: 'stop' }
+  | { type: 'openOutput' }
+  | { type: 'openLog' };
+
+const RUN_PANEL_WEBVIEW_TYPES = ['ready', 'stop', 'openOutput', 'openLog'] as const;
+
+/** Checks a message from the webview (which the host does not trust) before acting on it. */
+export function isRunPanelWebviewMessage(value: unknown): value is RunPanelWebviewMessage {
+  if (typeof value !== 'object' || value === null) return false;
+  const type = (value as { type?: unknown }).type;
+  return typeof type === 'string' && (RUN_PANEL_WEBVIEW_TYPES as readonly string[]).includes(type);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Compare runs
+
+export interface CompareRun {
+  /** Stable id (the run folder's name). */
+  id: string;
+  /** Shown in the legend and the table. */
+  label: string;
+  /** The run's whole `events.jsonl`. */
+  events: TrainerEvent[];
+}
+
+export type CompareHostMessage = { type: 'runs'; runs: CompareRun[] };
+
+export type CompareWebviewMessage = { type: 'ready' };
+
+export function isCompareWebviewMessage(value: unknown): value is CompareWebviewMessage {
+  return typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'ready';
+}
