@@ -1,0 +1,50 @@
+// `finetune eval` on the reference fixtures (both key layouts, F32/F16/BF16, and with a PEFT adapter)
+// gives the PyTorch reference's loss within 1e-4 relative: the whole path from the HF folder (config,
+// safetensors, tokenizer files) through the data pipeline to the token-weighted mean.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { run } from '../../cli/eval';
+
+const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
+const DATA = path.join(FIXTURES, 'eval.jsonl');
+
+async function evalJson(args: string[]): Promise<{ loss: number; tokens: number; examples: number }> {
+  const chunks: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  // Only text: loading the wasm backend can push binary chunks through stdout's machinery.
+  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
+    if (typeof chunk !== 'string') return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
+    chunks.push(chunk);
+    return true;
+  }) as typeof process.stdout.write;
+  let code: number;
+  try {
+    code = await run([...args, '--data', DATA, '--backend', 'wasm', '--json']);
+  } finally {
+    process.stdout.write = write;
+  }
+  assert.equal(code, 0, chunks.join(''));
+  return JSON.parse(chunks.join('').trim().split('\n').pop()!);
+}
+
+function expected(file: string): { loss: number; tokens: number; examples: number } {
+  return JSON.parse(fs.readFileSync(file, 'utf8'));
+}
+
+for (const name of ['f32-prefixed', 'f32-plain', 'f16-prefixed', 'f16-plain', 'bf16-plain']) {
+  test(`finetune eval on ${name} equals the reference loss within 1e-4 relative`, async () => {
+    const got = await evalJson(['--model', path.join(FIXTURES, name)]);
+    const want = expected(path.join(FIXTURES, name, 'expected-eval.json'));
+    assert.equal(got.tokens, want.tokens);
+    assert.equal(got.examples, want.examples);
+    assert.ok(Math.abs(got.loss - want.loss) <= 1e-4 * want.loss, `${got.loss} vs ${want.loss}`);
+  });
+}
+
+test('finetune eval with a PEFT adapter equals the reference with the adapter merged', async () => {
+  const got = await evalJson(['--model', path.join(FIXTURES, 'f32-plain'), '--adapter', path.join(FIXTURES, 'lora-adapter')]);
+  const want = expected(path.join(FIXTURES, 'lora-adapter', 'expected-eval.json'));
+  assert.ok(Math.abs(got.loss - want.loss) <= 1e-4 * want.loss, `${got.loss} vs ${want.loss}`);
+});
