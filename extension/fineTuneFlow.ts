@@ -1,0 +1,215 @@
+// "Fine-tune…": checks the dataset, asks for the base model, the strategy and its options, epochs,
+// learning rate, batch size and task weights (each prefilled, so Enter all the way gives a sensible run
+// that needs no download), writes run.json into a new run folder and starts it. The choices themselves
+// are made in fineTuneChoices.ts.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { readConfigFile, type TrainConfig } from '../protocol/trainer';
+import {
+  checkNonNegativeInt, checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetTasks,
+  findCachedModels, gpt2ModelFolderInfo, modelChoices, parseTaskWeights, runDefaults, strategyChoices, taskWeightsText,
+  writeRunJson, type FineTuneChoices, type ModelChoice,
+} from './fineTuneChoices';
+import { language } from './languageLoader';
+import { runIdFor, uniqueRunDir } from './runFolders';
+import type { RunManager } from './runManager';
+import type { DatasetSettings } from './settings';
+
+export interface FineTuneDeps {
+  manager: RunManager;
+  settings: DatasetSettings;
+  runsDirectory(): string;
+  log: vscode.LogOutputChannel;
+}
+
+export const UNTRUSTED_MESSAGE = 'Fine-tuning runs the trainer and may download models, so it needs a trusted workspace. Dataset validation and previews keep working.';
+
+/** True when training may start; otherwise explains and offers the trust editor. */
+export function requireTrust(): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
+    if (pick === 'Manage Workspace Trust') void vscode.commands.executeCommand('workbench.trust.manage');
+  });
+  return false;
+}
+
+/** Validates with the language library; false (after saying why) when the dataset has errors. */
+async function datasetIsClean(uri: vscode.Uri, deps: FineTuneDeps): Promise<boolean> {
+  const name = path.basename(uri.fsPath);
+  let result: Awaited<ReturnType<ReturnType<typeof language>['validateFile']>>;
+  try {
+    result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Checking ${name}` }, () =>
+      language().validateFile(uri.fsPath, { ...deps.settings.validationOptions(), maxDiagnostics: 1 }),
+    );
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Fine-tune: cannot read ${name}: ${(err as Error).message}`);
+    return false;
+  }
+  if (result.errors > 0) {
+    const pick = await vscode.window.showErrorMessage(`${result.errors} error${result.errors === 1 ? '' : 's'} in ${name}: fix them before training.`, 'Open Problems');
+    if (pick === 'Open Problems') {
+      // Opening the file runs the live diagnostics, which fill Problems.
+      await vscode.window.showTextDocument(uri, { preview: false });
+      await vscode.commands.executeCommand('workbench.actions.view.problems');
+    }
+    return false;
+  }
+  if (result.records === 0) {
+    void vscode.window.showErrorMessage(`${name} has no records to train on.`);
+    return false;
+  }
+  return true;
+}
+
+interface Step {
+  title: string;
+}
+
+async function pick<T extends vscode.QuickPickItem>(items: T[], step: Step, placeHolder: string): Promise<T | undefined> {
+  return vscode.window.showQuickPick(items, { title: step.title, placeHolder, ignoreFocusOut: true, matchOnDescription: true });
+}
+
+async function input(step: Step, prompt: string, value: string, validate: (v: string) => string | undefined): Promise<string | undefined> {
+  return vscode.window.showInputBox({ title: step.title, prompt, value, ignoreFocusOut: true, validateInput: validate });
+}
+
+async function chooseModel(step: Step): Promise<ModelChoice | undefined> {
+  const choices = modelChoices(findCachedModels());
+  const picked = await pick(choices.map((c) => ({ label: c.label, description: c.description, detail: c.detail, choice: c })), step, 'Base model (Enter: the first, which needs no download)');
+  if (!picked) return undefined;
+  const choice = picked.choice;
+  if (choice.kind === 'browse') {
+    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model', title: 'A model folder with config.json and model.safetensors' });
+    if (!folder?.[0]) return undefined;
+    const info = gpt2ModelFolderInfo(folder[0].fsPath);
+    if (!info) {
+      void vscode.window.showErrorMessage(`${folder[0].fsPath} is not a GPT-2-style model folder (it needs config.json and model.safetensors).`);
+      return undefined;
+    }
+    return { kind: 'browse', label: path.basename(folder[0].fsPath), model: folder[0].fsPath, nLayer: info.nLayer };
+  }
+  if (choice.kind === 'hub') {
+    const id = await input(step, 'Hugging Face model id (downloaded into the Hugging Face cache when the run starts)', '', checkRepoId);
+    if (!id) return undefined;
+    return { kind: 'hub', label: id.trim(), model: id.trim() };
+  }
+  return choice;
+}
+
+/** Asks everything; undefined when the user cancels (Escape) at any step. */
+async function askChoices(uri: vscode.Uri): Promise<FineTuneChoices | undefined> {
+  const name = path.basename(uri.fsPath);
+  const tasks = datasetTasks(uri.fsPath);
+  const total = 5 + (tasks.length ? 1 : 0);
+  let n = 0;
+  const step = (what: string): Step => ({ title: `Fine-tune ${name} (${++n}/${total}): ${what}` });
+
+  const model = await chooseModel(step('Base Model'));
+  if (!model?.model) return undefined;
+  const strategyPick = await pick(strategyChoices(model).map((s) => ({ ...s, value: s.strategy })), step('Strategy'), 'Training strategy');
+  if (!strategyPick) return undefined;
+  const strategy = strategyPick.value;
+  const d = runDefaults(model, strategy);
+  const choices: FineTuneChoices = { data: uri.fsPath, model: model.model, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength };
+
+  if (strategy === 'partial') {
+    const layers = model.nLayer;
+    const v = await input({ title: `Fine-tune ${name}: partial` }, `Freeze how many of the ${layers ?? ''} transformer layers (from the bottom)?`.replace('  ', ' '), String(d.freezeLayers),
+      (t) => checkNonNegativeInt(t, 'Frozen layers', layers ?? Number.MAX_SAFE_INTEGER));
+    if (v === undefined) return undefined;
+    choices.freezeLayers = Number(v);
+  } else if (strategy === 'lora') {
+    const r = await input({ title: `Fine-tune ${name}: LoRA rank` }, 'LoRA rank r', '8', (t) => checkPositiveInt(t, 'r', 1024));
+    if (r === undefined) return undefined;
+    const alpha = await input({ title: `Fine-tune ${name}: LoRA alpha` }, 'LoRA alpha (the update is scaled by alpha / r)', r, (t) => checkPositiveNumber(t, 'alpha'));
+    if (alpha === undefined) return undefined;
+    const targets = await pick(
+      [
+        { label: 'c_attn', description: 'the attention projection (as in the LoRA paper)', value: ['c_attn'] as string[] | 'all-linear' },
+        { label: 'all-linear', description: 'every linear layer of the blocks (more parameters, often better)', value: 'all-linear' as const },
+      ],
+      { title: `Fine-tune ${name}: LoRA targets` },
+      'Modules that get adapters',
+    );
+    if (!targets) return undefined;
+    Object.assign(choices, { loraR: Number(r), loraAlpha: Number(alpha), loraTargets: targets.value });
+  }
+
+  const epochs = await input(step('Epochs'), 'Epochs (passes over the training data)', String(d.epochs), (t) => checkPositiveNumber(t, 'Epochs'));
+  if (epochs === undefined) return undefined;
+  const lr = await input(step('Learning Rate'), `Peak learning rate (linear decay)${model.tiny ? '; tiny has random weights and wants a large one' : ''}`, String(d.lr), (t) => checkPositiveNumber(t, 'Learning rate'));
+  if (lr === undefined) return undefined;
+  const batch = await input(step('Batch Size'), `Examples per step (examples are cut to ${d.maxLength} tokens)`, String(d.batchSize), (t) => checkPositiveInt(t, 'Batch size', 4096));
+  if (batch === undefined) return undefined;
+  Object.assign(choices, { epochs: Number(epochs), lr: Number(lr), batchSize: Number(batch) });
+
+  if (tasks.length) {
+    const w = await input(step('Task Weights'), `Loss weight α per task (${tasks.join(', ')}); 0 leaves a task out of the loss`, taskWeightsText(tasks), (t) => parseTaskWeights(t).error);
+    if (w === undefined) return undefined;
+    choices.taskWeights = parseTaskWeights(w).weights;
+  }
+  return choices;
+}
+
+function startRun(config: TrainConfig, deps: FineTuneDeps): void {
+  writeRunJson(config);
+  deps.log.info(`Fine-tune: starting ${config.out}`);
+  deps.manager.start(config);
+}
+
+/** The dataset the command is about: its argument (Explorer, editor title) or the active editor's. */
+function datasetUri(arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri) return arg;
+  return vscode.window.activeTextEditor?.document.uri;
+}
+
+export async function fineTuneCommand(arg: unknown, deps: FineTuneDeps): Promise<void> {
+  if (!requireTrust()) return;
+  const uri = datasetUri(arg);
+  if (!uri || !uri.path.toLowerCase().endsWith('.jsonl')) {
+    void vscode.window.showErrorMessage('Fine-tune: pick a .jsonl dataset in the Explorer or open one.');
+    return;
+  }
+  if (uri.scheme !== 'file') {
+    void vscode.window.showErrorMessage(`Fine-tune: ${path.posix.basename(uri.path)} is not a local file; the trainer reads datasets from disk.`);
+    return;
+  }
+  if (!(await datasetIsClean(uri, deps))) return;
+  const choices = await askChoices(uri);
+  if (!choices) return;
+  const dir = uniqueRunDir(deps.runsDirectory(), runIdFor(new Date(), uri.fsPath, choices.strategy));
+  let config: TrainConfig;
+  try {
+    config = configFromChoices(choices, dir);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Fine-tune: ${(err as Error).message}`);
+    return;
+  }
+  startRun(config, deps);
+}
+
+/** "Fine-tune with run.json": a new run with the settings of an existing (possibly edited) run.json. */
+export async function runFromConfigCommand(arg: unknown, deps: FineTuneDeps): Promise<void> {
+  if (!requireTrust()) return;
+  const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+  if (!uri || path.basename(uri.fsPath) !== 'run.json' || uri.scheme !== 'file') {
+    void vscode.window.showErrorMessage('Fine-tune with run.json: pick a run.json file in the Explorer or open one.');
+    return;
+  }
+  // Unsaved edits are what the user means to run.
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  if (open?.isDirty) await open.save();
+  let config: TrainConfig;
+  let dir: string;
+  try {
+    const saved = readConfigFile(uri.fsPath);
+    if (!saved.data) throw new Error('run.json has no "data" (the dataset file)');
+    dir = uniqueRunDir(deps.runsDirectory(), runIdFor(new Date(), saved.data, saved.strategy ?? 'full'));
+    config = configForRerun(saved, dir);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Fine-tune with run.json: ${(err as Error).message}`);
+    return;
+  }
+  if (!(await datasetIsClean(vscode.Uri.file(config.data), deps))) return;
+  startRun(config, deps);
+}

@@ -1,0 +1,145 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Ajv from 'ajv';
+import {
+  checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetTasks, findCachedModels, modelChoices,
+  parseTaskWeights, resolveRunsDirectory, runDefaults, strategyChoices, taskWeightsText, writeRunJson,
+} from '../../extension/fineTuneChoices';
+import { validateFile } from '../../language';
+import { readConfigFile, resolveTrainConfig } from '../../protocol/trainer';
+
+const root = path.join(__dirname, '../..');
+const samples = path.join(root, 'samples');
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ft-flow-'));
+
+function cacheRepo(cache: string, repo: string, commit: string, files: Record<string, string>, ref?: string): string {
+  const base = path.join(cache, `models--${repo.replace('/', '--')}`);
+  const snap = path.join(base, 'snapshots', commit);
+  fs.mkdirSync(snap, { recursive: true });
+  for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(snap, name), text);
+  if (ref) {
+    fs.mkdirSync(path.join(base, 'refs'), { recursive: true });
+    fs.writeFileSync(path.join(base, 'refs', 'main'), ref);
+  }
+  return snap;
+}
+
+const gpt2Config = JSON.stringify({ model_type: 'gpt2', n_layer: 6, n_embd: 768, n_head: 12 });
+
+test('cached models: complete GPT-2 snapshots only, the one refs/main names first, passed as a folder so nothing downloads', () => {
+  const cache = tmp();
+  const a = 'a'.repeat(40);
+  const b = 'b'.repeat(40);
+  cacheRepo(cache, 'distilbert/distilgpt2', a, { 'config.json': gpt2Config, 'model.safetensors': 'x' });
+  const main = cacheRepo(cache, 'distilbert/distilgpt2', b, { 'config.json': gpt2Config, 'model.safetensors': 'x' }, b);
+  cacheRepo(cache, 'someone/config-only', a, { 'config.json': gpt2Config });
+  cacheRepo(cache, 'google-bert/bert-base-uncased', a, { 'config.json': JSON.stringify({ model_type: 'bert' }), 'model.safetensors': 'x' });
+  fs.mkdirSync(path.join(cache, 'datasets--x--y'));
+  const found = findCachedModels(cache);
+  assert.deepEqual(found, [{ repoId: 'distilbert/distilgpt2', dir: main, nLayer: 6 }]);
+  assert.deepEqual(findCachedModels(path.join(cache, 'nope')), []);
+});
+
+test('the first model item is a cached model when there is one, else the offline tiny preset', () => {
+  const none = modelChoices([]);
+  assert.equal(none[0].label, 'tiny');
+  assert.equal(none[0].model, 'tiny');
+  assert.deepEqual(none.map((c) => c.label), ['tiny', 'gpt2', 'distilgpt2', 'Browse…', 'Enter a Hugging Face id…']);
+  const some = modelChoices([{ repoId: 'openai-community/gpt2', dir: '/cache/snap', nLayer: 12 }]);
+  assert.equal(some[0].label, 'openai-community/gpt2');
+  assert.equal(some[0].model, '/cache/snap');
+  assert.equal(some[1].label, 'tiny');
+});
+
+test('tiny trains fully by default, pretrained models with LoRA; tiny gets its own learning rate and short examples', () => {
+  const [tiny] = modelChoices([]);
+  assert.equal(strategyChoices(tiny)[0].strategy, 'full');
+  const pretrained = modelChoices([{ repoId: 'o/m', dir: '/d', nLayer: 12 }])[0];
+  assert.equal(strategyChoices(pretrained)[0].strategy, 'lora');
+  assert.equal(strategyChoices(pretrained).length, 3);
+  const d = runDefaults(tiny, 'full');
+  assert.deepEqual({ epochs: d.epochs, batchSize: d.batchSize, maxLength: d.maxLength }, { epochs: 3, batchSize: 8, maxLength: 128 });
+  assert.ok(d.lr > runDefaults(pretrained, 'full').lr);
+  assert.equal(runDefaults(pretrained, 'lora').lr, 2e-4);
+  assert.equal(runDefaults(pretrained, 'partial').freezeLayers, 6);
+  assert.equal(runDefaults(tiny, 'partial').freezeLayers, 1);
+});
+
+const CLEAN_SAMPLES = ['alpaca.jsonl', 'chat.jsonl', 'completion.jsonl', 'text.jsonl', 'classification.jsonl', 'multitask.jsonl'];
+
+test('Enter all the way on every clean sample gives a valid tiny run that needs no download', async () => {
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  const validate = ajv.compile(JSON.parse(fs.readFileSync(path.join(root, 'trainer/run.schema.json'), 'utf8')));
+  for (const name of CLEAN_SAMPLES) {
+    const data = path.join(samples, name);
+    const check = await validateFile(data, { maxDiagnostics: 1, workers: 0 });
+    assert.equal(check.errors, 0, `${name} is clean, so training may start`);
+    const model = modelChoices([])[0];
+    const strategy = strategyChoices(model)[0].strategy;
+    const d = runDefaults(model, strategy);
+    const tasks = datasetTasks(data);
+    const taskWeights = tasks.length ? parseTaskWeights(taskWeightsText(tasks)).weights : undefined;
+    const runDir = path.join(tmp(), 'run');
+    const config = configFromChoices({ data, model: model.model!, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength, taskWeights }, runDir);
+    assert.equal(config.model, 'tiny');
+    const file = writeRunJson(config);
+    const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.ok(validate(json), `${name}: run.json matches run.schema.json: ${ajv.errorsText(validate.errors)}`);
+    // What the trainer will read back is what was chosen.
+    const reread = resolveTrainConfig(readConfigFile(file));
+    assert.equal(reread.data, data);
+    assert.equal(reread.out, runDir);
+    assert.equal(reread.maxLength, 128);
+    assert.equal(reread.lr, d.lr);
+    if (name === 'multitask.jsonl') assert.deepEqual(reread.taskWeights, { translate: 1, summarize: 1, sentiment: 1 });
+    else assert.equal(reread.taskWeights, undefined);
+  }
+});
+
+test('strategy options reach run.json: freeze N layers for partial, r / alpha / targets for LoRA', () => {
+  const data = path.join(samples, 'alpaca.jsonl');
+  const partial = configFromChoices({ data, model: 'tiny', strategy: 'partial', epochs: 1, lr: 1e-3, batchSize: 4, freezeLayers: 1, loraR: 99 }, '/tmp/x');
+  assert.equal(partial.freezeLayers, 1);
+  assert.equal(partial.loraR, 8, 'options of another strategy are not carried over');
+  const lora = configFromChoices({ data, model: 'tiny', strategy: 'lora', epochs: 1, lr: 1e-3, batchSize: 4, loraR: 4, loraAlpha: 16, loraTargets: 'all-linear' }, '/tmp/x');
+  assert.deepEqual([lora.loraR, lora.loraAlpha, lora.loraTargets], [4, 16, 'all-linear']);
+});
+
+test('re-running a run.json keeps its settings but gets its own folder and never resumes the old run', () => {
+  const saved = { data: '/d/a.jsonl', model: 'tiny', strategy: 'lora' as const, loraR: 4, out: '/old/run', resume: '/old/run', epochs: 2 };
+  const c = configForRerun(saved, '/new/run');
+  assert.equal(c.out, '/new/run');
+  assert.equal(c.resume, undefined);
+  assert.equal(c.loraR, 4);
+  assert.equal(c.epochs, 2);
+});
+
+test('the task list comes from the dataset; the weights box takes task=weight pairs and explains mistakes', () => {
+  assert.deepEqual(datasetTasks(path.join(samples, 'multitask.jsonl')), ['translate', 'summarize', 'sentiment']);
+  assert.deepEqual(datasetTasks(path.join(samples, 'alpaca.jsonl')), []);
+  assert.equal(taskWeightsText(['translate', 'summarize']), 'translate=1,summarize=1');
+  assert.deepEqual(parseTaskWeights('translate=1, summarize=0.5').weights, { translate: 1, summarize: 0.5 });
+  assert.match(parseTaskWeights('translate').error!, /expected task=weight/);
+  assert.match(parseTaskWeights('translate=-1').error!, /at least 0/);
+});
+
+test('input checks reject what the trainer would refuse', () => {
+  assert.equal(checkPositiveInt('8', 'Batch size'), undefined);
+  assert.match(checkPositiveInt('0', 'Batch size')!, /at least 1/);
+  assert.match(checkPositiveInt('2.5', 'Batch size')!, /whole number/);
+  assert.equal(checkPositiveNumber('5e-5', 'Learning rate'), undefined);
+  assert.match(checkPositiveNumber('-1', 'Learning rate')!, /greater than 0/);
+  assert.match(checkPositiveNumber('abc', 'Epochs')!, /greater than 0/);
+  assert.equal(checkRepoId('openai-community/gpt2'), undefined);
+  assert.ok(checkRepoId('gpt2 please'));
+});
+
+test('the runs directory is relative to the workspace folder unless absolute', () => {
+  assert.equal(resolveRunsDirectory(undefined, '/ws', '/global'), path.resolve('/ws/.finetune/runs'));
+  assert.equal(resolveRunsDirectory('', '/ws', '/global'), path.resolve('/ws/.finetune/runs'));
+  assert.equal(resolveRunsDirectory('out/runs', undefined, '/global'), path.resolve('/global/out/runs'));
+  assert.equal(resolveRunsDirectory('/abs/runs', '/ws', '/global'), '/abs/runs');
+});

@@ -1,0 +1,139 @@
+// The "Fine-tune…" and "Fine-tune with run.json" commands against the in-memory vscode stand-in: the
+// real language library checks the dataset, a user presses Enter (or Escape) at each step, and a
+// recording run manager stands in for the child process.
+import { beforeEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fake from './extension-fakeVscode';
+
+fake.installFakeVscode();
+const flow = require('../../extension/fineTuneFlow') as typeof import('../../extension/fineTuneFlow');
+import type { TrainConfig } from '../../protocol/trainer';
+
+const samples = path.join(__dirname, '../../samples');
+let runsDir: string;
+let started: TrainConfig[];
+
+function deps() {
+  return {
+    manager: { start: (c: TrainConfig) => started.push(c) } as never,
+    settings: { validationOptions: () => ({ maxTokens: 1024, format: 'auto' as const }), maxProblems: 1000 } as never,
+    runsDirectory: () => runsDir,
+    log: { info() {}, warn() {}, error() {} } as never,
+  };
+}
+
+beforeEach(() => {
+  runsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-flowcmd-'));
+  started = [];
+  // An empty Hugging Face cache, whatever this machine has downloaded.
+  process.env.HF_HUB_CACHE = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-hfcache-'));
+  fake.state.trusted = true;
+  fake.state.answers = [];
+  fake.state.asked = [];
+  fake.state.messages = [];
+});
+
+test('Enter through every step on alpaca.jsonl starts a tiny full run from a new run folder', async () => {
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  assert.deepEqual(fake.state.asked.map((a) => a.title), [
+    'Fine-tune alpaca.jsonl (1/5): Base Model',
+    'Fine-tune alpaca.jsonl (2/5): Strategy',
+    'Fine-tune alpaca.jsonl (3/5): Epochs',
+    'Fine-tune alpaca.jsonl (4/5): Learning Rate',
+    'Fine-tune alpaca.jsonl (5/5): Batch Size',
+  ]);
+  assert.ok(fake.state.asked.every((a) => a.validation === undefined), 'every prefilled value is accepted');
+  assert.equal(started.length, 1);
+  const [config] = started;
+  assert.equal(config.model, 'tiny', 'no download: the first model (without a cache) is tiny');
+  assert.equal(config.strategy, 'full');
+  assert.deepEqual([config.epochs, config.batchSize, config.maxLength], [3, 8, 128]);
+  const [id] = fs.readdirSync(runsDir);
+  assert.match(id, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-alpaca-full$/);
+  assert.equal(config.out, path.join(runsDir, id));
+  const runJson = JSON.parse(fs.readFileSync(path.join(runsDir, id, 'run.json'), 'utf8'));
+  assert.equal(runJson.data, path.join(samples, 'alpaca.jsonl'));
+});
+
+test('a model in the Hugging Face cache comes first, passed as its snapshot folder', async () => {
+  const snap = path.join(process.env.HF_HUB_CACHE!, 'models--distilbert--distilgpt2', 'snapshots', 'c'.repeat(40));
+  fs.mkdirSync(snap, { recursive: true });
+  fs.writeFileSync(path.join(snap, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_layer: 6 }));
+  fs.writeFileSync(path.join(snap, 'model.safetensors'), '');
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  const models = fake.state.asked[0].items as { label: string }[];
+  assert.deepEqual(models.slice(0, 2).map((m) => m.label), ['distilbert/distilgpt2', 'tiny']);
+  assert.equal(started[0].model, snap);
+  assert.equal(started[0].strategy, 'lora', 'a pretrained model defaults to LoRA');
+});
+
+test('a multi-task dataset asks for task weights, prefilled with 1 for each task', async () => {
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'multitask.jsonl')), deps());
+  const last = fake.state.asked.at(-1)!;
+  assert.equal(last.title, 'Fine-tune multitask.jsonl (6/6): Task Weights');
+  assert.equal(last.value, 'translate=1,summarize=1,sentiment=1');
+  assert.deepEqual(started[0].taskWeights, { translate: 1, summarize: 1, sentiment: 1 });
+});
+
+test('LoRA asks for r, alpha and targets, and they reach the run', async () => {
+  const pickLabel = (label: string) => (r: { items?: unknown[] }) => (r.items as { label: string }[]).find((i) => i.label === label);
+  fake.state.answers = [
+    (r) => r.items![0], // model: tiny
+    pickLabel('lora'),
+    () => '4', // r
+    () => '16', // alpha
+    pickLabel('all-linear'),
+  ];
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  const [c] = started;
+  assert.deepEqual([c.strategy, c.loraR, c.loraAlpha, c.loraTargets], ['lora', 4, 16, 'all-linear']);
+  assert.equal(c.lr, 2e-3);
+  assert.match(fs.readdirSync(runsDir)[0], /-alpaca-lora$/);
+});
+
+test('a dataset with errors is not trained on: the message counts them and offers Problems', async () => {
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'mistakes.jsonl')), deps());
+  assert.deepEqual(fake.state.messages, [{ kind: 'error', text: '8 errors in mistakes.jsonl: fix them before training.' }]);
+  assert.equal(started.length, 0);
+  assert.equal(fake.state.asked.length, 0);
+  assert.deepEqual(fs.readdirSync(runsDir), []);
+});
+
+test('in an untrusted workspace nothing starts and the user is told why', async () => {
+  fake.state.trusted = false;
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  assert.equal(started.length, 0);
+  assert.deepEqual(fake.state.messages, [{ kind: 'warning', text: flow.UNTRUSTED_MESSAGE }]);
+});
+
+test('Escape at any step leaves no run folder behind', async () => {
+  fake.state.answers = [(r) => r.items![0], () => undefined];
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  assert.equal(started.length, 0);
+  assert.deepEqual(fs.readdirSync(runsDir), []);
+});
+
+test('Fine-tune with run.json starts a new run with the file\'s settings in its own folder', async () => {
+  const old = path.join(runsDir, 'old-run');
+  fs.mkdirSync(old);
+  const file = path.join(old, 'run.json');
+  fs.writeFileSync(file, JSON.stringify({ data: path.join(samples, 'text.jsonl'), model: 'tiny', strategy: 'partial', freezeLayers: 1, out: old, epochs: 1, lr: 0.001 }));
+  await flow.runFromConfigCommand(fake.Uri.file(file), deps());
+  assert.equal(started.length, 1);
+  const [c] = started;
+  assert.notEqual(c.out, old);
+  assert.match(path.basename(c.out), /-text-partial$/);
+  assert.equal(c.freezeLayers, 1);
+  assert.ok(fs.existsSync(path.join(c.out, 'run.json')));
+});
+
+test('a run.json with a bad setting is refused with the trainer\'s own message', async () => {
+  const file = path.join(runsDir, 'run.json');
+  fs.writeFileSync(file, JSON.stringify({ data: path.join(samples, 'text.jsonl'), model: 'tiny', out: runsDir, lr: -1 }));
+  await flow.runFromConfigCommand(fake.Uri.file(file), deps());
+  assert.equal(started.length, 0);
+  assert.match(fake.state.messages[0].text, /^Fine-tune with run\.json: .*lr.*greater than 0/);
+});
