@@ -1,0 +1,62 @@
+// `finetune eval --model M [--adapter DIR] --data FILE [--json]`: the mean cross-entropy over every token
+// the loss is taken on, across all records (token-weighted, so batching cannot change it).
+import { TRAIN_DEFAULTS } from '../protocol/trainer';
+import { initBackend } from '../trainer/backend';
+import { DatasetError, loadDataset } from '../trainer/data';
+import { loadPeftAdapter } from '../trainer/modelFiles';
+import { evaluate, loadBaseModel } from '../trainer/train';
+import { numberFlag, parseFlags, UsageError } from './usage';
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, {
+    model: { type: 'string' },
+    adapter: { type: 'string' },
+    data: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'max-length': { type: 'string' },
+    'train-on-prompt': { type: 'boolean' },
+    'skip-invalid': { type: 'boolean' },
+    seed: { type: 'string' },
+    backend: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (!values.model) throw new UsageError('--model is required');
+  if (!values.data) throw new UsageError('--data is required');
+  const batchSize = numberFlag('batch-size', values['batch-size'], TRAIN_DEFAULTS.batchSize, { integer: true, min: 1 });
+  const maxLengthFlag = values['max-length'] === undefined ? undefined : numberFlag('max-length', values['max-length'], 0, { integer: true, min: 2 });
+  // The `tiny` preset is randomly initialised from the seed: use the training run's seed to evaluate it.
+  const seed = numberFlag('seed', values.seed, TRAIN_DEFAULTS.seed, { integer: true, min: 0 });
+  const backendChoice = values.backend ?? 'auto';
+  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backendChoice)) throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backendChoice}'`);
+  await initBackend(backendChoice as 'auto');
+
+  const adapter = values.adapter ? loadPeftAdapter(values.adapter) : undefined;
+  const base = await loadBaseModel(values.model, adapter?.strategy ?? { strategy: 'full' }, seed, (m) => process.stderr.write(m + '\n'));
+  try {
+    if (adapter) base.model.loadLoraStateDict(adapter.weights);
+    const maxLength = Math.min(maxLengthFlag ?? base.config.nPositions, base.config.nPositions);
+    let data;
+    try {
+      data = loadDataset(values.data, { tokenizer: base.tokenizer, maxLength, trainOnPrompt: values['train-on-prompt'] ?? false, skipInvalid: values['skip-invalid'] ?? false });
+    } catch (err) {
+      if (err instanceof DatasetError) {
+        process.stderr.write(err.message + '\n');
+        return 1;
+      }
+      throw err;
+    }
+    const r = evaluate(base.model, data.examples, batchSize, base.tokenizer.eosId);
+    const result: Record<string, unknown> = { loss: r.loss, tokens: r.tokens, examples: r.examples };
+    if (r.taskLosses) result.taskLosses = r.taskLosses;
+    if (data.skippedInvalid > 0) result.skipped = data.skippedInvalid;
+    if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
+    else {
+      process.stdout.write(`loss ${r.loss.toFixed(6)} (perplexity ${Math.exp(r.loss).toFixed(3)}) over ${r.tokens} tokens in ${r.examples} examples\n`);
+      if (r.taskLosses) for (const [task, loss] of Object.entries(r.taskLosses)) process.stdout.write(`  ${task}: ${loss.toFixed(6)}\n`);
+      if (data.skippedInvalid > 0) process.stdout.write(`  (${data.skippedInvalid} invalid record(s) skipped)\n`);
+    }
+    return 0;
+  } finally {
+    base.model.dispose();
+  }
+}

@@ -1,0 +1,496 @@
+// The trainer boundary: the run configuration (`run.json`, `finetune train` flags, the child process's
+// argv), the events the trainer emits (one JSON object a line on stdout and in `events.jsonl`) and the
+// control messages it accepts. The CLI, the child entry and the extension all parse and build these
+// through this module only.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+
+export type Strategy = 'full' | 'partial' | 'lora';
+export type Schedule = 'constant' | 'linear' | 'cosine';
+export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+export type HeadKind = 'lm' | 'classification';
+
+/** `run.json`: every `finetune train` option, camelCased. `trainer/run.schema.json` describes the same shape. */
+export interface TrainConfig {
+  data: string;
+  model: string;
+  strategy: Strategy;
+  out: string;
+  epochs: number;
+  /** Optimizer steps; wins over `epochs` (the data cycles). */
+  maxSteps?: number;
+  batchSize: number;
+  gradAccum: number;
+  lr: number;
+  weightDecay: number;
+  schedule: Schedule;
+  warmupSteps: number;
+  /** Max global gradient norm; 0 turns clipping off. */
+  gradClip: number;
+  /** Tokens per example; default: the model's context. */
+  maxLength?: number;
+  seed: number;
+  noShuffle: boolean;
+  trainOnPrompt: boolean;
+  evalData?: string;
+  /** Share of `data` held out for evaluation when `evalData` is not given (seeded). */
+  evalFraction: number;
+  /** Evaluate every N optimizer steps as well as at each epoch end and at the end; 0 = epoch ends only. */
+  evalEvery: number;
+  skipInvalid: boolean;
+  backend: BackendChoice;
+  freezeLayers: number;
+  freezeEmbeddings: boolean;
+  loraR: number;
+  loraAlpha: number;
+  loraDropout: number;
+  loraTargets: string[] | 'all-linear';
+  merge: boolean;
+  adapterDim?: number;
+  virtualTokens?: number;
+  promptInit?: string;
+  head: HeadKind;
+  numLabels?: number;
+  taskWeights?: Record<string, number>;
+  /** Save a checkpoint every N optimizer steps; 0 = only the final output. */
+  checkpointEvery: number;
+  /** Stop after this many evaluations without an improvement of at least `minDelta`; 0 = off. */
+  earlyStoppingPatience: number;
+  minDelta: number;
+  resume?: string;
+}
+
+/** Learning rate when none is given: LoRA trains few, freshly initialised weights and wants a larger one. */
+export const DEFAULT_LR: Record<Strategy, number> = { full: 5e-5, partial: 5e-5, lora: 2e-4 };
+
+/** The one place defaults live (`lr` depends on the strategy, see DEFAULT_LR). */
+export const TRAIN_DEFAULTS = {
+  strategy: 'full',
+  epochs: 3,
+  batchSize: 8,
+  gradAccum: 1,
+  weightDecay: 0.01,
+  schedule: 'linear',
+  warmupSteps: 0,
+  gradClip: 1.0,
+  seed: 42,
+  noShuffle: false,
+  trainOnPrompt: false,
+  evalFraction: 0.1,
+  evalEvery: 0,
+  skipInvalid: false,
+  backend: 'auto',
+  freezeLayers: 0,
+  freezeEmbeddings: false,
+  loraR: 8,
+  loraAlpha: 8,
+  loraDropout: 0,
+  loraTargets: ['c_attn'],
+  merge: false,
+  head: 'lm',
+  checkpointEvery: 0,
+  earlyStoppingPatience: 0,
+  minDelta: 0,
+} as const satisfies Partial<TrainConfig>;
+
+/** A bad flag, value or `run.json`: the CLI exits 2 with this message. */
+export class TrainConfigError extends Error {}
+
+type Kind = 'string' | 'int' | 'number' | 'boolean' | 'enum' | 'targets' | 'weights';
+interface OptionSpec {
+  kind: Kind;
+  values?: readonly string[];
+  min?: number;
+  max?: number;
+  /** Lower bound excluded (lr > 0). */
+  positive?: boolean;
+}
+
+/** Every `train` option, keyed by its camelCase name; the flag is the kebab-case form. */
+const OPTIONS: Record<keyof TrainConfig | 'config', OptionSpec> = {
+  config: { kind: 'string' },
+  data: { kind: 'string' },
+  model: { kind: 'string' },
+  strategy: { kind: 'enum', values: ['full', 'partial', 'lora'] },
+  out: { kind: 'string' },
+  epochs: { kind: 'number', positive: true },
+  maxSteps: { kind: 'int', min: 1 },
+  batchSize: { kind: 'int', min: 1 },
+  gradAccum: { kind: 'int', min: 1 },
+  lr: { kind: 'number', positive: true },
+  weightDecay: { kind: 'number', min: 0 },
+  schedule: { kind: 'enum', values: ['constant', 'linear', 'cosine'] },
+  warmupSteps: { kind: 'int', min: 0 },
+  gradClip: { kind: 'number', min: 0 },
+  maxLength: { kind: 'int', min: 2 },
+  seed: { kind: 'int', min: 0 },
+  noShuffle: { kind: 'boolean' },
+  trainOnPrompt: { kind: 'boolean' },
+  evalData: { kind: 'string' },
+  evalFraction: { kind: 'number', min: 0, max: 0.9 },
+  evalEvery: { kind: 'int', min: 0 },
+  skipInvalid: { kind: 'boolean' },
+  backend: { kind: 'enum', values: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] },
+  freezeLayers: { kind: 'int', min: 0 },
+  freezeEmbeddings: { kind: 'boolean' },
+  loraR: { kind: 'int', min: 1 },
+  loraAlpha: { kind: 'number', positive: true },
+  loraDropout: { kind: 'number', min: 0, max: 0.99 },
+  loraTargets: { kind: 'targets' },
+  merge: { kind: 'boolean' },
+  adapterDim: { kind: 'int', min: 1 },
+  virtualTokens: { kind: 'int', min: 1 },
+  promptInit: { kind: 'string' },
+  head: { kind: 'enum', values: ['lm', 'classification'] },
+  numLabels: { kind: 'int', min: 2 },
+  taskWeights: { kind: 'weights' },
+  checkpointEvery: { kind: 'int', min: 0 },
+  earlyStoppingPatience: { kind: 'int', min: 0 },
+  minDelta: { kind: 'number', min: 0 },
+  resume: { kind: 'string' },
+};
+
+/** The settings `run.json` may hold (the schema in trainer/run.schema.json lists the same). */
+export const TRAIN_SETTING_NAMES = Object.keys(OPTIONS).filter((k) => k !== 'config') as (keyof TrainConfig)[];
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+function checkNumber(label: string, n: number, spec: OptionSpec): number {
+  if (!Number.isFinite(n)) throw new TrainConfigError(`${label} must be a number, got ${JSON.stringify(n)}`);
+  if (spec.kind === 'int' && !Number.isInteger(n)) throw new TrainConfigError(`${label} must be an integer, got ${n}`);
+  if (spec.positive && n <= 0) throw new TrainConfigError(`${label} must be greater than 0, got ${n}`);
+  if (spec.min !== undefined && n < spec.min) throw new TrainConfigError(`${label} must be at least ${spec.min}, got ${n}`);
+  if (spec.max !== undefined && n > spec.max) throw new TrainConfigError(`${label} must be at most ${spec.max}, got ${n}`);
+  return n;
+}
+
+function parseTargets(label: string, value: unknown): string[] | 'all-linear' {
+  const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  if (!list || !list.every((t) => typeof t === 'string')) throw new TrainConfigError(`${label} must be a comma-separated list of module names or 'all-linear'`);
+  const names = list.map((t) => t.trim()).filter((t) => t !== '');
+  if (names.length === 1 && names[0] === 'all-linear') return 'all-linear';
+  if (names.length === 0) throw new TrainConfigError(`${label} names no module`);
+  if (names.includes('all-linear')) throw new TrainConfigError(`${label}: 'all-linear' cannot be combined with module names`);
+  return names;
+}
+
+function parseWeights(label: string, value: unknown): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (typeof value === 'string') {
+    for (const part of value.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+      const eq = part.lastIndexOf('=');
+      if (eq <= 0) throw new TrainConfigError(`${label}: expected task=weight, got '${part}'`);
+      out[part.slice(0, eq).trim()] = checkNumber(`${label} for '${part.slice(0, eq).trim()}'`, Number(part.slice(eq + 1)), { kind: 'number', min: 0 });
+    }
+  } else if (value && typeof value === 'object' && !Array.isArray(value)) {
+    for (const [task, w] of Object.entries(value)) out[task] = checkNumber(`${label} for '${task}'`, typeof w === 'number' ? w : NaN, { kind: 'number', min: 0 });
+  } else {
+    throw new TrainConfigError(`${label} must be like a=1,b=0.5`);
+  }
+  if (Object.keys(out).length === 0) throw new TrainConfigError(`${label} names no task`);
+  return out;
+}
+
+/** One option value from a flag string or a JSON value, checked against its spec. */
+function coerce(name: string, raw: unknown, fromFlag: boolean): unknown {
+  const spec = OPTIONS[name as keyof typeof OPTIONS];
+  const label = fromFlag ? `--${kebab(name)}` : `run.json: "${name}"`;
+  switch (spec.kind) {
+    case 'string':
+      if (typeof raw !== 'string' || raw.trim() === '') throw new TrainConfigError(`${label} must be a non-empty string`);
+      return raw;
+    case 'boolean':
+      if (typeof raw !== 'boolean') throw new TrainConfigError(`${label} must be true or false`);
+      return raw;
+    case 'int':
+    case 'number': {
+      const n = typeof raw === 'string' && fromFlag && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof n !== 'number' || Number.isNaN(n)) throw new TrainConfigError(`${label} must be a number, got ${JSON.stringify(raw)}`);
+      return checkNumber(label, n, spec);
+    }
+    case 'enum':
+      if (typeof raw !== 'string' || !spec.values!.includes(raw)) throw new TrainConfigError(`${label} must be one of ${spec.values!.join(', ')}, got ${JSON.stringify(raw)}`);
+      return raw;
+    case 'targets':
+      return parseTargets(label, raw);
+    case 'weights':
+      return parseWeights(label, raw);
+  }
+}
+
+/** Reads `run.json` (or any config file of that shape): unknown keys and bad values are errors. */
+export function readConfigFile(file: string): Partial<TrainConfig> {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new TrainConfigError(`cannot read config ${file}: ${(err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new TrainConfigError(`config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new TrainConfigError(`config ${file} must hold a JSON object`);
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json)) {
+    if (key === '$schema') continue;
+    if (!(key in OPTIONS) || key === 'config') throw new TrainConfigError(`config ${file}: unknown setting "${key}"`);
+    out[key] = coerce(key, value, false);
+  }
+  // Relative paths in run.json are relative to the file, so a run folder can move.
+  const base = path.dirname(path.resolve(file));
+  for (const key of ['data', 'evalData', 'out', 'resume'] as const) {
+    if (typeof out[key] === 'string' && !path.isAbsolute(out[key] as string)) out[key] = path.resolve(base, out[key] as string);
+  }
+  // `model` may be a preset or repo id; only resolve it when it names an existing relative folder.
+  if (typeof out.model === 'string' && (out.model.startsWith('./') || out.model.startsWith('../'))) out.model = path.resolve(base, out.model);
+  return out as Partial<TrainConfig>;
+}
+
+/** Flags -> the camelCase settings given explicitly (no defaults applied). */
+export function parseTrainFlags(args: string[]): Partial<TrainConfig> & { config?: string } {
+  const options: Record<string, { type: 'string' | 'boolean' }> = {};
+  for (const [name, spec] of Object.entries(OPTIONS)) options[kebab(name)] = { type: spec.kind === 'boolean' ? 'boolean' : 'string' };
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (err) {
+    throw new TrainConfigError((err as Error).message);
+  }
+  const out: Record<string, unknown> = {};
+  for (const [flag, value] of Object.entries(values)) {
+    const name = flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    out[name] = coerce(name, value, true);
+  }
+  return out;
+}
+
+/** Defaults + cross-field checks; the result is complete and consistent. */
+export function resolveTrainConfig(given: Partial<TrainConfig>): TrainConfig {
+  for (const key of ['data', 'model', 'out'] as const) {
+    if (!given[key]) throw new TrainConfigError(`--${key} is required`);
+  }
+  const strategy = (given.strategy ?? TRAIN_DEFAULTS.strategy) as Strategy;
+  const config: TrainConfig = {
+    ...TRAIN_DEFAULTS,
+    loraTargets: [...TRAIN_DEFAULTS.loraTargets],
+    lr: DEFAULT_LR[strategy],
+    ...given,
+    strategy,
+  } as TrainConfig;
+  if (config.head !== 'lm') throw new TrainConfigError(`--head ${config.head} is not supported by this trainer yet; only the causal LM head (--head lm) trains`);
+  for (const key of ['adapterDim', 'virtualTokens', 'promptInit'] as const) {
+    if (config[key] !== undefined) throw new TrainConfigError(`--${kebab(key)} belongs to the adapter / prompt-tuning strategies, which this trainer does not support yet (use full, partial or lora)`);
+  }
+  if (config.numLabels !== undefined) throw new TrainConfigError('--num-labels needs --head classification, which this trainer does not support yet');
+  // Settings of another strategy are a mistake only when they differ from their defaults (run.json
+  // stores every setting, so a LoRA run's file holds freezeLayers: 0).
+  const differs = (key: keyof typeof TRAIN_DEFAULTS) => given[key] !== undefined && JSON.stringify(given[key]) !== JSON.stringify(TRAIN_DEFAULTS[key]);
+  if (strategy !== 'partial') {
+    const stray = (['freezeLayers', 'freezeEmbeddings'] as const).find(differs);
+    if (stray) throw new TrainConfigError(`--${kebab(stray)} needs --strategy partial (got ${strategy})`);
+  }
+  if (strategy !== 'lora') {
+    const stray = (['loraR', 'loraAlpha', 'loraDropout', 'loraTargets', 'merge'] as const).find(differs);
+    if (stray) throw new TrainConfigError(`--${kebab(stray)} needs --strategy lora (got ${strategy})`);
+  }
+  if (config.evalData !== undefined && given.evalFraction !== undefined && given.evalFraction > 0) {
+    throw new TrainConfigError('give either --eval-data or --eval-fraction, not both');
+  }
+  if (config.evalData !== undefined) config.evalFraction = 0;
+  if (config.earlyStoppingPatience > 0 && config.evalData === undefined && config.evalFraction === 0) {
+    throw new TrainConfigError('--early-stopping-patience needs evaluation data (--eval-data or --eval-fraction)');
+  }
+  if (config.resume !== undefined && path.resolve(config.resume) !== path.resolve(config.out)) {
+    throw new TrainConfigError(`--resume continues the run in its own folder; --out (${config.out}) must be that folder (${config.resume})`);
+  }
+  return config;
+}
+
+/**
+ * `finetune train` flags (and the child entry's argv) -> a complete TrainConfig. `--config FILE` is
+ * read first; flags given on the command line win over its settings.
+ */
+export function parseTrainArgs(args: string[]): TrainConfig {
+  const { config: file, ...flags } = parseTrainFlags(args);
+  if (flags.resume !== undefined) {
+    // `--resume DIR` continues the run in DIR with its own run.json; flags given with it still win.
+    if (file) throw new TrainConfigError('--resume reads the run folder\'s own run.json; it cannot be combined with --config');
+    const dir = path.resolve(flags.resume);
+    const runJson = path.join(dir, 'run.json');
+    if (!fs.existsSync(runJson)) throw new TrainConfigError(`--resume ${flags.resume}: no run.json in ${dir} (not a run folder)`);
+    const saved = readConfigFile(runJson);
+    return resolveTrainConfig({ ...saved, ...flags, out: flags.out ?? dir, resume: dir });
+  }
+  const fromFile = file ? readConfigFile(file) : {};
+  return resolveTrainConfig({ ...fromFile, ...flags });
+}
+
+/** The settings as `run.json` stores them: absolute paths, no undefined keys. */
+export function runJsonOf(config: TrainConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(config)) {
+    // `resume` is how a run was started, not a setting of the run.
+    if (value === undefined || key === 'resume') continue;
+    out[key] = ['data', 'evalData', 'out', 'resume'].includes(key) ? path.resolve(value as string) : value;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Events (trainer -> extension / CLI stdout / events.jsonl). Every event carries `time` (ms since epoch).
+
+export interface ModelShape {
+  vocabSize: number;
+  nPositions: number;
+  nEmbd: number;
+  nLayer: number;
+  nHead: number;
+}
+
+export interface StartEvent {
+  type: 'start';
+  time: number;
+  config: TrainConfig;
+  backend: string;
+  device: string;
+  model: ModelShape;
+  /** Records used for training / evaluation, invalid records skipped, and tokens per epoch. */
+  dataset: { train: number; eval: number; skipped: number; trainTokens: number; evalTokens: number; format: string };
+  stepsPerEpoch: number;
+  totalSteps: number;
+  /** Set when the run continues (`--resume`) from the checkpoint of this step. */
+  resumedFrom?: number;
+}
+
+export interface ParamsEvent {
+  type: 'params';
+  time: number;
+  total: number;
+  trainable: number;
+  frozen: number;
+  ratio: number;
+  /** PEFT's totals line. */
+  line: string;
+  /** The chapter's "Trainable: X, Total: Y, Ratio: Z%". */
+  chapterLine: string;
+  groups: { name: string; total: number; trainable: number }[];
+  /** One row per layer from the input side (embeddings, h.0 … h.N-1, ln_f): frozen and trainable base weights, and those the strategy adds (LoRA). */
+  perLayer?: { name: string; frozen: number; trainable: number; added: number }[];
+}
+
+export interface MemoryEvent {
+  type: 'memory';
+  time: number;
+  weights: number;
+  gradients: number;
+  optimizer: number;
+  activations: number;
+  total: number;
+}
+
+export interface StepEvent {
+  type: 'step';
+  time: number;
+  /** Optimizer step, counted from 1. */
+  step: number;
+  /** Epochs completed, fractional (1.5 = halfway through the second epoch). */
+  epoch: number;
+  /** This step's raw training loss (mean over its micro-batches). */
+  loss: number;
+  /** Mean loss per task, when records carry `task`. */
+  taskLosses?: Record<string, number>;
+  lr: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Non-padding input tokens in this step, and those the loss was taken on. */
+  tokens: number;
+  lossTokens: number;
+  tokensPerSec: number;
+  elapsedSec: number;
+  etaSec: number;
+}
+
+export interface EvalEvent {
+  type: 'eval';
+  time: number;
+  step: number;
+  epoch: number;
+  /** Token-weighted mean cross-entropy over every loss token of the eval set. */
+  loss: number;
+  taskLosses?: Record<string, number>;
+  tokens: number;
+  examples: number;
+}
+
+export interface CheckpointEvent {
+  type: 'checkpoint';
+  time: number;
+  step: number;
+  path: string;
+}
+
+export interface LogEvent {
+  type: 'log';
+  time: number;
+  level: 'info' | 'warning';
+  message: string;
+}
+
+export type DoneStatus = 'completed' | 'stopped' | 'early-stopped' | 'failed';
+
+export interface DoneEvent {
+  type: 'done';
+  time: number;
+  status: DoneStatus;
+  /** Last completed optimizer step. */
+  step: number;
+  elapsedSec: number;
+  /** The output folder and the files written into it (absent when nothing was saved). */
+  outputDir?: string;
+  outputFiles: string[];
+  /** The last checkpoint folder, which `--resume` continues from (a stopped run always leaves one). */
+  checkpoint?: string;
+  finalLoss?: number;
+  bestEvalLoss?: number;
+  message?: string;
+}
+
+export interface ErrorEvent {
+  type: 'error';
+  time: number;
+  message: string;
+  stack?: string;
+}
+
+export type TrainerEvent = StartEvent | ParamsEvent | MemoryEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | DoneEvent | ErrorEvent;
+export type TrainerEventType = TrainerEvent['type'];
+/** An event before it is stamped with its time. */
+export type TrainerEventInit = TrainerEvent extends infer E ? (E extends TrainerEvent ? Omit<E, 'time'> : never) : never;
+
+export const TRAINER_EVENT_TYPES: readonly TrainerEventType[] = ['start', 'params', 'memory', 'step', 'eval', 'checkpoint', 'log', 'done', 'error'];
+
+/** Parses one line of the event stream; undefined for anything that is not a trainer event. */
+export function parseTrainerEvent(line: string): TrainerEvent | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return undefined;
+  }
+  if (!value || typeof value !== 'object') return undefined;
+  const type = (value as { type?: unknown }).type;
+  return typeof type === 'string' && (TRAINER_EVENT_TYPES as readonly string[]).includes(type) ? (value as TrainerEvent) : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Control messages (extension -> trainer child, over the IPC channel).
+
+export type ControlMessage = { type: 'stop' };
+
+export function isControlMessage(value: unknown): value is ControlMessage {
+  return !!value && typeof value === 'object' && (value as { type?: unknown }).type === 'stop';
+}

@@ -1,0 +1,42 @@
+// The trainer child process (dist/trainer.js): `node dist/trainer.js --data … --model … --out …` or
+// `--config run.json`. Events go to stdout as JSON lines and to the run folder's events.jsonl. The
+// extension stops it with the IPC message {type:'stop'} (or SIGTERM/SIGINT): the current step finishes,
+// the output is saved, and `done` reports status `stopped`. Exit code: 0 unless the run failed.
+import { isControlMessage, TrainConfigError } from '../protocol/trainer';
+import { EventWriter, lineWriter } from './runFolder';
+import { trainFromArgs } from './train';
+
+/** Errors outside a run (bad settings, a crash) still reach the parent as an `error` event. */
+function emitFatal(message: string, stack?: string): void {
+  const writer = new EventWriter();
+  writer.onEvent(lineWriter(process.stdout));
+  writer.emit({ type: 'error', message, ...(stack ? { stack } : {}) });
+}
+
+async function main(): Promise<number> {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.on('message', (message) => {
+    if (isControlMessage(message) && message.type === 'stop') stop();
+  });
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  try {
+    const done = await trainFromArgs(process.argv.slice(2), process.stdout, controller.signal);
+    return done.status === 'failed' ? 1 : 0;
+  } catch (err) {
+    emitFatal((err as Error).message, err instanceof TrainConfigError ? undefined : (err as Error).stack);
+    return err instanceof TrainConfigError ? 2 : 1;
+  }
+}
+
+process.on('uncaughtException', (err) => {
+  emitFatal(`trainer crashed: ${err.message}`, err.stack);
+  process.exit(1);
+});
+
+main().then((code) => {
+  process.exitCode = code;
+  // An open IPC channel would keep the process alive after the run.
+  if (process.connected) process.disconnect();
+});

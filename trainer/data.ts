@@ -1,0 +1,193 @@
+// Dataset -> training examples -> padded batches. Records are parsed, validated and formatted by
+// language/ (readDataset, tokenizeExample): there is no second formatter here. An example's inputs are
+// its tokens without the last one; its labels are the next tokens, kept only where the formatter marks
+// the token as one the loss is taken on (-1 elsewhere), so padding and prompts never count.
+import { readDataset, tokenizeExample } from '../language';
+import type { TextTokenizer } from '../language/tokenizer';
+import type { DatasetDiagnostic } from '../language/types';
+import { deriveSeed, seededRandom, shuffleInPlace } from './random';
+
+export const IGNORE_LABEL = -1;
+
+export interface TrainingExample {
+  /** 0-based line of the record in its file. */
+  line: number;
+  task?: string;
+  /** Input ids (the example's tokens without the last). */
+  inputIds: number[];
+  /** labels[t] = the token after position t when the loss is taken on it, else -1. */
+  labels: number[];
+  /** Labels that are not -1. */
+  lossTokens: number;
+}
+
+/** Tokens + the formatter's loss mask -> shifted inputs/labels; undefined when no loss token is left. */
+export function toTrainingExample(ids: readonly number[], lossMask: readonly (number | boolean)[], maxLength: number, line = 0, task?: string): TrainingExample | undefined {
+  if (ids.length !== lossMask.length) throw new Error(`record on line ${line + 1}: ${ids.length} tokens but ${lossMask.length} loss-mask entries`);
+  const n = Math.min(ids.length, maxLength);
+  if (n < 2) return undefined;
+  const inputIds = ids.slice(0, n - 1);
+  const labels: number[] = new Array(n - 1);
+  let lossTokens = 0;
+  for (let t = 0; t < n - 1; t++) {
+    if (lossMask[t + 1]) {
+      labels[t] = ids[t + 1];
+      lossTokens++;
+    } else {
+      labels[t] = IGNORE_LABEL;
+    }
+  }
+  return lossTokens > 0 ? { line, task, inputIds, labels, lossTokens } : undefined;
+}
+
+export interface LoadedDataset {
+  file: string;
+  format: string;
+  examples: TrainingExample[];
+  /** Records with errors that were skipped (`skipInvalid`). */
+  skippedInvalid: number;
+  /** Valid records with no loss token within the max length (e.g. a prompt longer than it). */
+  droppedEmpty: number;
+  /** Records truncated to the max length. */
+  truncated: number;
+}
+
+/** Invalid records stop a run before training: the message lists the validator's diagnostics. */
+export class DatasetError extends Error {
+  constructor(
+    message: string,
+    readonly diagnostics: DatasetDiagnostic[] = [],
+  ) {
+    super(message);
+    this.name = 'DatasetError';
+  }
+}
+
+export interface LoadOptions {
+  tokenizer: TextTokenizer;
+  maxLength: number;
+  trainOnPrompt: boolean;
+  skipInvalid: boolean;
+}
+
+const MAX_LISTED = 20;
+
+function describeErrors(file: string, errors: DatasetDiagnostic[]): string {
+  const lines = errors.slice(0, MAX_LISTED).map((d) => `  ${file}:${d.line + 1}:${d.column + 1}: ${d.code}: ${d.message}`);
+  if (errors.length > MAX_LISTED) lines.push(`  … and ${errors.length - MAX_LISTED} more`);
+  return lines.join('\n');
+}
+
+/** Reads, validates and tokenizes a dataset file. */
+export function loadDataset(file: string, options: LoadOptions): LoadedDataset {
+  let read: ReturnType<typeof readDataset>;
+  try {
+    read = readDataset(file, { maxTokens: options.maxLength });
+  } catch (err) {
+    throw new DatasetError(`cannot read dataset ${file}: ${(err as Error).message}`);
+  }
+  const errors = read.diagnostics.filter((d) => d.severity === 'error');
+  const errorLines = new Set(errors.map((d) => d.line));
+  if (errors.length > 0 && !options.skipInvalid) {
+    throw new DatasetError(
+      `${file}: ${errorLines.size} invalid record${errorLines.size === 1 ? '' : 's'}; fix them or pass --skip-invalid to train without them:\n${describeErrors(file, errors)}`,
+      errors,
+    );
+  }
+  const examples: TrainingExample[] = [];
+  let droppedEmpty = 0;
+  let truncated = 0;
+  for (const record of read.examples) {
+    if (errorLines.has(record.line)) continue;
+    const tokens = tokenizeExample(record.formatted, options.tokenizer, { trainOnPrompt: options.trainOnPrompt });
+    if (tokens.ids.length > options.maxLength) truncated++;
+    const example = toTrainingExample(tokens.ids, tokens.lossMask, options.maxLength, record.line, record.task);
+    if (example) examples.push(example);
+    else droppedEmpty++;
+  }
+  if (examples.length === 0) {
+    throw new DatasetError(`${file}: no record to train on (${read.examples.length} records read, ${errorLines.size} invalid, ${droppedEmpty} without a target token within ${options.maxLength} tokens)`, errors);
+  }
+  return { file, format: read.format ?? 'unknown', examples, skippedInvalid: errorLines.size, droppedEmpty, truncated };
+}
+
+/** Holds out round(n * fraction) examples (at least 1 when fraction > 0 and n >= 2), chosen by the seed. */
+export function splitEval<T>(examples: readonly T[], fraction: number, seed: number): { train: T[]; eval: T[] } {
+  if (!(fraction > 0) || examples.length < 2) return { train: [...examples], eval: [] };
+  const count = Math.min(examples.length - 1, Math.max(1, Math.round(examples.length * fraction)));
+  const order = shuffleInPlace(
+    examples.map((_, i) => i),
+    seededRandom(deriveSeed(seed, 0x5e11)),
+  );
+  const held = new Set(order.slice(0, count));
+  return { train: examples.filter((_, i) => !held.has(i)), eval: examples.filter((_, i) => held.has(i)) };
+}
+
+export interface Batch {
+  size: number;
+  /** Padded length. */
+  length: number;
+  /** [size * length] row-major. */
+  inputIds: Int32Array;
+  labels: Int32Array;
+  attentionMask: Float32Array;
+  tasks: (string | undefined)[];
+  /** Loss tokens per row. */
+  rowLossTokens: number[];
+  /** Non-padding input tokens. */
+  tokens: number;
+  lossTokens: number;
+}
+
+/** Pads examples on the right to the longest one; padding has mask 0 and label -1. */
+export function padBatch(examples: readonly TrainingExample[], padId = 0): Batch {
+  const size = examples.length;
+  const length = Math.max(...examples.map((e) => e.inputIds.length));
+  const inputIds = new Int32Array(size * length).fill(padId);
+  const labels = new Int32Array(size * length).fill(IGNORE_LABEL);
+  const attentionMask = new Float32Array(size * length);
+  let tokens = 0;
+  let lossTokens = 0;
+  examples.forEach((e, b) => {
+    const row = b * length;
+    inputIds.set(e.inputIds, row);
+    labels.set(e.labels, row);
+    attentionMask.fill(1, row, row + e.inputIds.length);
+    tokens += e.inputIds.length;
+    lossTokens += e.lossTokens;
+  });
+  return { size, length, inputIds, labels, attentionMask, tasks: examples.map((e) => e.task), rowLossTokens: examples.map((e) => e.lossTokens), tokens, lossTokens };
+}
+
+/** How many batches share a length-sorted pool (Hugging Face's LengthGroupedSampler uses 50). */
+const MEGABATCH = 50;
+
+/**
+ * The batches of one epoch, as lists of example indices. Shuffled: indices are shuffled with the epoch's
+ * seed, sorted by length (longest first) within pools of 50 batches so a batch holds similar lengths,
+ * and the batches are shuffled again. Not shuffled: file order.
+ */
+export function epochBatches(lengths: readonly number[], batchSize: number, options: { shuffle: boolean; seed: number; epoch: number }): number[][] {
+  const order = lengths.map((_, i) => i);
+  const batches: number[][] = [];
+  if (!options.shuffle) {
+    for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+    return batches;
+  }
+  const random = seededRandom(deriveSeed(options.seed, options.epoch));
+  shuffleInPlace(order, random);
+  const pool = batchSize * MEGABATCH;
+  for (let start = 0; start < order.length; start += pool) {
+    const chunk = order.slice(start, start + pool).sort((a, b) => lengths[b] - lengths[a]);
+    for (let i = 0; i < chunk.length; i += batchSize) batches.push(chunk.slice(i, i + batchSize));
+  }
+  return shuffleInPlace(batches, random);
+}
+
+/** Evaluation batches: sorted by length to waste little padding (order does not change a token-weighted mean). */
+export function evalBatches(lengths: readonly number[], batchSize: number): number[][] {
+  const order = lengths.map((_, i) => i).sort((a, b) => lengths[b] - lengths[a]);
+  const batches: number[][] = [];
+  for (let i = 0; i < order.length; i += batchSize) batches.push(order.slice(i, i + batchSize));
+  return batches;
+}

@@ -1,0 +1,464 @@
+// The training loop: data -> micro-batches -> AdamW steps, with evaluation, checkpoints, stop, and the
+// event stream of protocol/trainer.ts. The CLI (`finetune train`) and the child process both run this.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { parseTrainArgs, type DoneEvent, type DoneStatus, type StepEvent, type TrainConfig } from '../protocol/trainer';
+import { gpt2TokenizerDir, gpt2Tokenizer, type TextTokenizer } from '../language/tokenizer';
+import { initBackend } from './backend';
+import { presetConfig, type GPT2Config } from './config';
+import { DatasetError, evalBatches, epochBatches, loadDataset, padBatch, splitEval, type Batch, type TrainingExample } from './data';
+import { resolveModel, type DownloadProgress } from './hub';
+import { GPT2Model } from './model';
+import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from './modelFiles';
+import { AdamW, clipByGlobalNorm, globalNorm, GradientAccumulator, type TrainableVariable } from './optimizer';
+import { memoryEstimate, parameterBreakdown } from './params';
+import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, prepareRunFolder, readOptimizerState, writeCheckpointState, type TrainerState } from './runFolder';
+import { learningRateAt } from './schedule';
+import type { StrategyConfig } from './strategy';
+
+export function strategyOf(config: Pick<TrainConfig, 'strategy' | 'freezeLayers' | 'freezeEmbeddings' | 'loraR' | 'loraAlpha' | 'loraDropout' | 'loraTargets'>): StrategyConfig {
+  switch (config.strategy) {
+    case 'full':
+      return { strategy: 'full' };
+    case 'partial':
+      return { strategy: 'partial', freezeLayers: config.freezeLayers, freezeEmbeddings: config.freezeEmbeddings };
+    case 'lora':
+      return { strategy: 'lora', r: config.loraR, alpha: config.loraAlpha, dropout: config.loraDropout, targets: config.loraTargets };
+  }
+}
+
+export interface BaseModel {
+  model: GPT2Model;
+  config: GPT2Config;
+  tokenizer: TextTokenizer;
+  /** Folder whose tokenizer files go next to a saved full model. */
+  tokenizerDir: string;
+  /** What an adapter's base_model_name_or_path records: the preset or repo id, else the folder. */
+  baseName: string;
+}
+
+/** `--model` (preset, folder, or Hugging Face repo id) -> a model built with the given strategy. */
+export async function loadBaseModel(spec: string, strategy: StrategyConfig, seed: number, onLog?: (message: string) => void): Promise<BaseModel> {
+  let lastFile = '';
+  const onProgress = (p: DownloadProgress) => {
+    // One line when a file starts and one when it completes; the byte counts in between would flood the log.
+    if (p.bytes === 0 && p.file !== lastFile) onLog?.(`downloading ${p.file}${p.total ? ` (${p.total} bytes)` : ''}`);
+    else if (p.total !== undefined && p.bytes === p.total) onLog?.(`downloaded ${p.file}`);
+    lastFile = p.file;
+  };
+  const resolved = await resolveModel(spec, { onProgress, needWeights: true });
+  if (resolved.kind === 'preset') {
+    if (resolved.name !== 'tiny') throw new Error(`preset '${resolved.name}' has no built-in weights; they come from the Hugging Face cache`);
+    const config = presetConfig(resolved.name);
+    return { model: new GPT2Model(config, strategy, seed), config, tokenizer: gpt2Tokenizer(), tokenizerDir: gpt2TokenizerDir(), baseName: resolved.name };
+  }
+  const { config, weights, tokenizer } = loadModelFolder(resolved.dir);
+  const model = GPT2Model.fromWeights(config, weights, strategy, seed);
+  const baseName = resolved.repoId ?? resolved.dir;
+  if (tokenizer) return { model, config, tokenizer, tokenizerDir: resolved.dir, baseName };
+  onLog?.(`${resolved.dir} has no tokenizer files; using the GPT-2 tokenizer`);
+  if (config.vocabSize < 50257) {
+    model.dispose();
+    throw new Error(`${resolved.dir} has no tokenizer files and its vocabulary (${config.vocabSize}) is smaller than GPT-2's, so the GPT-2 tokenizer cannot stand in`);
+  }
+  return { model, config, tokenizer: gpt2Tokenizer(), tokenizerDir: gpt2TokenizerDir(), baseName };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// One batch through the model.
+
+/**
+ * Per-row weights so that the batch loss is Σ_t α_t·L_t / Σ_t α_t over the tasks present (L_t: that task's
+ * token-weighted mean CE in the batch). Without tasks it is the token-weighted mean over the batch.
+ */
+export function rowWeights(batch: Batch, taskWeights?: Record<string, number>): Float32Array {
+  const tokensByTask = new Map<string, number>();
+  batch.tasks.forEach((task, b) => tokensByTask.set(task ?? '', (tokensByTask.get(task ?? '') ?? 0) + batch.rowLossTokens[b]));
+  const alpha = (task: string) => (taskWeights && task !== '' ? (taskWeights[task] ?? 1) : 1);
+  let alphaSum = 0;
+  for (const task of tokensByTask.keys()) alphaSum += alpha(task);
+  const w = new Float32Array(batch.size);
+  batch.tasks.forEach((task, b) => {
+    const key = task ?? '';
+    w[b] = alphaSum > 0 ? alpha(key) / (alphaSum * tokensByTask.get(key)!) : 0;
+  });
+  return w;
+}
+
+function batchTensors(batch: Batch) {
+  return {
+    ids: tf.tensor2d(batch.inputIds, [batch.size, batch.length], 'int32'),
+    labels: tf.tensor2d(batch.labels, [batch.size, batch.length], 'int32'),
+    mask: tf.tensor2d(batch.attentionMask, [batch.size, batch.length], 'float32'),
+  };
+}
+
+export interface MicroBatchResult {
+  loss: number;
+  /** Sum of CE and loss tokens per task ('' = records without a task), for per-task losses. */
+  taskSums: Map<string, { sum: number; tokens: number }>;
+  grads: tf.Tensor[];
+}
+
+/** Forward + backward of one micro-batch; gradients in the order of `variables`. */
+export function microBatchGradients(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>): MicroBatchResult {
+  const t = batchTensors(batch);
+  const weights = tf.tensor2d(rowWeights(batch, taskWeights), [batch.size, 1]);
+  let rowSums: tf.Tensor | undefined;
+  const { value, grads } = tf.variableGrads(
+    () => {
+      const ce = model.tokenLoss(t.ids, t.labels, t.mask, true);
+      rowSums = tf.keep(tf.sum(ce, 1));
+      return tf.sum(tf.mul(ce, weights)) as tf.Scalar;
+    },
+    variables.map((v) => v.variable),
+  );
+  const loss = value.dataSync()[0];
+  const sums = rowSums!.dataSync();
+  const taskSums = new Map<string, { sum: number; tokens: number }>();
+  batch.tasks.forEach((task, b) => {
+    const entry = taskSums.get(task ?? '') ?? { sum: 0, tokens: 0 };
+    entry.sum += sums[b];
+    entry.tokens += batch.rowLossTokens[b];
+    taskSums.set(task ?? '', entry);
+  });
+  value.dispose();
+  rowSums!.dispose();
+  weights.dispose();
+  t.ids.dispose();
+  t.labels.dispose();
+  t.mask.dispose();
+  return { loss, taskSums, grads: variables.map((v) => grads[v.variable.name]) };
+}
+
+export interface EvalResult {
+  loss: number;
+  tokens: number;
+  examples: number;
+  taskLosses?: Record<string, number>;
+}
+
+/** Token-weighted mean CE over every loss token of `examples` (batching cannot change it). */
+export function evaluate(model: GPT2Model, examples: readonly TrainingExample[], batchSize: number, padId = 0): EvalResult {
+  let sum = 0;
+  let tokens = 0;
+  const byTask = new Map<string, { sum: number; tokens: number }>();
+  for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
+    const batch = padBatch(indices.map((i) => examples[i]), padId);
+    const t = batchTensors(batch);
+    const rows = tf.tidy(() => tf.sum(model.tokenLoss(t.ids, t.labels, t.mask, false), 1));
+    const values = rows.dataSync();
+    rows.dispose();
+    t.ids.dispose();
+    t.labels.dispose();
+    t.mask.dispose();
+    batch.tasks.forEach((task, b) => {
+      sum += values[b];
+      tokens += batch.rowLossTokens[b];
+      if (task !== undefined) {
+        const e = byTask.get(task) ?? { sum: 0, tokens: 0 };
+        e.sum += values[b];
+        e.tokens += batch.rowLossTokens[b];
+        byTask.set(task, e);
+      }
+    });
+  }
+  const result: EvalResult = { loss: tokens > 0 ? sum / tokens : NaN, tokens, examples: examples.length };
+  if (byTask.size > 0) result.taskLosses = Object.fromEntries([...byTask].map(([k, v]) => [k, v.sum / v.tokens]));
+  return result;
+}
+
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  taskLosses?: Record<string, number>;
+  tokens: number;
+  lossTokens: number;
+}
+
+/** Thrown when a loss or gradient is NaN/infinite: the update is not applied. */
+export class NonFiniteLossError extends Error {}
+
+/** One optimizer step over `microBatches` (gradient accumulation), clipped, at learning rate `lr`. */
+export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>): StepResult {
+  const accumulator = new GradientAccumulator();
+  let lossSum = 0;
+  let tokens = 0;
+  let lossTokens = 0;
+  const taskTotals = new Map<string, { sum: number; tokens: number }>();
+  try {
+    for (const batch of microBatches) {
+      const r = microBatchGradients(model, optimizer.variables, batch, taskWeights);
+      accumulator.add(r.grads);
+      if (!Number.isFinite(r.loss)) throw new NonFiniteLossError(`training loss is ${r.loss}`);
+      lossSum += r.loss;
+      tokens += batch.tokens;
+      lossTokens += batch.lossTokens;
+      for (const [task, s] of r.taskSums) {
+        const e = taskTotals.get(task) ?? { sum: 0, tokens: 0 };
+        e.sum += s.sum;
+        e.tokens += s.tokens;
+        taskTotals.set(task, e);
+      }
+    }
+    let grads = accumulator.mean()!;
+    const gradNorm = globalNorm(grads);
+    if (!Number.isFinite(gradNorm)) {
+      grads.forEach((g) => g.dispose());
+      throw new NonFiniteLossError(`gradient norm is ${gradNorm}`);
+    }
+    grads = clipByGlobalNorm(grads, gradNorm, gradClip);
+    optimizer.applyGradients(grads, lr);
+    grads.forEach((g) => g.dispose());
+    const named = [...taskTotals].filter(([task]) => task !== '');
+    const result: StepResult = { loss: lossSum / microBatches.length, gradNorm, tokens, lossTokens };
+    if (named.length > 0) result.taskLosses = Object.fromEntries(named.map(([k, v]) => [k, v.sum / v.tokens]));
+    return result;
+  } finally {
+    accumulator.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run.
+
+export interface TrainOptions {
+  writer: EventWriter;
+  /** Aborting stops the run cleanly after the current step: output saved, `done` with status `stopped`. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Writes the model (full / partial / LoRA merged when `merge`) or the PEFT adapter into `dir`; returns
+ * the file names. Checkpoints never merge, so that `--resume` can load the adapter back.
+ */
+export function saveOutput(base: BaseModel, strategy: TrainConfig['strategy'], merge: boolean, dir: string): string[] {
+  fs.mkdirSync(dir, { recursive: true });
+  if (strategy === 'lora' && !merge) savePeftAdapter(base.model, base.baseName, dir);
+  else saveFullModel(base.model, base.config, base.tokenizerDir, dir);
+  return fs.readdirSync(dir).sort();
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** The model for a run: the base model, or for `--resume` the checkpoint's weights on top of it. */
+async function modelForRun(config: TrainConfig, strategy: StrategyConfig, checkpoint: string | undefined, log: (m: string) => void): Promise<BaseModel> {
+  const base = await loadBaseModel(config.model, strategy, config.seed, log);
+  if (!checkpoint) return base;
+  if (strategy.strategy === 'lora') {
+    base.model.loadLoraStateDict(loadPeftAdapter(checkpoint).weights);
+    return base;
+  }
+  // Full / partial checkpoints are complete models; the base stays the source of tokenizer files.
+  const { weights } = loadModelFolder(checkpoint);
+  base.model.dispose();
+  return { ...base, model: GPT2Model.fromWeights(base.config, weights, strategy, config.seed) };
+}
+
+/** Runs one training run to its end; never throws: failures end in `error` + `done` with status `failed`. */
+export async function train(config: TrainConfig, { writer, signal }: TrainOptions): Promise<DoneEvent> {
+  const started = Date.now();
+  const elapsed = () => (Date.now() - started) / 1000;
+  const log = (message: string, level: 'info' | 'warning' = 'info') => writer.emit({ type: 'log', level, message });
+  let base: BaseModel | undefined;
+  let optimizer: AdamW | undefined;
+  let lastCheckpoint: string | undefined;
+  // Where the loop is; a checkpoint stores exactly this.
+  const state: TrainerState = { step: 0, epoch: 0, nextBatch: 0, evalsWithoutGain: 0, lastEvalStep: -1, trainSeconds: 0 };
+  const finish = (status: DoneStatus, extra: Partial<DoneEvent> = {}) =>
+    writer.emit({
+      type: 'done', status, step: state.step, elapsedSec: elapsed(), outputFiles: [], checkpoint: lastCheckpoint,
+      finalLoss: state.lastLoss, bestEvalLoss: state.bestEvalLoss, ...extra,
+    }) as DoneEvent;
+  try {
+    const paths = prepareRunFolder(config);
+    writer.open(paths.events);
+    let resumedFrom: number | undefined;
+    let checkpointToLoad: string | undefined;
+    if (config.resume) {
+      const found = latestCheckpoint(paths);
+      if (!found) throw new Error(`--resume: ${paths.dir} has no checkpoint to continue from (checkpoints are written by --checkpoint-every and when a run is stopped)`);
+      Object.assign(state, found.state);
+      resumedFrom = found.state.step;
+      checkpointToLoad = lastCheckpoint = found.dir;
+    }
+    const { backend, device } = await initBackend(config.backend);
+    const strategy = strategyOf(config);
+    base = await modelForRun(config, strategy, checkpointToLoad, (m) => log(m));
+    const { model, config: modelConfig, tokenizer } = base;
+    let maxLength = config.maxLength ?? modelConfig.nPositions;
+    if (maxLength > modelConfig.nPositions) {
+      log(`--max-length ${maxLength} exceeds the model's context of ${modelConfig.nPositions} tokens; using ${modelConfig.nPositions}`, 'warning');
+      maxLength = modelConfig.nPositions;
+    }
+    // Examples are cut to maxLength tokens; the model sees maxLength - 1 inputs, as HF's shift does.
+    const dataOptions = { tokenizer, maxLength, trainOnPrompt: config.trainOnPrompt, skipInvalid: config.skipInvalid };
+    const trainData = loadDataset(config.data, dataOptions);
+    let trainExamples = trainData.examples;
+    let evalExamples: TrainingExample[] = [];
+    let skipped = trainData.skippedInvalid;
+    if (config.evalData) {
+      const evalData = loadDataset(config.evalData, dataOptions);
+      evalExamples = evalData.examples;
+      skipped += evalData.skippedInvalid;
+    } else if (config.evalFraction > 0) {
+      ({ train: trainExamples, eval: evalExamples } = splitEval(trainExamples, config.evalFraction, config.seed));
+      if (evalExamples.length === 0) log('the dataset is too small to hold out an eval split; training without evaluation', 'warning');
+    }
+    if (trainData.skippedInvalid > 0) log(`skipped ${trainData.skippedInvalid} invalid record(s) (--skip-invalid)`, 'warning');
+    if (trainData.droppedEmpty > 0) log(`${trainData.droppedEmpty} record(s) have no target token within ${maxLength} tokens and were left out`, 'warning');
+    if (trainData.truncated > 0) log(`${trainData.truncated} record(s) were truncated to ${maxLength} tokens`, 'warning');
+    if (config.taskWeights) {
+      const tasks = new Set(trainExamples.map((e) => e.task));
+      const unknown = Object.keys(config.taskWeights).filter((t) => !tasks.has(t));
+      if (unknown.length > 0) log(`--task-weights names task(s) not in the training data: ${unknown.join(', ')}`, 'warning');
+    }
+    if (trainExamples.length === 0) throw new DatasetError(`${config.data}: no record left to train on after holding out the eval split`);
+
+    const lengths = trainExamples.map((e) => e.inputIds.length);
+    const batchesPerEpoch = Math.ceil(trainExamples.length / config.batchSize);
+    const stepsPerEpoch = Math.ceil(batchesPerEpoch / config.gradAccum);
+    const totalSteps = config.maxSteps ?? Math.max(1, Math.ceil(config.epochs * stepsPerEpoch));
+    const count = (xs: TrainingExample[]) => xs.reduce((a, e) => a + e.inputIds.length, 0);
+    writer.emit({
+      type: 'start',
+      config,
+      backend,
+      device,
+      model: { vocabSize: modelConfig.vocabSize, nPositions: modelConfig.nPositions, nEmbd: modelConfig.nEmbd, nLayer: modelConfig.nLayer, nHead: modelConfig.nHead },
+      dataset: { train: trainExamples.length, eval: evalExamples.length, skipped, trainTokens: count(trainExamples), evalTokens: count(evalExamples), format: trainData.format },
+      stepsPerEpoch,
+      totalSteps,
+      ...(resumedFrom !== undefined ? { resumedFrom } : {}),
+    });
+    if (resumedFrom !== undefined) log(`continuing from the checkpoint of step ${resumedFrom} (${lastCheckpoint})`);
+    const p = parameterBreakdown(modelConfig, strategy);
+    const row = (name: string) => p.groups.find((g) => g.name === name) ?? { total: 0, trainable: 0 };
+    const edge = (name: string) => ({ name, frozen: row(name).total - row(name).trainable, trainable: row(name).trainable, added: 0 });
+    const perLayer = [
+      edge('embeddings'),
+      ...p.perLayer.map((l) => ({ name: `h.${l.layer}`, frozen: l.total - l.trainable, trainable: l.trainable, added: l.lora })),
+      edge('ln_f'),
+    ];
+    writer.emit({ type: 'params', total: p.total, trainable: p.trainable, frozen: p.frozen, ratio: p.ratio, line: p.line, chapterLine: p.chapterLine, groups: p.groups, perLayer });
+    writer.emit({ type: 'memory', ...memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0)) });
+
+    optimizer = new AdamW(model.trainableVariables(), { weightDecay: config.weightDecay });
+    if (checkpointToLoad) optimizer.loadState(readOptimizerState(checkpointToLoad), state.step);
+    const opt = optimizer;
+    const padId = tokenizer.eosId;
+    const runEval = (epoch: number): boolean => {
+      if (evalExamples.length === 0 || state.lastEvalStep === state.step) return false;
+      state.lastEvalStep = state.step;
+      const r = evaluate(model, evalExamples, config.batchSize, padId);
+      writer.emit({ type: 'eval', step: state.step, epoch, loss: r.loss, taskLosses: r.taskLosses, tokens: r.tokens, examples: r.examples });
+      if (state.bestEvalLoss === undefined || r.loss < state.bestEvalLoss - config.minDelta) {
+        state.bestEvalLoss = r.loss;
+        state.evalsWithoutGain = 0;
+      } else {
+        state.evalsWithoutGain++;
+      }
+      return config.earlyStoppingPatience > 0 && state.evalsWithoutGain >= config.earlyStoppingPatience;
+    };
+    const saveCheckpoint = () => {
+      if (lastCheckpoint === checkpointDir(paths, state.step)) return;
+      const dir = checkpointDir(paths, state.step);
+      saveOutput(base!, config.strategy, false, dir);
+      writeCheckpointState(dir, state, opt.exportState());
+      lastCheckpoint = dir;
+      writer.emit({ type: 'checkpoint', step: state.step, path: dir });
+    };
+
+    let status: DoneStatus = 'completed';
+    const stepsAtStart = state.step;
+    const secondsAtStart = state.trainSeconds;
+    outer: while (state.step < totalSteps) {
+      const batches = epochBatches(lengths, config.batchSize, { shuffle: !config.noShuffle, seed: config.seed, epoch: state.epoch });
+      while (state.nextBatch < batches.length && state.step < totalSteps) {
+        await yieldToEventLoop();
+        if (signal?.aborted) {
+          status = 'stopped';
+          break outer;
+        }
+        const i = state.nextBatch;
+        const group = batches.slice(i, i + config.gradAccum).map((idx) => padBatch(idx.map((j) => trainExamples[j]), padId));
+        const lr = learningRateAt(state.step + 1, { schedule: config.schedule, lr: config.lr, warmupSteps: config.warmupSteps, totalSteps });
+        const t0 = performance.now();
+        let r: StepResult;
+        try {
+          r = optimizerStep(model, opt, group, lr, config.gradClip, config.taskWeights);
+        } catch (err) {
+          if (!(err instanceof NonFiniteLossError)) throw err;
+          const message = `${err.message} at step ${state.step + 1}; the run stopped. Try a lower --lr (now ${config.lr}), a --grad-clip, or check the data.`;
+          writer.emit({ type: 'error', message });
+          return finish('failed', { message });
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        state.trainSeconds += seconds;
+        state.step++;
+        state.nextBatch = i + group.length;
+        state.lastLoss = r.loss;
+        const epochEnd = state.nextBatch >= batches.length;
+        const epoch = state.epoch + state.nextBatch / batches.length;
+        const secondsPerStep = (state.trainSeconds - secondsAtStart) / (state.step - stepsAtStart);
+        const event: Omit<StepEvent, 'time'> = {
+          type: 'step',
+          step: state.step,
+          epoch,
+          loss: r.loss,
+          lr,
+          gradNorm: r.gradNorm,
+          tokens: r.tokens,
+          lossTokens: r.lossTokens,
+          tokensPerSec: seconds > 0 ? r.tokens / seconds : 0,
+          elapsedSec: elapsed(),
+          etaSec: secondsPerStep * (totalSteps - state.step),
+        };
+        if (r.taskLosses) event.taskLosses = r.taskLosses;
+        writer.emit(event);
+        if (epochEnd) {
+          state.epoch++;
+          state.nextBatch = 0;
+        }
+        if ((config.evalEvery > 0 && state.step % config.evalEvery === 0) || epochEnd || state.step === totalSteps) {
+          if (runEval(epoch)) {
+            log(`eval loss did not improve by ${config.minDelta} for ${config.earlyStoppingPatience} evaluation(s); stopping early`);
+            status = 'early-stopped';
+            break outer;
+          }
+        }
+        if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0 && state.step < totalSteps) saveCheckpoint();
+        // The next epoch has its own batch order.
+        if (epochEnd) break;
+      }
+    }
+    // Stopped before its first step: nothing was trained, so nothing is written.
+    if (state.step === 0) return finish(status, { message: 'stopped before the first step' });
+    // A stopped run keeps a checkpoint so that `--resume` can continue it.
+    if (status === 'stopped') saveCheckpoint();
+    const outputFiles = saveOutput(base, config.strategy, config.merge, paths.output);
+    return finish(status, { outputDir: paths.output, outputFiles, message: status === 'stopped' ? `stopped at step ${state.step}` : undefined });
+  } catch (err) {
+    const e = err as Error;
+    // A bad dataset is the user's to fix: its message says everything, a stack would only add noise.
+    writer.emit({ type: 'error', message: e.message ?? String(err), ...(err instanceof DatasetError ? {} : { stack: e.stack }) });
+    return finish('failed', { message: e.message });
+  } finally {
+    optimizer?.dispose();
+    base?.model.dispose();
+    writer.close();
+  }
+}
+
+/**
+ * `finetune train` and the child process share this: settings from argv (`--config` merged, flags win),
+ * events as JSON lines on `out` and in events.jsonl. Throws TrainConfigError for bad settings (before
+ * any event); otherwise resolves with the `done` event.
+ */
+export async function trainFromArgs(args: string[], out: NodeJS.WritableStream, signal?: AbortSignal): Promise<DoneEvent> {
+  const config = parseTrainArgs(args);
+  const writer = new EventWriter();
+  writer.onEvent(lineWriter(out));
+  return train(config, { writer, signal });
+}
