@@ -2,8 +2,12 @@
 // worker threads. The file's format is known only at the end (majority of records), so in 'auto' mode
 // each record is checked against its own best-matching format and filed under that group; the caller
 // keeps the group that wins and re-checks the other groups' lines (usually none) against the winner.
+// Clean records take RecordScanner's fast path (bytes only: no decoding, JSON.parse or ajv); every other
+// line is decoded and goes through analyzeLine/checkLine, which find and locate its problems.
+import { isUtf8 } from 'node:buffer';
 import type { DatasetDiagnostic, DatasetFormat, ValidationOptions } from './types';
-import { analyzeLine, atLine, checkLine, checkOptions, makeDiagnostic, topLevelValueRange, wholeRange, type CheckOptions } from './lineAnalysis';
+import { analyzeLine, atLine, checkLine, checkOptions, makeDiagnostic, topLevelValueRange, type CheckOptions } from './lineAnalysis';
+import { RecordScanner } from './recordScan';
 
 export type GroupKey = DatasetFormat | 'none';
 
@@ -20,8 +24,9 @@ export interface ChunkSummary {
   formatCounts: Partial<Record<DatasetFormat, number>>;
   /** Format-independent problems: invalid JSON/UTF-8, not an object, blank lines. */
   common: DiagnosticBucket;
-  groups: Partial<Record<GroupKey, DiagnosticBucket & { lines: number[] }>>;
-  /** [relative line, fingerprint, start column, end column] of every record. */
+  /** Per group, its records' relative lines (a typed array: transferred, not copied, from a worker). */
+  groups: Partial<Record<GroupKey, DiagnosticBucket & { lines: Int32Array }>>;
+  /** [relative line, fingerprint] of every record. */
   hashes: Float64Array;
   /** task -> [count, first relative line, start column, end column] */
   tasks: Record<string, [number, number, number, number]>;
@@ -99,15 +104,47 @@ export function invalidUtf8Diagnostic(bytes: Uint8Array, lineStart: number, line
   return makeDiagnostic('invalid-utf8', 'error', column, column + 1, `invalid UTF-8: byte 0x${bytes[bad].toString(16).toUpperCase().padStart(2, '0')} at byte ${bad - lineStart + 1} of the line is not part of a valid UTF-8 sequence`);
 }
 
+type Building = DiagnosticBucket & { lines: number[] };
+type Groups = Partial<Record<GroupKey, Building>>;
+
+/** Grows by doubling; `take` hands over exactly what was pushed (a transferable buffer). */
+class NumberPairs {
+  private data = new Float64Array(4096);
+  private n = 0;
+
+  push(a: number, b: number): void {
+    if (this.n + 2 > this.data.length) {
+      const grown = new Float64Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.n++] = a;
+    this.data[this.n++] = b;
+  }
+
+  take(): Float64Array {
+    return this.data.slice(0, this.n);
+  }
+}
+
+/** One scanner per options object (a worker validates every chunk with the same options). */
+const scanners = new WeakMap<ValidationOptions, RecordScanner | null>();
+function scannerFor(options: ValidationOptions, check: CheckOptions): RecordScanner | undefined {
+  let sc = scanners.get(options);
+  if (sc === undefined) {
+    // A user schema needs the parsed record: every line takes the full path.
+    sc = options.userSchema ? null : new RecordScanner({ forced: check.forced ? (options.format as DatasetFormat) : undefined, maxTokens: check.maxTokens, template: check.template });
+    scanners.set(options, sc);
+  }
+  return sc ?? undefined;
+}
+
 /** Validate every line of `bytes` (whole lines; `first` when it starts the file). */
 export function validateChunk(bytes: Uint8Array, first: boolean, opts: ChunkOptions): ChunkSummary {
-  // One decode and one split per chunk: cheaper than per-line decoding (JSON.parse dominates anyway).
-  const text = decodeChunk(bytes, first);
-  const lines = chunkLines(text);
   const check: CheckOptions = checkOptions(opts.options);
   const forced = check.forced ? (opts.options.format as DatasetFormat) : undefined;
   const summary: ChunkSummary = {
-    lineCount: lines.length,
+    lineCount: 0,
     records: 0,
     formatCounts: {},
     common: bucket(),
@@ -117,42 +154,70 @@ export function validateChunk(bytes: Uint8Array, first: boolean, opts: ChunkOpti
     tasks: Object.create(null) as ChunkSummary['tasks'],
     labels: Object.create(null) as ChunkSummary['labels'],
   };
-  const hashes: number[] = [];
-  // Byte offsets of lines are needed only to check lines with replacement characters (bad UTF-8?).
-  let starts: number[] | undefined;
-  const mayHaveBadBytes = text.includes('\uFFFD');
-  for (let i = 0; i < lines.length; i++) {
-    let start = 0;
-    let end = 0;
-    if (mayHaveBadBytes && lines[i].includes('\uFFFD')) {
-      if (!starts) {
-        starts = [first && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0];
-        for (let b = 0; b < bytes.length; b++) if (bytes[b] === 10) starts.push(b + 1);
-      }
-      start = starts[i];
-      end = (starts[i + 1] ?? bytes.length + 1) - 1;
-      if (end > start && bytes[end - 1] === 13) end--;
+  const hashes = new NumberPairs();
+  const building: Groups = {};
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = buf.length;
+  let s = first && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0;
+  // One native check for the whole chunk; lines are checked one by one only when it fails.
+  const valid = isUtf8(s ? buf.subarray(s) : buf);
+  const scanner = valid ? scannerFor(opts.options, check) : undefined;
+  scanner?.setBytes(buf);
+  let i = 0;
+  while (s < n) {
+    let nl = buf.indexOf(10, s);
+    if (nl === -1) nl = n;
+    let e = nl;
+    if (e > s && buf[e - 1] === 13) e--;
+    if (!(scanner && scanner.scan(s, e) && fastRecord(scanner, i, summary, building, hashes, forced))) {
+      lineSummary(buf, s, e, !valid, i, summary, building, hashes, check, forced, opts.cap);
     }
-    lineSummary(bytes, start, end, i, lines[i], summary, hashes, check, forced, opts.cap);
+    s = nl + 1;
+    i++;
   }
-  summary.hashes = Float64Array.from(hashes);
+  summary.lineCount = i;
+  summary.hashes = hashes.take();
+  const groups: ChunkSummary['groups'] = {};
+  for (const [k, g] of Object.entries(building) as [GroupKey, Building][]) groups[k] = { ...g, lines: Int32Array.from(g.lines) };
+  summary.groups = groups;
   return summary;
 }
 
-/** One line: parse, check, summarise (bytes[start, end) are its raw bytes when it may hold bad UTF-8). */
+/**
+ * A record the scanner found clean, filed as lineSummary would file it. Returns false (nothing recorded)
+ * when the full path must run: the first record of a task or label in the chunk (its range is needed).
+ */
+function fastRecord(sc: RecordScanner, i: number, summary: ChunkSummary, groups: Groups, hashes: NumberPairs, forced: DatasetFormat | undefined): boolean {
+  const task = sc.task;
+  if (task !== undefined && !summary.tasks[task]) return false;
+  const key = forced ?? sc.best;
+  const label = key === 'classification' ? sc.label : undefined;
+  if (label !== undefined && !summary.labels[label]) return false;
+  summary.records++;
+  summary.formatCounts[sc.best] = (summary.formatCounts[sc.best] ?? 0) + 1;
+  hashes.push(i, sc.fingerprint);
+  if (task !== undefined) summary.tasks[task][0]++;
+  const g = (groups[key] ??= { ...bucket(), lines: [] });
+  if (!forced) g.lines.push(i);
+  if (label !== undefined) summary.labels[label][0]++;
+  return true;
+}
+
+/** One line the fast path did not take: decode, parse, check, summarise (checkUtf8: the chunk holds bad UTF-8). */
 function lineSummary(
-  bytes: Uint8Array,
+  bytes: Buffer,
   start: number,
   end: number,
+  checkUtf8: boolean,
   i: number,
-  line: string,
   summary: ChunkSummary,
-  hashes: number[],
+  groups: Groups,
+  hashes: NumberPairs,
   check: CheckOptions,
   forced: DatasetFormat | undefined,
   cap: number,
 ): void {
-  if (end > start) {
+  if (checkUtf8 && !isUtf8(bytes.subarray(start, end))) {
     const bad = firstInvalidUtf8(bytes, start, end);
     if (bad >= 0) {
       summary.records++;
@@ -160,6 +225,7 @@ function lineSummary(
       return;
     }
   }
+  const line = decoder.decode(bytes.subarray(start, end));
   const a = analyzeLine(line);
   if (a.kind === 'blank') {
     addTo(summary.common, [makeDiagnostic('blank-line', 'warning', 0, line.length, 'blank line: every line of a JSONL file should hold one record')], i, cap);
@@ -171,15 +237,14 @@ function lineSummary(
     return;
   }
   if (a.best) summary.formatCounts[a.best] = (summary.formatCounts[a.best] ?? 0) + 1;
-  const [ws, we] = wholeRange(line);
-  hashes.push(i, a.fingerprint!, ws, we);
+  hashes.push(i, a.fingerprint!);
   if (a.task !== undefined) {
     const t = summary.tasks[a.task];
     if (t) t[0]++;
     else summary.tasks[a.task] = [1, i, ...topLevelValueRange(a, 'task')];
   }
   const key: GroupKey = forced ?? a.best ?? 'none';
-  const g = (summary.groups[key] ??= { ...bucket(), lines: [] });
+  const g = (groups[key] ??= { ...bucket(), lines: [] });
   if (!forced) g.lines.push(i);
   if (key === 'none') return; // checked once the file's format is known
   const c = checkLine(a, key, check);

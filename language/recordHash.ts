@@ -147,6 +147,31 @@ export function fpString(s: string, tag: number): void {
   lanes[1] = b;
 }
 
+/**
+ * fpString of a string whose UTF-8 bytes b[start, end) are all ASCII (so byte i is UTF-16 unit i): the
+ * same lanes, straight from a line's bytes, without decoding it.
+ */
+export function fpAsciiBytes(b: Uint8Array, start: number, end: number, tag: number): void {
+  const n = end - start;
+  let a = Math.imul(0x9e3779b9 ^ tag, 2654435761) ^ n;
+  let c2 = Math.imul(0x85ebca6b ^ tag, 1597334677) ^ n;
+  if (n <= 16) {
+    for (let i = start; i < end; i++) {
+      const c = b[i];
+      a = Math.imul(a ^ c, 2654435761);
+      c2 = Math.imul(c2 ^ c, 1597334677);
+    }
+  } else {
+    for (let k = 0; k < 15; k++) {
+      const c = b[start + samplePos(k, n)];
+      a = Math.imul(a ^ c, 2654435761);
+      c2 = Math.imul(c2 ^ c, 1597334677);
+    }
+  }
+  lanes[0] = a;
+  lanes[1] = c2;
+}
+
 function fpValue(v: unknown, depth: number): void {
   if (typeof v === 'string') return fpString(v, FpTag.String);
   if (v === null || typeof v !== 'object') return fpString(String(v), typeof v === 'number' ? FpTag.Number : FpTag.Other);

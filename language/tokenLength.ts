@@ -218,6 +218,181 @@ export function countTokensUpTo(text: string, limit = Infinity): number {
   return count;
 }
 
+/** Classes of non-ASCII code points (0: not yet looked up), as GPT-2's regex sees them (u flag). */
+const codePointClass = new Uint8Array(0x110000);
+const U_LETTER = /^\p{L}$/u;
+const U_NUMBER = /^\p{N}$/u;
+const U_SPACE = /^\s$/u;
+/** Byte length of the character that the last classAt call read. */
+let charBytes = 1;
+
+/** The class (LETTER, DIGIT, SPACE, OTHER) of the UTF-8 character at b[i] (valid UTF-8). */
+function classAt(b: Uint8Array, i: number): number {
+  const c = b[i];
+  if (c < 0x80) {
+    charBytes = 1;
+    return ASCII_CLASS[c];
+  }
+  let cp: number;
+  if (c < 0xe0) {
+    cp = ((c & 0x1f) << 6) | (b[i + 1] & 0x3f);
+    charBytes = 2;
+  } else if (c < 0xf0) {
+    cp = ((c & 0x0f) << 12) | ((b[i + 1] & 0x3f) << 6) | (b[i + 2] & 0x3f);
+    charBytes = 3;
+  } else {
+    cp = ((c & 0x07) << 18) | ((b[i + 1] & 0x3f) << 12) | ((b[i + 2] & 0x3f) << 6) | (b[i + 3] & 0x3f);
+    charBytes = 4;
+  }
+  let cls = codePointClass[cp];
+  if (cls === 0) {
+    const ch = String.fromCodePoint(cp);
+    cls = U_LETTER.test(ch) ? LETTER : U_NUMBER.test(ch) ? DIGIT : U_SPACE.test(ch) ? SPACE : OTHER;
+    codePointClass[cp] = cls;
+  }
+  return cls;
+}
+
+/**
+ * The end of the pre-token starting at b[i] in UTF-8 text b[i, n): GPT-2's regex ('s|'t|'re|'ve|'m|'ll|'d|
+ * ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+), as asciiPreTokenEnd does it for ASCII text.
+ */
+function utf8PreTokenEnd(b: Uint8Array, i: number, n: number): number {
+  const c = b[i];
+  if (c === 39 && i + 1 < n) {
+    const a = b[i + 1];
+    if (a === 115 || a === 116 || a === 109 || a === 100) return i + 2; // 's 't 'm 'd
+    if (i + 2 < n) {
+      const d = b[i + 2];
+      if ((a === 114 && d === 101) || (a === 118 && d === 101) || (a === 108 && d === 108)) return i + 3; // 're 've 'll
+    }
+  }
+  let start = i;
+  let cls = classAt(b, i);
+  if (c === 32 && i + 1 < n) {
+    const next = classAt(b, i + 1);
+    if (next !== SPACE) {
+      start = i + 1;
+      cls = next;
+    } else charBytes = 1;
+  }
+  if (cls !== SPACE) {
+    let j = start + charBytes;
+    while (j < n && classAt(b, j) === cls) j += charBytes;
+    return j;
+  }
+  // \s+(?!\S) | \s+: a run of white space, less its last character when more text follows.
+  let j = i + charBytes;
+  let last = i;
+  let chars = 1;
+  while (j < n && classAt(b, j) === SPACE) {
+    last = j;
+    j += charBytes;
+    chars++;
+  }
+  if (j === n || chars === 1) return j;
+  return last;
+}
+
+/** Word counts of byte pre-tokens: open addressing by hash, words' bytes kept in an arena and compared. */
+const BYTE_TABLE_BITS = 16;
+const BYTE_TABLE_SIZE = 1 << BYTE_TABLE_BITS;
+const byteTableStart = new Int32Array(BYTE_TABLE_SIZE);
+const byteTableLength = new Int32Array(BYTE_TABLE_SIZE); // 0: empty slot
+const byteTableHash = new Int32Array(BYTE_TABLE_SIZE);
+const byteTableCount = new Int32Array(BYTE_TABLE_SIZE);
+const byteArena = new Uint8Array(1 << 20);
+let byteArenaUsed = 0;
+let byteTableUsed = 0;
+
+/** The count of the pre-token b[start, end), whose FNV-1a hash is h. */
+function byteWordCount(b: Uint8Array, start: number, end: number, h: number): number {
+  const len = end - start;
+  let slot = (h ^ (h >>> BYTE_TABLE_BITS)) & (BYTE_TABLE_SIZE - 1);
+  for (;;) {
+    const l = byteTableLength[slot];
+    if (l === 0) break;
+    if (byteTableHash[slot] === h && l === len) {
+      const at = byteTableStart[slot];
+      let k = 0;
+      while (k < len && byteArena[at + k] === b[start + k]) k++;
+      if (k === len) return byteTableCount[slot];
+    }
+    slot = (slot + 1) & (BYTE_TABLE_SIZE - 1);
+  }
+  const count = wordCount(Buffer.from(b.buffer, b.byteOffset + start, len).toString('utf8'));
+  if (len > byteArena.length) return count;
+  if (byteTableUsed > BYTE_TABLE_SIZE / 2 || byteArenaUsed + len > byteArena.length) {
+    byteTableLength.fill(0);
+    byteTableUsed = 0;
+    byteArenaUsed = 0;
+    slot = (h ^ (h >>> BYTE_TABLE_BITS)) & (BYTE_TABLE_SIZE - 1);
+  }
+  byteArena.set(b.subarray(start, end), byteArenaUsed);
+  byteTableStart[slot] = byteArenaUsed;
+  byteTableLength[slot] = len;
+  byteTableHash[slot] = h;
+  byteTableCount[slot] = count;
+  byteArenaUsed += len;
+  byteTableUsed++;
+  return count;
+}
+
+/**
+ * countTokensUpTo of the text whose UTF-8 bytes are b[start, end) (valid UTF-8): the same count, the
+ * same early stop once past `limit` (validation's fast path counts from a line's bytes, without strings).
+ */
+export function countUtf8TokensUpTo(b: Uint8Array, start: number, end: number, limit = Infinity): number {
+  let count = 0;
+  let i = start;
+  while (i < end && count <= limit) {
+    // The common pre-token, an ASCII run of one class with an optional leading space, is found and
+    // hashed in one pass; the others go through utf8PreTokenEnd.
+    const c = b[i];
+    if (c < 0x80 && c !== 39) {
+      let r = i;
+      let h = 0x811c9dc5 | 0;
+      if (c === 32 && i + 1 < end) {
+        h = Math.imul(h ^ 32, 16777619);
+        r = i + 1;
+      }
+      const first = b[r];
+      const cls = first < 0x80 ? ASCII_CLASS[first] : SPACE;
+      if (cls !== SPACE) {
+        h = Math.imul(h ^ first, 16777619);
+        let j = r + 1;
+        for (; j < end; j++) {
+          const x = b[j];
+          if (ASCII_CLASS[x] !== cls) break; // undefined for non-ASCII bytes
+          h = Math.imul(h ^ x, 16777619);
+        }
+        if (j === end || b[j] < 0x80) {
+          count += byteWordCount(b, i, j, h);
+          i = j;
+          continue;
+        }
+      }
+    }
+    const j = utf8PreTokenEnd(b, i, end);
+    let h = 0x811c9dc5 | 0;
+    for (let k = i; k < j; k++) h = Math.imul(h ^ b[k], 16777619);
+    count += byteWordCount(b, i, j, h);
+    i = j;
+  }
+  return count;
+}
+
+/** exceedsTokenLimit for a prompt and target given as UTF-8 bytes (prompt p[0, pn), target t[0, tn)). */
+export function exceedsTokenLimitUtf8(p: Uint8Array, pn: number, t: Uint8Array, tn: number, maxTokens: number): boolean {
+  if (pn + tn + 1 <= maxTokens) return false;
+  const lower = Math.ceil(pn / GPT2_MAX_TOKEN_BYTES) + Math.ceil(tn / GPT2_MAX_TOKEN_BYTES) + 1;
+  if (lower > maxTokens) return true;
+  const budget = maxTokens - 1;
+  const pc = countUtf8TokensUpTo(p, 0, pn, budget);
+  if (pc > budget) return true;
+  return countUtf8TokensUpTo(t, 0, tn, budget - pc) > budget - pc;
+}
+
 function utf8Length(s: string): number {
   return Buffer.byteLength(s, 'utf8');
 }

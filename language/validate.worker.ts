@@ -8,7 +8,9 @@ const options = workerData as ChunkOptions;
 parentPort!.on('message', (m: { id: number; buffer: ArrayBuffer; offset: number; length: number; first: boolean }) => {
   try {
     const summary = validateChunk(new Uint8Array(m.buffer, m.offset, m.length), m.first, options);
-    parentPort!.postMessage({ id: m.id, summary }, [summary.hashes.buffer as ArrayBuffer]);
+    const transfer = [summary.hashes.buffer as ArrayBuffer];
+    for (const g of Object.values(summary.groups)) if (g) transfer.push(g.lines.buffer as ArrayBuffer);
+    parentPort!.postMessage({ id: m.id, summary }, transfer);
   } catch (err) {
     parentPort!.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) });
   }

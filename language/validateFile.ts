@@ -1,5 +1,6 @@
 // Streaming validation of a JSONL file of any size: raw bytes are read in chunks of whole lines and
-// validated in worker threads (language/validate.worker.ts), results merged in file order. Memory grows
+// validated in worker threads (language/validate.worker.ts), and on the calling thread too when it may
+// share the work (the CLI), results merged in file order. Memory grows
 // with the number of records (a fingerprint each, for duplicates, and a line number for records of a
 // minority format), never with the file's bytes; at most `maxDiagnostics` diagnostics are kept.
 // A second, sequential pass re-reads only when needed: records of another format than the majority are
@@ -22,6 +23,12 @@ export interface ValidateFileOptions extends ValidationOptions {
   signal?: AbortSignal;
   /** Worker threads (default: one per core, at most 4; 0 validates on the calling thread). */
   workers?: number;
+  /**
+   * Validate chunks on the calling thread too whenever the workers' queues are full (a command line
+   * tool: the calling thread has nothing else to do, so it can be one of the cores). Keep false where
+   * the calling thread must stay responsive (an editor's extension host).
+   */
+  shareCallingThread?: boolean;
 }
 
 export interface FileValidation {
@@ -111,15 +118,49 @@ class WorkerPool {
   }
 }
 
+/**
+ * A set of fingerprints (integers below 2^53) in one open-addressing table: a Map of a million such
+ * numbers costs several times the memory and time (they are heap numbers, not small integers).
+ */
+class FingerprintSet {
+  private keys = new Float64Array(1 << 16).fill(-1);
+  private size = 0;
+
+  /** Adds `fp`; false when it was there already. */
+  add(fp: number): boolean {
+    if ((this.size + 1) * 2 > this.keys.length) this.grow();
+    const keys = this.keys;
+    const mask = keys.length - 1;
+    let slot = (Math.imul(fp | 0, 0x9e3779b1) ^ ((fp / 4294967296) | 0)) & mask;
+    for (;;) {
+      const k = keys[slot];
+      if (k === fp) return false;
+      if (k === -1) break;
+      slot = (slot + 1) & mask;
+    }
+    keys[slot] = fp;
+    this.size++;
+    return true;
+  }
+
+  private grow(): void {
+    const old = this.keys;
+    this.keys = new Float64Array(old.length * 4).fill(-1);
+    this.size = 0;
+    for (const k of old) if (k !== -1) this.add(k);
+  }
+}
+
 /** Merges chunk summaries in file order. */
 class Merger {
   lineBase = 0;
   records = 0;
   readonly formatCounts: Partial<Record<DatasetFormat, number>> = {};
   readonly common: DiagnosticBucket = { diagnostics: [], errors: 0, warnings: 0 };
-  readonly groups = new Map<GroupKey, DiagnosticBucket & { lines: number[] }>();
-  /** fingerprint -> first line */
-  readonly seen = new Map<number, number>();
+  /** Per group: its diagnostics, and its records' lines as the chunks' runs (line = base + relative line). */
+  readonly groups = new Map<GroupKey, DiagnosticBucket & { runs: { base: number; lines: Int32Array }[] }>();
+  /** Fingerprints seen so far. */
+  readonly seen = new FingerprintSet();
   /** Fingerprints seen more than once: their records are compared by full hash in pass 2. */
   readonly collided = new Set<number>();
   readonly tasks = new Map<string, FirstSeen & { s: number; e: number }>();
@@ -141,18 +182,14 @@ class Merger {
     this.records += s.records;
     for (const [f, c] of Object.entries(s.formatCounts)) this.formatCounts[f as DatasetFormat] = (this.formatCounts[f as DatasetFormat] ?? 0) + (c ?? 0);
     this.addBucket(this.common, s.common, base);
-    for (const [k, g] of Object.entries(s.groups) as [GroupKey, DiagnosticBucket & { lines: number[] }][]) {
+    for (const [k, g] of Object.entries(s.groups) as [GroupKey, DiagnosticBucket & { lines: Int32Array }][]) {
       let into = this.groups.get(k);
-      if (!into) this.groups.set(k, (into = { diagnostics: [], errors: 0, warnings: 0, lines: [] }));
+      if (!into) this.groups.set(k, (into = { diagnostics: [], errors: 0, warnings: 0, runs: [] }));
       this.addBucket(into, g, base);
-      for (const l of g.lines) into.lines.push(l + base);
+      if (g.lines.length) into.runs.push({ base, lines: g.lines });
     }
     const h = s.hashes;
-    for (let i = 0; i < h.length; i += 4) {
-      const line = h[i] + base;
-      if (!this.seen.has(h[i + 1])) this.seen.set(h[i + 1], line);
-      else this.collided.add(h[i + 1]);
-    }
+    for (let i = 1; i < h.length; i += 2) if (!this.seen.add(h[i])) this.collided.add(h[i]);
     for (const [t, [count, line, st, en]] of Object.entries(s.tasks)) {
       const x = this.tasks.get(t);
       if (x) x.count += count;
@@ -168,14 +205,21 @@ class Merger {
 }
 
 /** Reads a file as chunks of whole lines (the last chunk may end without a line break). */
-async function* readChunks(file: string, signal?: AbortSignal): AsyncGenerator<{ bytes: Uint8Array; end: number }> {
+/**
+ * `spares`: buffers of chunks the caller is done with (validated on this thread, not transferred to a
+ * worker), read into again: fresh buffers cost page faults for every byte of the file.
+ */
+async function* readChunks(file: string, signal?: AbortSignal, spares: ArrayBuffer[] = []): AsyncGenerator<{ bytes: Uint8Array; end: number }> {
   const fh = await fs.promises.open(file, 'r');
   try {
     let carry: Uint8Array = new Uint8Array(0);
     let position = 0;
     for (;;) {
       signal?.throwIfAborted();
-      const buf = Buffer.allocUnsafeSlow(carry.length + CHUNK_BYTES);
+      const need = carry.length + CHUNK_BYTES;
+      const spare = spares.pop();
+      // Room for a typical carried-over partial line, so that buffers can be reused.
+      const buf = spare && spare.byteLength >= need ? Buffer.from(spare) : Buffer.allocUnsafeSlow(Math.max(need, CHUNK_BYTES + 256 * 1024));
       buf.set(carry, 0);
       const { bytesRead } = await fh.read(buf, carry.length, CHUNK_BYTES, position);
       position += bytesRead;
@@ -204,7 +248,7 @@ function checkValidationOptions(o: ValidationOptions): void {
 }
 
 export async function validateFile(file: string, options: ValidateFileOptions = {}): Promise<FileValidation> {
-  const { maxDiagnostics, onProgress, signal, workers: wantedWorkers, ...validation } = options;
+  const { maxDiagnostics, onProgress, signal, workers: wantedWorkers, shareCallingThread, ...validation } = options;
   checkValidationOptions(validation);
   const cap = maxDiagnostics === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, Math.floor(maxDiagnostics));
   const size = (await fs.promises.stat(file)).size;
@@ -230,12 +274,20 @@ export async function validateFile(file: string, options: ValidateFileOptions = 
         onProgress?.(d.end, size);
       }
     };
-    for await (const { bytes, end } of readChunks(file, signal)) {
+    const spares: ArrayBuffer[] = [];
+    for await (const { bytes, end } of readChunks(file, signal, spares)) {
       const job = { id: id++, bytes, first: id === 1 };
       if (!pool) {
         merger.add(validateChunk(bytes, job.first, { options: validation, cap }));
+        spares.push(bytes.buffer as ArrayBuffer);
         nextToMerge++;
         onProgress?.(end, size);
+        continue;
+      }
+      if (shareCallingThread && pool.busy >= 2 * count) {
+        done.set(job.id, { summary: validateChunk(bytes, job.first, { options: validation, cap }), end });
+        spares.push(bytes.buffer as ArrayBuffer);
+        drain();
         continue;
       }
       const p: Promise<void> = pool.run(job).then((summary) => {
@@ -244,8 +296,9 @@ export async function validateFile(file: string, options: ValidateFileOptions = 
         drain();
       });
       inFlight.add(p);
-      // Two chunks queued per worker keep it busy; more would only hold memory.
-      while (inFlight.size >= 2 * count) await Promise.race(inFlight);
+      // Two chunks queued per worker keep it busy; more would only hold memory (when the calling thread
+      // shares the work, it validates the next chunk itself instead of waiting).
+      if (!shareCallingThread) while (inFlight.size >= 2 * count) await Promise.race(inFlight);
     }
     await Promise.all(inFlight);
     signal?.throwIfAborted();
@@ -258,7 +311,7 @@ export async function validateFile(file: string, options: ValidateFileOptions = 
     const recheck = { diagnostics: [] as DatasetDiagnostic[], errors: 0, warnings: 0 };
     const duplicates = { diagnostics: [] as DatasetDiagnostic[], errors: 0, warnings: 0 };
     const revisit: number[] = [];
-    if (!forced) for (const [k, g] of merger.groups) if (k !== format) for (const l of g.lines) revisit.push(l);
+    if (!forced) for (const [k, g] of merger.groups) if (k !== format) for (const r of g.runs) for (const l of r.lines) revisit.push(l + r.base);
     if (revisit.length || merger.collided.size) {
       const lastRecheck = revisit.reduce((m, l) => Math.max(m, l), -1);
       await secondPass(file, { format, validation, cap, recheck: new Set(revisit), lastRecheck, collided: merger.collided }, recheck, duplicates, merger, signal);

@@ -1,7 +1,7 @@
 // `npm run bench:validate`: throughput of `bin/finetune validate` (the built dist/, start-up included)
 // next to a plain Python per-line checker (json.loads + key and type checks), on the same generated
 // 100 MB alpaca file, in the same run. Not a test: it prints MB/s and the ratio.
-//   node scripts/bench-validate.mjs [--mb 100] [--keep]
+//   node scripts/bench-validate.mjs [--mb 100] [--rounds 3] [--keep]
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -53,15 +53,19 @@ const bytes = fs.statSync(file).size;
 const sizeMb = bytes / 1024 / 1024;
 console.log(`generated ${file}: ${sizeMb.toFixed(1)} MB, ${records} records`);
 
+// The Python checker: what one would write by hand, line by line in text mode, with the checks of the
+// alpaca schema (object; instruction and output non-empty strings; input an optional string; task an
+// optional non-empty string; no other keys). The system python3 (Debian's), not a shim on PATH.
 const python = path.join(dir, 'check.py');
 fs.writeFileSync(
   python,
   `import json, sys
+ALLOWED = {'instruction', 'input', 'output', 'task'}
 errors = 0
 records = 0
-with open(sys.argv[1], 'rb') as f:
-    for raw in f:
-        line = raw.decode('utf-8').strip()
+with open(sys.argv[1], encoding='utf-8') as f:
+    for line in f:
+        line = line.strip()
         if not line:
             continue
         records += 1
@@ -78,34 +82,88 @@ with open(sys.argv[1], 'rb') as f:
                 errors += 1
         if 'input' in r and not isinstance(r['input'], str):
             errors += 1
+        if 'task' in r and (not isinstance(r['task'], str) or not r['task'].strip()):
+            errors += 1
+        if not ALLOWED.issuperset(r):
+            errors += 1
 print(records, errors)
 `,
 );
+const pythonBin = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
+// The ceiling of any JSON-parsing validator on one core: read, decode, split and JSON.parse every line.
+const ceiling = path.join(dir, 'parse-loop.cjs');
+fs.writeFileSync(
+  ceiling,
+  `const fs = require('fs');
+const fd = fs.openSync(process.argv[2], 'r');
+const buf = Buffer.allocUnsafe(4 << 20);
+const dec = new TextDecoder('utf-8', { fatal: true });
+let carry = '', records = 0, pos = 0;
+for (;;) {
+  const n = fs.readSync(fd, buf, 0, buf.length, pos);
+  if (!n) break;
+  pos += n;
+  const t = carry + dec.decode(buf.subarray(0, n), { stream: true });
+  let s = 0;
+  for (let e = t.indexOf('\\n', s); e !== -1; s = e + 1, e = t.indexOf('\\n', s)) if (typeof JSON.parse(t.slice(s, e)).instruction === 'string') records++;
+  carry = t.slice(s);
+}
+console.log(records);
+`,
+);
+
+// Wall time, and CPU time (user + sys of the process and its threads) where GNU time is installed:
+// other processes may share the cores, and CPU time is what they cannot inflate much.
+const gnuTime = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
 function time(cmd, argv) {
+  const cpuFile = path.join(dir, 'cpu.txt');
+  const [bin, args] = gnuTime ? [gnuTime, ['-f', '%U %S', '-o', cpuFile, cmd, ...argv]] : [cmd, argv];
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
+  const r = spawnSync(bin, args, { stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 30 });
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.error) throw r.error;
-  return { s, status: r.status, out: r.stdout.toString() };
+  let cpu;
+  if (gnuTime && fs.existsSync(cpuFile)) {
+    const [u, sy] = fs.readFileSync(cpuFile, 'utf8').trim().split(/\s+/).slice(-2).map(Number);
+    cpu = u + sy;
+  }
+  return { s, cpu, status: r.status, out: r.stdout.toString() };
 }
 
-// Warm the page cache so that both read the file from memory.
+// Warm the page cache so that all read the file from memory; run them back to back, several times, and
+// keep each one's best.
 fs.readFileSync(file);
-const runs = [];
-for (let i = 0; i < 2; i++) {
+const rounds = Number(args[args.indexOf('--rounds') + 1] ?? 3) || 3;
+const runs = { node: [], py: [], ceiling: [] };
+for (let i = 0; i < rounds; i++) {
   const node = time(process.execPath, [cli, 'validate', file, '--json']);
   if (node.status !== 0) {
     console.error(`finetune validate exited ${node.status}: ${node.out.slice(0, 500)}`);
     process.exit(1);
   }
-  const py = time('python3', [python, file]);
-  runs.push({ node: node.s, py: py.s });
+  const py = time(pythonBin, [python, file]);
+  if (py.status !== 0 || py.out.trim() !== `${records} 0`) {
+    console.error(`the Python checker failed (${py.status}): ${py.out.slice(0, 200)}`);
+    process.exit(1);
+  }
+  runs.node.push(node);
+  runs.py.push(py);
+  runs.ceiling.push(time(process.execPath, [ceiling, file]));
 }
-const nodeBest = Math.min(...runs.map((r) => r.node));
-const pyBest = Math.min(...runs.map((r) => r.py));
-console.log(`bin/finetune validate --json: ${nodeBest.toFixed(2)} s, ${(sizeMb / nodeBest).toFixed(1)} MB/s (best of ${runs.length}, start-up included)`);
-console.log(`python3 json.loads checker:   ${pyBest.toFixed(2)} s, ${(sizeMb / pyBest).toFixed(1)} MB/s`);
-console.log(`ratio: ${(pyBest / nodeBest).toFixed(2)}x (target >= 5x); cores: ${os.availableParallelism?.() ?? os.cpus().length}; load average: ${os.loadavg()[0].toFixed(1)} (other processes share the cores)`);
+const best = (rs) => ({ s: Math.min(...rs.map((r) => r.s)), cpu: rs[0].cpu === undefined ? undefined : Math.min(...rs.map((r) => r.cpu)) });
+const [n, p, c] = [best(runs.node), best(runs.py), best(runs.ceiling)];
+const line = (label, r) =>
+  `${label.padEnd(38)} ${r.s.toFixed(2)} s, ${(sizeMb / r.s).toFixed(1).padStart(6)} MB/s` +
+  (r.cpu === undefined ? '' : `; CPU ${r.cpu.toFixed(2)} s, ${(sizeMb / r.cpu).toFixed(1).padStart(6)} MB/s of CPU`);
+console.log(`best of ${rounds}, start-up included:`);
+console.log(line('bin/finetune validate --json', n));
+console.log(line(`python3 json.loads checker (${pythonBin})`, p));
+console.log(line('node JSON.parse loop (ceiling)', c));
+console.log(
+  `ratio: ${(p.s / n.s).toFixed(2)}x wall` +
+    (n.cpu === undefined ? '' : `, ${(p.cpu / n.cpu).toFixed(2)}x CPU`) +
+    ` (target >= 5x); cores: ${os.availableParallelism?.() ?? os.cpus().length}; load average: ${os.loadavg()[0].toFixed(1)} (other processes share the cores)`,
+);
 if (keep) console.log(`kept ${dir}`);
 else fs.rmSync(dir, { recursive: true, force: true });

@@ -88,3 +88,15 @@ test('usage and I/O problems exit 2 with a message', () => {
   assert.equal(cli(file, '--bogus').code, 2);
   assert.equal(cli(dir).code, 2);
 });
+
+test('validate uses a worker per idle core beside the main thread, and none for small files or busy machines', async () => {
+  const { cliWorkers } = await import('../../cli/validate');
+  const big = 100 * 1024 * 1024;
+  assert.equal(cliWorkers(1024 * 1024, 2, 0), 0);
+  assert.equal(cliWorkers(big, 2, 0.3), 1);
+  assert.equal(cliWorkers(big, 2, 1.2), 1);
+  assert.equal(cliWorkers(big, 2, 1.7), 0);
+  assert.equal(cliWorkers(big, 2, 9), 0);
+  assert.equal(cliWorkers(big, 8, 2.5), 3);
+  assert.equal(cliWorkers(big, 1, 0), 0);
+});

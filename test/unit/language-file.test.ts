@@ -109,3 +109,24 @@ test('readDataset returns formatted examples without the records that have error
   const m = readDataset(path.join(samples, 'multitask.jsonl'));
   assert.deepEqual([...new Set(m.examples.map((e) => e.task))], ['translate', 'summarize', 'sentiment']);
 });
+
+test('sharing the work between the calling thread and a worker gives the same result as one thread', async () => {
+  // ~7 MB: several 2 MB chunks, so that some are validated by the worker and some by the calling thread.
+  const lines: string[] = [];
+  for (let i = 0; lines.join('\n').length < 7 * 1024 * 1024; i++) {
+    const batch: string[] = [];
+    for (let k = 0; k < 1000; k++) {
+      const n = i * 1000 + k;
+      if (n % 997 === 5) batch.push('{"instruction":"broken", "output":');
+      else if (n % 1499 === 7) batch.push('{"instruction":"dup","output":"same"}');
+      else if (n % 2003 === 9) batch.push('{"prompt":"a","completion":"b"}');
+      else batch.push(JSON.stringify({ instruction: `Say ${n}`, input: 'x'.repeat(n % 50), output: `${n} `.repeat(1 + (n % 60)) }));
+    }
+    lines.push(...batch);
+  }
+  const file = write('shared.jsonl', lines.join('\n') + '\n');
+  const one = await validateFile(file, { workers: 0 });
+  const shared = await validateFile(file, { workers: 1, shareCallingThread: true });
+  assert.deepEqual(shared, one);
+  assert.ok(one.errors > 10 && one.warnings > 10, `${one.errors} errors, ${one.warnings} warnings`);
+});

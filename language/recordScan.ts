@@ -1,0 +1,428 @@
+// The clean-record fast path of file validation. Most lines of a real dataset are flat JSON objects of
+// string values that pass their format's checks; for those, building the record with JSON.parse, running
+// ajv and computing a fingerprint from the object costs far more than needed. `RecordScanner.scan` reads
+// such a line straight from its (already UTF-8-validated) bytes in one pass: strict JSON syntax of a flat
+// object of strings, keys among the formats' own keys, each at most once, and the format's schema
+// (required keys, no other keys, non-empty strings), the fingerprint (the same number recordFingerprint
+// gives the parsed record) and the too-long check (token counting only when the byte length cannot
+// decide). Anything else (other value types, nesting, unknown or escaped keys, any problem at all) makes
+// it return false, and the caller runs the full path (analyzeLine + checkLine), which finds and locates
+// the problem. So this path never reports anything; it only proves lines clean.
+import type { DatasetFormat } from './types';
+import { DATASET_FORMATS } from './types';
+import { FORMAT_KEYS, FORMAT_SCHEMAS, bestFormat } from './formats';
+import { FpTag, OBJECT_A, OBJECT_B, finishFingerprint, fpAsciiBytes, fpString, lanes, memberA, memberB } from './recordHash';
+import { formatRecord } from './promptFormat';
+import { exceedsTokenLimit, exceedsTokenLimitUtf8 } from './tokenLength';
+
+/** The keys the scanner knows: every format's own keys and `task` (at most 20: key sets are bit masks). */
+const KEYS: readonly string[] = [...new Set([...DATASET_FORMATS.flatMap((f) => [...FORMAT_KEYS[f].required, ...FORMAT_KEYS[f].optional]), 'task'])].slice(0, 20);
+const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
+const KEY_A = new Int32Array(KEYS.length);
+const KEY_B = new Int32Array(KEYS.length);
+KEYS.forEach((k, id) => {
+  fpString(k, FpTag.Key);
+  KEY_A[id] = lanes[0];
+  KEY_B[id] = lanes[1];
+});
+const TASK = KEYS.indexOf('task');
+const LABEL = KEYS.indexOf('label');
+
+/** Bytes that end the plain run of a string: '"', '\\', control characters, non-ASCII. */
+const STOP = new Uint8Array(256).map((_, c) => (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80 ? 1 : 0));
+/** Characters allowed after a backslash, other than 'u'. */
+const ESCAPE = new Uint8Array(256).map((_, c) => ('"\\/bfnrt'.includes(String.fromCharCode(c)) ? 1 : 0));
+const HEX = new Uint8Array(256).map((_, c) => (/[0-9a-fA-F]/.test(String.fromCharCode(c)) ? 1 : 0));
+const NOT_BLANK = /\S/u;
+
+/** What a format's JSON Schema asks of a flat record of strings, as key bit masks; undefined when it asks more. */
+interface FastFormat {
+  allowed: number;
+  required: number;
+  nonEmpty: number;
+  /** UTF-8 bytes that the prompt template adds to the record's strings (Infinity: not a constant). */
+  overhead: number;
+}
+
+const SCHEMA_KEYWORDS = new Set(['$schema', '$id', 'title', 'description', 'type', 'required', 'properties', 'additionalProperties']);
+const PROPERTY_KEYWORDS = new Set(['type', 'pattern', 'description']);
+
+function fastFormat(format: DatasetFormat, template: string | undefined): FastFormat | undefined {
+  const schema = FORMAT_SCHEMAS[format] as {
+    type?: unknown;
+    required?: string[];
+    properties?: Record<string, Record<string, unknown>>;
+    additionalProperties?: unknown;
+  };
+  if (schema.type !== 'object' || schema.additionalProperties !== false || !Object.keys(schema).every((k) => SCHEMA_KEYWORDS.has(k))) return undefined;
+  let allowed = 0;
+  let nonEmpty = 0;
+  let required = 0;
+  for (const [key, p] of Object.entries(schema.properties ?? {})) {
+    const id = KEYS.indexOf(key);
+    if (id < 0) continue; // records with it take the full path
+    if (!Object.keys(p).every((k) => PROPERTY_KEYWORDS.has(k))) return undefined;
+    const types = Array.isArray(p.type) ? p.type : [p.type];
+    if (!types.includes('string')) return undefined;
+    if (p.pattern !== undefined && p.pattern !== '\\S') return undefined;
+    allowed |= 1 << id;
+    if (p.pattern === '\\S') nonEmpty |= 1 << id;
+  }
+  for (const key of schema.required ?? []) {
+    const id = KEYS.indexOf(key);
+    if (id < 0 || !(allowed & (1 << id))) return undefined;
+    required |= 1 << id;
+  }
+  return { allowed, required, nonEmpty, overhead: templateOverhead(format, template, allowed) };
+}
+
+/**
+ * The most UTF-8 bytes formatRecord adds around a record's strings, found by formatting every record of
+ * '' and 'x' values; the template must also be linear (each string appears at most once) for this to be
+ * a bound, which 'xx' checks.
+ */
+function templateOverhead(format: DatasetFormat, template: string | undefined, allowed: number): number {
+  const keys = KEYS.filter((_, id) => allowed & (1 << id));
+  const size = (r: Record<string, string>) => {
+    const f = formatRecord(r, format, { template });
+    return Buffer.byteLength(f.prompt) + Buffer.byteLength(f.target);
+  };
+  let overhead = 0;
+  for (let combo = 0; combo < 1 << keys.length; combo++) {
+    const r: Record<string, string> = {};
+    let xs = 0;
+    keys.forEach((k, i) => {
+      r[k] = combo & (1 << i) ? 'x' : '';
+      if (combo & (1 << i)) xs++;
+    });
+    overhead = Math.max(overhead, size(r) - xs);
+  }
+  const one = size(Object.fromEntries(keys.map((k) => [k, 'x'])));
+  const two = size(Object.fromEntries(keys.map((k) => [k, 'xx'])));
+  return two - one > keys.length ? Infinity : overhead;
+}
+
+export interface ScanOptions {
+  /** The format set by the user; records of another best format take the full path. */
+  forced?: DatasetFormat;
+  maxTokens: number;
+  template?: string;
+}
+
+/** bestFormat of a record with exactly these known keys. */
+const bestByMask = new Map<number, DatasetFormat | undefined>();
+function bestOf(mask: number): DatasetFormat | undefined {
+  let best = bestByMask.get(mask);
+  if (best === undefined && !bestByMask.has(mask)) {
+    const r: Record<string, string> = {};
+    KEYS.forEach((k, id) => {
+      if (mask & (1 << id)) r[k] = '';
+    });
+    best = bestFormat(r).format;
+    bestByMask.set(mask, best);
+  }
+  return best;
+}
+
+export class RecordScanner {
+  private readonly fast = new Map<DatasetFormat, FastFormat | undefined>();
+  private buf: Buffer = Buffer.alloc(0);
+  /** The same bytes as 32-bit words, when aligned: strings are skipped four bytes at a time. */
+  private words: Int32Array | undefined;
+  private readonly start = new Int32Array(KEYS.length);
+  private readonly end = new Int32Array(KEYS.length);
+  /** Decoded values of strings with escapes or non-ASCII characters (undefined: plain ASCII). */
+  private readonly decoded: (string | undefined)[] = new Array(KEYS.length).fill(undefined);
+  /** Strings with escapes: their JSON text is not their UTF-8 bytes. */
+  private escaped = 0;
+  private mask = 0;
+  /** After a successful scan: the record's best format, and its fingerprint. */
+  best: DatasetFormat = 'alpaca';
+  fingerprint = 0;
+
+  /** By format, keys present and keys with '' values. */
+  private readonly layouts = new Map<number, Layout | undefined>();
+  private promptBytes = Buffer.alloc(4096);
+  private targetBytes = Buffer.alloc(4096);
+
+  constructor(private readonly options: ScanOptions) {}
+
+  /**
+   * The too-long check counted on bytes: the prompt and target are assembled as UTF-8 from the template's
+   * pieces and the values (the line's own bytes where no escapes). False: too long, or no layout.
+   */
+  private fitsTokens(b: Buffer, format: DatasetFormat, mask: number): boolean {
+    let empty = 0;
+    for (let m = mask; m; m &= m - 1) {
+      const id = 31 - Math.clz32(m & -m);
+      const d = this.decoded[id];
+      if (this.start[id] === this.end[id]) empty |= 1 << id;
+      // A blank value may switch templates (alpaca without input): only '' is laid out here.
+      else if (d !== undefined ? !NOT_BLANK.test(d) : !hasNonSpace(b, this.start[id], this.end[id])) return false;
+    }
+    const key = DATASET_FORMATS.indexOf(format) * 2 ** 40 + mask * 2 ** 20 + empty;
+    let layout = this.layouts.get(key);
+    if (layout === undefined && !this.layouts.has(key)) {
+      layout = layoutOf(format, this.options.template, mask, empty);
+      this.layouts.set(key, layout);
+    }
+    if (!layout) return false;
+    const pn = this.assemble(b, layout.prompt, true);
+    const tn = this.assemble(b, layout.target, false);
+    return !exceedsTokenLimitUtf8(this.promptBytes, pn, this.targetBytes, tn, this.options.maxTokens);
+  }
+
+  private assemble(b: Buffer, pieces: Piece[], prompt: boolean): number {
+    let n = 0;
+    for (const p of pieces) n += typeof p !== 'number' ? p.length : this.escaped & (1 << p) ? Buffer.byteLength(this.decoded[p]!) : this.end[p] - this.start[p];
+    let out = prompt ? this.promptBytes : this.targetBytes;
+    if (out.length < n) {
+      out = Buffer.alloc(Math.max(n, out.length * 2));
+      if (prompt) this.promptBytes = out;
+      else this.targetBytes = out;
+    }
+    let at = 0;
+    for (const p of pieces) {
+      if (typeof p === 'number') {
+        if (this.escaped & (1 << p)) at += (out as Buffer).write(this.decoded[p]!, at);
+        else at += b.copy(out, at, this.start[p], this.end[p]);
+      } else {
+        out.set(p, at);
+        at += p.length;
+      }
+    }
+    return n;
+  }
+
+  private fastFor(format: DatasetFormat): FastFormat | undefined {
+    if (!this.fast.has(format)) this.fast.set(format, fastFormat(format, this.options.template));
+    return this.fast.get(format);
+  }
+
+  /** A string value of the last scanned record (undefined when it has no such key). */
+  value(key: string): string | undefined {
+    return this.valueOf(KEYS.indexOf(key));
+  }
+
+  private valueOf(id: number): string | undefined {
+    if (id < 0 || !(this.mask & (1 << id))) return undefined;
+    return this.decoded[id] ?? this.buf.toString("latin1", this.start[id], this.end[id]);
+  }
+
+  get task(): string | undefined {
+    return this.valueOf(TASK);
+  }
+
+  get label(): string | undefined {
+    return this.valueOf(LABEL);
+  }
+
+  /**
+   * Whether bytes[s, e) of the setBytes bytes (one line, no line break, valid UTF-8) is a clean record of the format it is
+   * filed under (the forced format, else its best format): nothing to report about it on its own.
+   */
+  /** The bytes that the next scans read lines of (a chunk). */
+  setBytes(bytes: Uint8Array): void {
+    this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    this.words = bytes.byteOffset % 4 === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : undefined;
+  }
+
+  scan(s: number, e: number): boolean {
+    const b = this.buf;
+    let i = s;
+    while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+    if (i >= e || b[i] !== 0x7b) return false;
+    i++;
+    while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+    let mask = 0;
+    let complex = 0;
+    let escaped = 0;
+    let fa = OBJECT_A;
+    let fb = OBJECT_B;
+    for (;;) {
+      if (i >= e || b[i] !== 0x22) return false;
+      // A key: plain ASCII and one the scanner knows.
+      const ks = i + 1;
+      let j = ks;
+      while (STOP[b[j]] === 0) j++;
+      if (j >= e || b[j] !== 0x22) return false;
+      const id = keyId(b, ks, j);
+      if (id < 0) return false;
+      const bit = 1 << id;
+      if (mask & bit) return false; // a repeated key: JSON.parse keeps the last, ajv never sees the first
+      mask |= bit;
+      i = j + 1;
+      while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+      if (i >= e || b[i] !== 0x3a) return false;
+      i++;
+      while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+      if (i >= e || b[i] !== 0x22) return false;
+      // A string value. Bytes at or past e are '\r', '\n' or beyond the buffer: all stop the plain run.
+      const vs = i + 1;
+      j = vs;
+      let plain = true;
+      let escapes = false;
+      for (;;) {
+        j = plainRunEnd(b, this.words, j);
+        if (j >= e) return false;
+        const c = b[j];
+        if (c === 0x22) break;
+        plain = false;
+        if (c === 0x5c) {
+          escapes = true;
+          const x = b[j + 1];
+          if (x === 0x75) {
+            if (j + 5 >= e || !HEX[b[j + 2]] || !HEX[b[j + 3]] || !HEX[b[j + 4]] || !HEX[b[j + 5]]) return false;
+            j += 6;
+          } else if (j + 1 < e && ESCAPE[x]) j += 2;
+          else return false;
+        } else if (c < 0x20) return false;
+        else j++; // non-ASCII: the chunk is valid UTF-8
+      }
+      this.start[id] = vs;
+      this.end[id] = j;
+      if (plain) {
+        this.decoded[id] = undefined;
+        fpAsciiBytes(b, vs, j, FpTag.String);
+      } else {
+        const v = escapes ? (JSON.parse(b.toString('utf8', vs - 1, j + 1)) as string) : b.toString('utf8', vs, j);
+        this.decoded[id] = v;
+        complex |= bit;
+        if (escapes) escaped |= bit;
+        fpString(v, FpTag.String);
+      }
+      fa = memberA(fa, KEY_A[id]);
+      fb = memberB(fb, KEY_B[id]);
+      i = j + 1;
+      while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+      if (i >= e) return false;
+      if (b[i] === 0x2c) {
+        i++;
+        while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+        continue;
+      }
+      if (b[i] !== 0x7d) return false;
+      i++;
+      while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+      if (i !== e) return false;
+      break;
+    }
+    this.mask = mask;
+    this.escaped = escaped;
+
+    const best = bestOf(mask);
+    if (best === undefined) return false;
+    const forced = this.options.forced;
+    if (forced !== undefined && forced !== best) return false;
+    const format = forced ?? best;
+    const ff = this.fastFor(format);
+    if (!ff || mask & ~ff.allowed || (mask & ff.required) !== ff.required) return false;
+    for (let m = mask & ff.nonEmpty; m; m &= m - 1) {
+      const id = 31 - Math.clz32(m & -m);
+      const d = complex & (1 << id) ? this.decoded[id] : undefined;
+      if (d !== undefined ? !NOT_BLANK.test(d) : !hasNonSpace(b, this.start[id], this.end[id])) return false;
+    }
+    // Strings hold at most as many UTF-8 bytes as their JSON text, and a token is at least a byte.
+    const maxTokens = this.options.maxTokens;
+    if (e - s + ff.overhead + 1 > maxTokens && !this.fitsTokens(b, format, mask)) {
+      const r: Record<string, string> = {};
+      for (let m = mask; m; m &= m - 1) {
+        const id = 31 - Math.clz32(m & -m);
+        r[KEYS[id]] = this.valueOf(id)!;
+      }
+      const f = formatRecord(r, format, { template: this.options.template });
+      if (exceedsTokenLimit(f.prompt, f.target, maxTokens)) return false;
+    }
+    this.best = best;
+    this.fingerprint = finishFingerprint(fa, fb);
+    return true;
+  }
+}
+
+/** A formatted example as pieces: template text (ASCII bytes) or a key id whose value goes there. */
+type Piece = Uint8Array | number;
+interface Layout {
+  prompt: Piece[];
+  target: Piece[];
+}
+
+/** The first sentinel character: private-use code points that no template contains. */
+const SENTINEL = 0xe000;
+
+/**
+ * Where formatRecord puts each value of a record with these keys (`empty`: the keys whose value is ''),
+ * found by formatting a record of sentinel characters; undefined when the template is not ASCII or uses
+ * a value other than verbatim and once.
+ */
+function layoutOf(format: DatasetFormat, template: string | undefined, mask: number, empty: number): Layout | undefined {
+  const r: Record<string, string> = {};
+  for (let id = 0; id < KEYS.length; id++) {
+    if (mask & (1 << id)) r[KEYS[id]] = empty & (1 << id) ? '' : String.fromCharCode(SENTINEL + id);
+  }
+  const f = formatRecord(r, format, { template });
+  const seen = new Set<number>();
+  const split = (text: string): Piece[] | undefined => {
+    const pieces: Piece[] = [];
+    let lit = '';
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c >= SENTINEL && c < SENTINEL + KEYS.length) {
+        const id = c - SENTINEL;
+        if (seen.has(id)) return undefined;
+        seen.add(id);
+        if (lit) pieces.push(Buffer.from(lit, 'latin1'));
+        lit = '';
+        pieces.push(id);
+      } else if (c > 0x7f) return undefined;
+      else lit += text[i];
+    }
+    if (lit) pieces.push(Buffer.from(lit, 'latin1'));
+    return pieces;
+  };
+  const prompt = split(f.prompt);
+  const target = split(f.target);
+  return prompt && target ? { prompt, target } : undefined;
+}
+
+/**
+ * The index of the first byte at or after j that ends a plain run (STOP), which exists: every line is
+ * followed by '\n' or the end of the buffer (reads past it give undefined, which stops too).
+ * Whole aligned words are tested at once (SWAR): a byte >= 0x80, < 0x20, '"' or '\\' sets its top bit.
+ */
+function plainRunEnd(b: Uint8Array, words: Int32Array | undefined, j: number): number {
+  if (words) {
+    while ((j & 3) !== 0) {
+      if (STOP[b[j]] !== 0) return j;
+      j++;
+    }
+    let w = j >> 2;
+    const n = words.length;
+    while (w < n) {
+      const x = words[w];
+      const q = x ^ 0x22222222;
+      const k = x ^ 0x5c5c5c5c;
+      if (((x | ((x - 0x20202020) & ~x) | ((q - 0x01010101) & ~q) | ((k - 0x01010101) & ~k)) & 0x80808080) !== 0) break;
+      w++;
+    }
+    j = w << 2;
+  }
+  while (STOP[b[j]] === 0) j++;
+  return j;
+}
+
+function keyId(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  next: for (let id = 0; id < KEY_BYTES.length; id++) {
+    const k = KEY_BYTES[id];
+    if (k.length !== n) continue;
+    for (let x = 0; x < n; x++) if (b[s + x] !== k[x]) continue next;
+    return id;
+  }
+  return -1;
+}
+
+/** A plain ASCII string (no control characters) has a non-whitespace character unless it is all spaces. */
+function hasNonSpace(b: Uint8Array, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (b[i] !== 0x20) return true;
+  return false;
+}
