@@ -1,7 +1,7 @@
 // The five record formats: their JSON Schemas (compiled once, lazily, with ajv), the keys that identify
 // them, and the alias tables behind the quick fixes.
-import Ajv, { type ValidateFunction } from 'ajv';
-import Ajv2020 from 'ajv/dist/2020';
+import type AjvClass from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import type { DatasetFormat } from './types';
 import { DATASET_FORMATS } from './types';
 import alpacaSchema from './schemas/alpaca.schema.json';
@@ -103,14 +103,17 @@ export function formatScore(record: object, format: DatasetFormat): number {
   return score;
 }
 
-let ajv: Ajv | undefined;
+// ajv is required on first use: clean records are proven valid by the byte scanner without it, and
+// loading it costs 20-40 ms per thread.
+let ajv: AjvClass | undefined;
+const loadAjv = (): typeof AjvClass => (require('ajv') as { default: typeof AjvClass }).default;
 const compiled = new Map<DatasetFormat, ValidateFunction>();
 
 /** The compiled validator of a format's schema (compiled on first use, once per process). */
 export function formatValidator(format: DatasetFormat): ValidateFunction {
   let v = compiled.get(format);
   if (!v) {
-    ajv ??= new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
+    ajv ??= new (loadAjv())({ allErrors: true, strict: true, allowUnionTypes: true });
     v = ajv.compile(FORMAT_SCHEMAS[format]);
     compiled.set(format, v);
   }
@@ -126,8 +129,8 @@ export function userSchemaValidator(schema: object): ValidateFunction {
     const draft = (schema as { $schema?: unknown }).$schema;
     const instance =
       typeof draft === 'string' && draft.includes('2020-12')
-        ? new Ajv2020({ allErrors: true, strict: false })
-        : new Ajv({ allErrors: true, strict: false });
+        ? new (require('ajv/dist/2020') as { default: typeof AjvClass }).default({ allErrors: true, strict: false })
+        : new (loadAjv())({ allErrors: true, strict: false });
     try {
       v = instance.compile(schema);
     } catch (e) {
