@@ -2,8 +2,13 @@
 // which order, the defaults for each, the checks on what the user types, and the run.json they become.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_LR, parseTrainFlags, resolveTrainConfig, runJsonOf, TrainConfigError, type Strategy, type TrainConfig } from '../protocol/trainer';
+import { DEFAULT_LR, parseTrainArgs, parseTrainFlags, resolveTrainConfig, runJsonOf, TRAIN_SETTING_NAMES, TrainConfigError, type HeadKind, type Strategy, type TrainConfig } from '../protocol/trainer';
 import { defaultHubCacheDir } from '../trainer/hubCache';
+import { latestCheckpoint, runPaths } from '../trainer/runFolder';
+import { RUN_JSON } from './runFolders';
+
+/** The strategies the flow offers: every strategy of the engine. */
+export type FlowStrategy = Strategy;
 
 export interface CachedModel {
   /** `openai-community/gpt2` */
@@ -123,7 +128,7 @@ export function modelChoices(cached: readonly CachedModel[]): ModelChoice[] {
 }
 
 export interface StrategyChoice {
-  strategy: Strategy;
+  strategy: FlowStrategy;
   label: string;
   description: string;
 }
@@ -132,12 +137,21 @@ export const STRATEGY_CHOICES: readonly StrategyChoice[] = [
   { strategy: 'full', label: 'full', description: 'train every weight' },
   { strategy: 'partial', label: 'partial', description: 'freeze the first N layers, train the rest' },
   { strategy: 'lora', label: 'lora', description: 'low-rank adapters on frozen weights (LoRA)' },
+  { strategy: 'adapter', label: 'adapter', description: 'bottleneck adapters after attention and the MLP of each block, on frozen weights' },
+  { strategy: 'prompt', label: 'prompt tuning', description: 'learn N virtual-token embeddings in front of every example; the model stays frozen' },
 ];
 
-/** Pretrained models get LoRA first (cheap and good); the random `tiny` model trains fully. */
-export function strategyChoices(model: ModelChoice): StrategyChoice[] {
-  const first: Strategy = model.tiny ? 'full' : 'lora';
-  return [...STRATEGY_CHOICES].sort((a, b) => (a.strategy === first ? -1 : b.strategy === first ? 1 : 0));
+/** Strategies that can train a classification head (adapters and prompt tuning train the LM head only). */
+export const CLASSIFICATION_STRATEGIES: readonly FlowStrategy[] = ['full', 'partial', 'lora'];
+
+/**
+ * Pretrained models get LoRA first (cheap and good); the random `tiny` model trains fully. With the
+ * classification head only the strategies that can train it are offered.
+ */
+export function strategyChoices(model: ModelChoice, head: HeadKind = 'lm'): StrategyChoice[] {
+  const first: FlowStrategy = model.tiny ? 'full' : 'lora';
+  const offered = head === 'classification' ? STRATEGY_CHOICES.filter((s) => CLASSIFICATION_STRATEGIES.includes(s.strategy)) : [...STRATEGY_CHOICES];
+  return offered.sort((a, b) => (a.strategy === first ? -1 : b.strategy === first ? 1 : 0));
 }
 
 export interface RunDefaults {
@@ -146,21 +160,61 @@ export interface RunDefaults {
   lr: number;
   maxLength: number;
   freezeLayers: number;
+  /** Bottleneck width of the adapter strategy. */
+  adapterDim: number;
+  /** Virtual tokens of prompt tuning. */
+  virtualTokens: number;
 }
+
 
 /**
  * `tiny` has random weights, so it wants a far larger learning rate than fine-tuning does, and short
  * examples keep a run on a sample dataset well under a minute on a laptop CPU.
  */
-export function runDefaults(model: ModelChoice, strategy: Strategy): RunDefaults {
+export function runDefaults(model: ModelChoice, strategy: FlowStrategy): RunDefaults {
   const layers = model.nLayer ?? 12;
+  // Prompt tuning's few embeddings want a large rate whatever the model (PEFT's examples use 3e-2).
+  const tinyLr = strategy === 'prompt' ? DEFAULT_LR.prompt : strategy === 'full' || strategy === 'partial' ? 1e-3 : 2e-3;
   return {
     epochs: 3,
     batchSize: 8,
-    lr: model.tiny ? (strategy === 'lora' ? 2e-3 : 1e-3) : DEFAULT_LR[strategy],
+    lr: model.tiny ? tinyLr : DEFAULT_LR[strategy],
     maxLength: model.tiny ? 128 : 256,
     freezeLayers: Math.max(1, Math.floor(layers / 2)),
+    adapterDim: 64,
+    virtualTokens: 20,
   };
+}
+
+const SENTIMENT_LABELS = new Set(['positive', 'negative', 'neutral', 'pos', 'neg', 'mixed']);
+
+/**
+ * The text prompt tuning starts from (PEFT's `prompt_tuning_init_text`): a task description for
+ * classification data, else '' (random initialisation, as PEFT's RANDOM).
+ */
+export function defaultPromptInit(format: string | undefined, labels: readonly string[] = []): string {
+  if (format !== 'classification') return '';
+  if (labels.length && labels.every((l) => SENTIMENT_LABELS.has(l.trim().toLowerCase()))) return 'Classify the sentiment:';
+  return labels.length ? `Classify the text as ${labels.join(', ')}:` : 'Classify the text:';
+}
+
+export interface HeadChoice {
+  head: HeadKind;
+  label: string;
+  description: string;
+}
+
+/**
+ * The head question, asked for classification datasets only (with at least two labels): the
+ * classification head (GPT2ForSequenceClassification, one score per label) first, the causal LM head
+ * (which generates the label's text) second. Other formats train the LM head without asking.
+ */
+export function headChoices(format: string | undefined, labels: readonly string[]): HeadChoice[] {
+  if (format !== 'classification' || labels.length < 2) return [];
+  return [
+    { head: 'classification', label: 'classification head', description: `a score per label (${labels.length}: ${labels.slice(0, 6).join(', ')}${labels.length > 6 ? ', …' : ''}); eval reports accuracy` },
+    { head: 'lm', label: 'causal LM', description: 'generate the label as text (any strategy, adapters and prompt tuning included)' },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -205,6 +259,16 @@ export function taskWeightsText(tasks: readonly string[]): string {
 
 /** The distinct `task` values of a JSONL dataset, in order of first appearance (bad lines are skipped). */
 export function datasetTasks(file: string, maxBytes = 64 * 1024 * 1024): string[] {
+  return datasetFacts(file, maxBytes).tasks;
+}
+
+/** The distinct string `label` values of a JSONL dataset (classification), in order of first appearance. */
+export function datasetLabels(file: string, maxBytes = 64 * 1024 * 1024): string[] {
+  return datasetFacts(file, maxBytes).labels;
+}
+
+/** Tasks and labels in one read of the file (the first `maxBytes`). */
+export function datasetFacts(file: string, maxBytes = 64 * 1024 * 1024): { tasks: string[]; labels: string[] } {
   let text: string;
   try {
     const fd = fs.openSync(file, 'r');
@@ -217,25 +281,40 @@ export function datasetTasks(file: string, maxBytes = 64 * 1024 * 1024): string[
       fs.closeSync(fd);
     }
   } catch {
-    return [];
+    return { tasks: [], labels: [] };
   }
   const tasks = new Set<string>();
+  const labels = new Set<string>();
   for (const line of text.split('\n')) {
-    if (!line.includes('"task"')) continue;
+    if (!line.includes('"task"') && !line.includes('"label"')) continue;
     try {
-      const record = JSON.parse(line) as { task?: unknown };
+      const record = JSON.parse(line) as { task?: unknown; label?: unknown };
       if (typeof record.task === 'string' && record.task.trim()) tasks.add(record.task);
+      if (typeof record.label === 'string' && record.label.trim()) labels.add(record.label);
     } catch {
       // an invalid line: validation reports it
     }
   }
-  return [...tasks];
+  return { tasks: [...tasks], labels: [...labels] };
+}
+
+/**
+ * How multi-task batches draw from the tasks, offered when the trainer has the `taskSampling` setting
+ * (the first is the trainer's default, so Enter changes nothing).
+ */
+export function taskSamplingChoices(settings: readonly string[] = TRAIN_SETTING_NAMES): { value: string; label: string; description: string }[] {
+  if (!settings.includes('taskSampling')) return [];
+  return [
+    { value: 'proportional', label: 'proportional', description: 'in proportion to each task\'s number of examples' },
+    { value: 'uniform', label: 'uniform', description: 'every task equally often, whatever its size' },
+    { value: 'temperature', label: 'temperature', description: 'between the two: proportional to size^(1/T)' },
+  ];
 }
 
 export interface FineTuneChoices {
   data: string;
   model: string;
-  strategy: Strategy;
+  strategy: FlowStrategy;
   epochs: number;
   lr: number;
   batchSize: number;
@@ -245,6 +324,16 @@ export interface FineTuneChoices {
   loraAlpha?: number;
   loraTargets?: string[] | 'all-linear';
   taskWeights?: Record<string, number>;
+  adapterDim?: number;
+  virtualTokens?: number;
+  /** Prompt tuning's initial text; '' or absent = random initialisation. */
+  promptInit?: string;
+  head?: HeadKind;
+  numLabels?: number;
+  /** How batches draw from the tasks, when the trainer offers a choice (`taskSampling`). */
+  taskSampling?: string;
+  /** T of temperature sampling. */
+  samplingTemperature?: number;
 }
 
 /** The complete, checked configuration of a new run in `runDir` (what run.json will hold). */
@@ -266,6 +355,17 @@ export function configFromChoices(c: FineTuneChoices, runDir: string): TrainConf
     if (c.loraTargets !== undefined) given.loraTargets = c.loraTargets;
   }
   if (c.taskWeights && Object.keys(c.taskWeights).length) given.taskWeights = c.taskWeights;
+  if (c.strategy === 'adapter' && c.adapterDim !== undefined) given.adapterDim = c.adapterDim;
+  if (c.strategy === 'prompt') {
+    if (c.virtualTokens !== undefined) given.virtualTokens = c.virtualTokens;
+    if (c.promptInit !== undefined && c.promptInit.trim() !== '') given.promptInit = c.promptInit;
+  }
+  if (c.head === 'classification') {
+    given.head = 'classification';
+    if (c.numLabels !== undefined) given.numLabels = c.numLabels;
+  }
+  if (c.taskSampling !== undefined) (given as Record<string, unknown>).taskSampling = c.taskSampling;
+  if (c.taskSampling === 'temperature' && c.samplingTemperature !== undefined) (given as Record<string, unknown>).samplingTemperature = c.samplingTemperature;
   return resolveTrainConfig(given);
 }
 
@@ -276,6 +376,35 @@ export function configFromChoices(c: FineTuneChoices, runDir: string): TrainConf
 export function configForRerun(saved: Partial<TrainConfig>, runDir: string): TrainConfig {
   const { resume: _resume, out: _out, ...rest } = saved;
   return resolveTrainConfig({ ...rest, out: path.resolve(runDir) });
+}
+
+/**
+ * The trainer's argv for a run folder: a new run reads its run.json; a resumed one continues the run in
+ * the folder from its last checkpoint (`--resume DIR`, which appends to its events.jsonl).
+ */
+export function trainerArgs(runDir: string, resume = false): string[] {
+  const dir = path.resolve(runDir);
+  return resume ? ['--resume', dir] : ['--config', path.join(dir, RUN_JSON)];
+}
+
+/** The last complete checkpoint of a run folder (the one `--resume` continues from), if any. */
+export function resumableCheckpoint(runDir: string): string | undefined {
+  try {
+    return latestCheckpoint(runPaths(runDir))?.dir;
+  } catch {
+    // An unreadable trainer_state.json: the trainer would refuse it too.
+    return undefined;
+  }
+}
+
+/** Runs that ended before their last step can go on; completed and early-stopped runs are finished. */
+export function canResume(status: string, runDir: string): boolean {
+  return (status === 'stopped' || status === 'failed') && resumableCheckpoint(runDir) !== undefined;
+}
+
+/** The configuration of a resumed run: the folder's own run.json, checked as the trainer will (`--resume`). */
+export function resumeConfig(runDir: string): TrainConfig {
+  return parseTrainArgs(['--resume', path.resolve(runDir)]);
 }
 
 export function writeRunJson(config: TrainConfig): string {

@@ -1,17 +1,18 @@
-// "Fine-tune…": checks the dataset, asks for the base model, the strategy and its options, epochs,
-// learning rate, batch size and task weights (each prefilled, so Enter all the way gives a sensible run
-// that needs no download), writes run.json into a new run folder and starts it. The choices themselves
-// are made in fineTuneChoices.ts.
+// "Fine-tune…": checks the dataset, asks for the base model, the strategy and its options, the head
+// (classification datasets), epochs, learning rate, batch size and task weights (each prefilled, so
+// Enter all the way gives a sensible run that needs no download), writes run.json into a new run folder
+// and starts it. "Resume Run" continues a stopped or failed run from its last checkpoint. The choices
+// themselves are made in fineTuneChoices.ts.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { readConfigFile, type TrainConfig } from '../protocol/trainer';
+import { readConfigFile, type HeadKind, type TrainConfig } from '../protocol/trainer';
 import {
-  checkNonNegativeInt, checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetTasks,
-  findCachedModels, gpt2ModelFolderInfo, modelChoices, parseTaskWeights, runDefaults, strategyChoices, taskWeightsText,
-  writeRunJson, type FineTuneChoices, type ModelChoice,
+  canResume, checkNonNegativeInt, checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetFacts,
+  defaultPromptInit, findCachedModels, gpt2ModelFolderInfo, headChoices, modelChoices, parseTaskWeights, resumeConfig, runDefaults,
+  strategyChoices, taskSamplingChoices, taskWeightsText, writeRunJson, type FineTuneChoices, type ModelChoice,
 } from './fineTuneChoices';
 import { language } from './languageLoader';
-import { runIdFor, uniqueRunDir } from './runFolders';
+import { runIdFor, summarizeRunFolder, uniqueRunDir } from './runFolders';
 import type { RunManager } from './runManager';
 import type { DatasetSettings } from './settings';
 
@@ -33,8 +34,8 @@ export function requireTrust(): boolean {
   return false;
 }
 
-/** Validates with the language library; false (after saying why) when the dataset has errors. */
-async function datasetIsClean(uri: vscode.Uri, deps: FineTuneDeps): Promise<boolean> {
+/** Validates with the language library; undefined (after saying why) when the dataset has errors, else its format. */
+async function checkDataset(uri: vscode.Uri, deps: FineTuneDeps): Promise<{ format: string | undefined } | undefined> {
   const name = path.basename(uri.fsPath);
   let result: Awaited<ReturnType<ReturnType<typeof language>['validateFile']>>;
   try {
@@ -43,7 +44,7 @@ async function datasetIsClean(uri: vscode.Uri, deps: FineTuneDeps): Promise<bool
     );
   } catch (err) {
     void vscode.window.showErrorMessage(`Fine-tune: cannot read ${name}: ${(err as Error).message}`);
-    return false;
+    return undefined;
   }
   if (result.errors > 0) {
     const pick = await vscode.window.showErrorMessage(`${result.errors} error${result.errors === 1 ? '' : 's'} in ${name}: fix them before training.`, 'Open Problems');
@@ -52,13 +53,13 @@ async function datasetIsClean(uri: vscode.Uri, deps: FineTuneDeps): Promise<bool
       await vscode.window.showTextDocument(uri, { preview: false });
       await vscode.commands.executeCommand('workbench.actions.view.problems');
     }
-    return false;
+    return undefined;
   }
   if (result.records === 0) {
     void vscode.window.showErrorMessage(`${name} has no records to train on.`);
-    return false;
+    return undefined;
   }
-  return true;
+  return { format: result.format };
 }
 
 interface Step {
@@ -97,20 +98,29 @@ async function chooseModel(step: Step): Promise<ModelChoice | undefined> {
 }
 
 /** Asks everything; undefined when the user cancels (Escape) at any step. */
-async function askChoices(uri: vscode.Uri): Promise<FineTuneChoices | undefined> {
+async function askChoices(uri: vscode.Uri, format: string | undefined): Promise<FineTuneChoices | undefined> {
   const name = path.basename(uri.fsPath);
-  const tasks = datasetTasks(uri.fsPath);
-  const total = 5 + (tasks.length ? 1 : 0);
+  const { tasks, labels } = datasetFacts(uri.fsPath);
+  const heads = headChoices(format, labels);
+  const samplings = tasks.length > 1 ? taskSamplingChoices() : [];
+  const total = 5 + (heads.length ? 1 : 0) + (tasks.length ? 1 : 0) + (samplings.length ? 1 : 0);
   let n = 0;
   const step = (what: string): Step => ({ title: `Fine-tune ${name} (${++n}/${total}): ${what}` });
 
   const model = await chooseModel(step('Base Model'));
   if (!model?.model) return undefined;
-  const strategyPick = await pick(strategyChoices(model).map((s) => ({ ...s, value: s.strategy })), step('Strategy'), 'Training strategy');
+  let head: HeadKind = 'lm';
+  if (heads.length) {
+    const picked = await pick(heads.map((h) => ({ label: h.label, description: h.description, value: h.head })), step('Head'), `What the model outputs for the ${labels.length} labels`);
+    if (!picked) return undefined;
+    head = picked.value;
+  }
+  const strategyPick = await pick(strategyChoices(model, head).map((s) => ({ ...s, value: s.strategy })), step('Strategy'), 'Training strategy');
   if (!strategyPick) return undefined;
   const strategy = strategyPick.value;
   const d = runDefaults(model, strategy);
   const choices: FineTuneChoices = { data: uri.fsPath, model: model.model, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength };
+  if (head === 'classification') Object.assign(choices, { head, numLabels: labels.length });
 
   if (strategy === 'partial') {
     const layers = model.nLayer;
@@ -133,6 +143,21 @@ async function askChoices(uri: vscode.Uri): Promise<FineTuneChoices | undefined>
     );
     if (!targets) return undefined;
     Object.assign(choices, { loraR: Number(r), loraAlpha: Number(alpha), loraTargets: targets.value });
+  } else if (strategy === 'adapter') {
+    const dim = await input({ title: `Fine-tune ${name}: adapter` }, 'Adapter bottleneck dimension (the down-projection\'s width)', String(d.adapterDim), (t) => checkPositiveInt(t, 'Adapter dimension', 65536));
+    if (dim === undefined) return undefined;
+    choices.adapterDim = Number(dim);
+  } else if (strategy === 'prompt') {
+    const n = await input({ title: `Fine-tune ${name}: prompt tuning` }, 'Virtual tokens (learnt embeddings put in front of every example)', String(d.virtualTokens), (t) => checkPositiveInt(t, 'Virtual tokens', 1024));
+    if (n === undefined) return undefined;
+    const init = await input(
+      { title: `Fine-tune ${name}: prompt tuning` },
+      'Initialise the virtual tokens from this text (empty: random initialisation)',
+      defaultPromptInit(format, labels),
+      () => undefined,
+    );
+    if (init === undefined) return undefined;
+    Object.assign(choices, { virtualTokens: Number(n), promptInit: init });
   }
 
   const epochs = await input(step('Epochs'), 'Epochs (passes over the training data)', String(d.epochs), (t) => checkPositiveNumber(t, 'Epochs'));
@@ -147,6 +172,16 @@ async function askChoices(uri: vscode.Uri): Promise<FineTuneChoices | undefined>
     const w = await input(step('Task Weights'), `Loss weight α per task (${tasks.join(', ')}); 0 leaves a task out of the loss`, taskWeightsText(tasks), (t) => parseTaskWeights(t).error);
     if (w === undefined) return undefined;
     choices.taskWeights = parseTaskWeights(w).weights;
+  }
+  if (samplings.length) {
+    const sampling = await pick(samplings.map((s) => ({ label: s.label, description: s.description, value: s.value })), step('Task Sampling'), 'How batches draw examples from the tasks');
+    if (!sampling) return undefined;
+    choices.taskSampling = sampling.value;
+    if (sampling.value === 'temperature') {
+      const t = await input({ title: `Fine-tune ${name}: temperature sampling` }, 'Temperature T: each task is drawn in proportion to its size^(1/T) (1 = proportional, large = uniform)', '2', (v) => checkPositiveNumber(v, 'T'));
+      if (t === undefined) return undefined;
+      choices.samplingTemperature = Number(t);
+    }
   }
   return choices;
 }
@@ -174,8 +209,9 @@ export async function fineTuneCommand(arg: unknown, deps: FineTuneDeps): Promise
     void vscode.window.showErrorMessage(`Fine-tune: ${path.posix.basename(uri.path)} is not a local file; the trainer reads datasets from disk.`);
     return;
   }
-  if (!(await datasetIsClean(uri, deps))) return;
-  const choices = await askChoices(uri);
+  const checked = await checkDataset(uri, deps);
+  if (!checked) return;
+  const choices = await askChoices(uri, checked.format);
   if (!choices) return;
   const dir = uniqueRunDir(deps.runsDirectory(), runIdFor(new Date(), uri.fsPath, choices.strategy));
   let config: TrainConfig;
@@ -210,6 +246,36 @@ export async function runFromConfigCommand(arg: unknown, deps: FineTuneDeps): Pr
     void vscode.window.showErrorMessage(`Fine-tune with run.json: ${(err as Error).message}`);
     return;
   }
-  if (!(await datasetIsClean(vscode.Uri.file(config.data), deps))) return;
+  if (!(await checkDataset(vscode.Uri.file(config.data), deps))) return;
   startRun(config, deps);
+}
+
+/**
+ * "Resume Run": the trainer continues the run in its own folder from its last checkpoint (`--resume`),
+ * appending to its events.jsonl, so the run's panel (opened or revealed) follows it as the same run.
+ */
+export async function resumeRunCommand(runDir: string, deps: FineTuneDeps): Promise<void> {
+  if (!requireTrust()) return;
+  const id = path.basename(runDir);
+  if (deps.manager.isActive(runDir)) {
+    void vscode.window.showInformationMessage(`${id} is already running.`);
+    return;
+  }
+  const summary = summarizeRunFolder(runDir);
+  if (!canResume(summary.status, runDir)) {
+    const why = summary.status === 'stopped' || summary.status === 'failed'
+      ? 'it has no checkpoint to continue from (checkpoints are written when a run is stopped and every --checkpoint-every steps)'
+      : `it is ${summary.status}; only stopped or failed runs continue`;
+    void vscode.window.showErrorMessage(`Cannot resume ${id}: ${why}.`);
+    return;
+  }
+  let config: TrainConfig;
+  try {
+    config = resumeConfig(runDir);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Cannot resume ${id}: ${(err as Error).message}`);
+    return;
+  }
+  deps.log.info(`Fine-tune: resuming ${config.out}`);
+  deps.manager.start(config);
 }

@@ -6,7 +6,8 @@ import * as vscode from 'vscode';
 import { nativeTfjsPackageName } from '../trainer/nativeBackends';
 import type { TrainConfig, TrainerEvent } from '../protocol/trainer';
 import { RunProcess, type RunExit } from './runProcess';
-import { RUN_JSON, statusBarText, TRAINER_LOG } from './runFolders';
+import { statusBarText, TRAINER_LOG } from './runFolders';
+import { trainerArgs } from './fineTuneChoices';
 
 export interface ActiveRun {
   id: string;
@@ -55,7 +56,10 @@ export class RunManager implements vscode.Disposable {
     return [...this.runs.values()];
   }
 
-  /** Starts the trainer on the run.json already written in `config.out`, and opens its panel beside. */
+  /**
+   * Starts the trainer on the run.json already written in `config.out` (with `config.resume`: continues
+   * that run from its last checkpoint), and opens its panel beside (the same panel for a resumed run).
+   */
   start(config: TrainConfig): ActiveRun {
     const dir = path.resolve(config.out);
     if (this.runs.has(dir)) throw new Error(`${path.basename(dir)} is already running`);
@@ -63,7 +67,8 @@ export class RunManager implements vscode.Disposable {
     const label = path.basename(config.data).replace(/\.jsonl$/i, '');
     const settings = vscode.workspace.getConfiguration('finetune');
     const env = nativeBackendEnv(settings.get<string>('nativeBackendPath'), this.context.globalStorageUri.fsPath);
-    this.output.appendLine(`[${id}] starting: ${this.trainerPath} --config ${path.join(dir, RUN_JSON)}`);
+    const args = trainerArgs(dir, config.resume !== undefined);
+    this.output.appendLine(`[${id}] ${config.resume !== undefined ? 'resuming' : 'starting'}: ${this.trainerPath} ${args.join(' ')}`);
     const statusItem = vscode.window.createStatusBarItem(`finetune.run.${id}`, vscode.StatusBarAlignment.Left, 10);
     statusItem.name = `Fine-Tune run ${id}`;
     statusItem.command = { title: 'Open Run', command: 'finetune.openRun', arguments: [dir] };
@@ -71,7 +76,7 @@ export class RunManager implements vscode.Disposable {
     const run: ActiveRun = { id, dir, label, statusItem, last: {}, process: undefined! };
     run.process = new RunProcess({
       trainerPath: this.trainerPath,
-      args: ['--config', path.join(dir, RUN_JSON)],
+      args,
       runDir: dir,
       env,
       onEvent: (event) => this.onRunEvent(run, event),

@@ -1,14 +1,16 @@
 // The training panel host: one webview per run folder. It follows the run's events.jsonl (the trainer's
 // own record), so the same code serves a live run, a finished one, and a panel rebuilt after a reload:
-// on `ready` the whole file goes over with `reset`, then what is appended, in batches every 100 ms.
+// on `ready` the file's complete lines go over as text (`backlog`: the webview parses them, which is far
+// cheaper than posting 100,000 event objects), then the events appended after them, in batches every 100 ms.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { isRunPanelWebviewMessage, type RunPanelHostMessage } from '../protocol/panel';
-import type { TrainerEvent } from '../protocol/trainer';
-import { EventFileTail, EVENTS_FILE } from './runFolders';
+import { parseTrainerEvent, type TrainerEvent } from '../protocol/trainer';
+import { EVENTS_FILE, parseEventLines } from './runFolders';
 import { makeNonce, runPanelHtml } from './runPanelHtml';
 import { openRunLog, revealRunOutput, type RunManager } from './runManager';
+import { TryItSession } from './tryIt';
 
 export const RUN_PANEL_VIEW_TYPE = 'finetune.runPanel';
 const OPEN_PANELS_KEY = 'finetune.openRunPanels';
@@ -20,14 +22,63 @@ export function runPanelTitle(runId: string): string {
 
 const LIVE_POLL_MS = 100;
 const IDLE_POLL_MS = 1000;
+const NEWLINE = 0x0a;
+
+/**
+ * The complete lines of `file` from byte `from` on, and the byte offset after the last of them. The cut
+ * is made on bytes: a newline byte never occurs inside a UTF-8 sequence, so a character the trainer is
+ * half-way through writing is never split. `truncated` says the file is now shorter than `from` (a new
+ * run replaced it), in which case nothing is read.
+ */
+export function readCompleteLines(file: string, from: number): { text: string; end: number; truncated: boolean } {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch {
+    return { text: '', end: from, truncated: false };
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size < from) return { text: '', end: from, truncated: true };
+    if (size === from) return { text: '', end: from, truncated: false };
+    const buffer = Buffer.alloc(size - from);
+    const n = fs.readSync(fd, buffer, 0, buffer.length, from);
+    const cut = buffer.subarray(0, n).lastIndexOf(NEWLINE) + 1;
+    return { text: buffer.subarray(0, cut).toString('utf8'), end: from + cut, truncated: false };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * The `start` and `done` events of a backlog, which are all the host needs from it (the webview reads
+ * the rest): only lines that spell one of those types are parsed, so 100,000 steps cost a scan, not
+ * 100,000 JSON.parse calls on the extension host.
+ */
+export function startAndDoneEvents(jsonl: string): TrainerEvent[] {
+  const events: TrainerEvent[] = [];
+  const word = /"(?:start|done)"/g;
+  for (let m = word.exec(jsonl); m; m = word.exec(jsonl)) {
+    const from = jsonl.lastIndexOf('\n', m.index) + 1;
+    const newline = jsonl.indexOf('\n', m.index);
+    const to = newline < 0 ? jsonl.length : newline;
+    const event = parseTrainerEvent(jsonl.slice(from, to));
+    if (event && (event.type === 'start' || event.type === 'done')) events.push(event);
+    word.lastIndex = to; // one look per line
+  }
+  return events;
+}
 
 export class RunPanel implements vscode.Disposable {
   private static readonly panels = new Map<string, RunPanel>();
-  private tail: EventFileTail;
+  /** Byte offset in events.jsonl up to which the panel has been sent the events. */
+  private sent = 0;
   private timer: NodeJS.Timeout | undefined;
   private sawDone = false;
   private ready = false;
   private readonly disposables: vscode.Disposable[] = [];
+  /** Try It's generations (a child process running `finetune generate`). */
+  private tryIt: TryItSession | undefined;
 
   static show(runDir: string, deps: RunPanelDeps, preserveFocus = false): RunPanel {
     const dir = path.resolve(runDir);
@@ -63,7 +114,6 @@ export class RunPanel implements vscode.Disposable {
 
   private constructor(readonly panel: vscode.WebviewPanel, readonly runDir: string, private readonly deps: RunPanelDeps) {
     RunPanel.panels.set(runDir, this);
-    this.tail = new EventFileTail(path.join(runDir, EVENTS_FILE));
     const webview = panel.webview;
     const nonce = makeNonce();
     webview.html = runPanelHtml({
@@ -109,6 +159,16 @@ export class RunPanel implements vscode.Disposable {
       case 'openOutput':
         void revealRunOutput(this.runDir, this.outputDir);
         break;
+      case 'resume':
+        // The command checks the run (trust, checkpoint, not running) and says why when it cannot.
+        void vscode.commands.executeCommand('finetune.resumeRun', this.runDir);
+        break;
+      case 'tryIt':
+        this.tryIt ??= new TryItSession(this.runDir, { cliPath: path.join(this.deps.context.extensionPath, 'dist', 'cli.js') });
+        void this.tryIt.handle(message).then((reply) => {
+          if (reply) this.post(reply);
+        });
+        break;
       case 'openLog':
         void openRunLog(this.runDir, this.deps.manager.output);
         break;
@@ -129,13 +189,17 @@ export class RunPanel implements vscode.Disposable {
     }
   }
 
+  private get eventsFile(): string {
+    return path.join(this.runDir, EVENTS_FILE);
+  }
+
   private sendBacklog(): void {
     this.ready = true;
-    this.tail = new EventFileTail(path.join(this.runDir, EVENTS_FILE));
     this.sawDone = false;
-    const events = this.tail.read();
-    this.note(events);
-    this.post({ type: 'events', events, reset: true });
+    const { text, end } = readCompleteLines(this.eventsFile, 0);
+    this.sent = end;
+    this.note(startAndDoneEvents(text));
+    this.post({ type: 'backlog', jsonl: text });
     if (!this.sawDone && this.deps.manager.isActive(this.runDir)) this.post({ type: 'status', status: 'running' });
     this.schedule();
   }
@@ -148,7 +212,14 @@ export class RunPanel implements vscode.Disposable {
     if (this.sawDone && !active && delay === undefined) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      const events = this.tail.read();
+      const { text, end, truncated } = readCompleteLines(this.eventsFile, this.sent);
+      if (truncated) {
+        // The file was replaced (a new run in the same folder): start the panel over.
+        this.sendBacklog();
+        return;
+      }
+      this.sent = end;
+      const events = parseEventLines(text);
       if (events.length) {
         this.note(events);
         this.post({ type: 'events', events });
@@ -158,6 +229,7 @@ export class RunPanel implements vscode.Disposable {
   }
 
   dispose(): void {
+    this.tryIt?.dispose();
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     if (RunPanel.panels.get(this.runDir) === this) {

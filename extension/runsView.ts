@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { RunStatus } from '../protocol/panel';
+import { canResume } from './fineTuneChoices';
 import { formatDuration, listRunFolders, runDescription, RunSummaryCache, type RunSummary } from './runFolders';
 import type { RunManager } from './runManager';
 
@@ -18,15 +19,21 @@ const STATUS_ICONS: Record<RunStatus, vscode.ThemeIcon> = {
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
 };
 
+/** The tree item's contextValue: `finetuneRun.<status>`, plus `.resumable` when Resume applies. */
+export function runContextValue(status: RunStatus, resumable: boolean): string {
+  return `finetuneRun.${status}${resumable ? '.resumable' : ''}`;
+}
+
 export class RunItem extends vscode.TreeItem {
-  constructor(readonly summary: RunSummary) {
+  constructor(readonly summary: RunSummary, readonly resumable = false) {
     super(summary.id, vscode.TreeItemCollapsibleState.None);
     this.id = summary.dir;
     this.resourceUri = vscode.Uri.file(summary.dir);
     this.description = runDescription(summary);
     this.iconPath = STATUS_ICONS[summary.status];
-    // `finetuneRun.running` / `finetuneRun.completed` …: the menus show Stop only on running runs.
-    this.contextValue = `finetuneRun.${summary.status}`;
+    // `finetuneRun.running` / `finetuneRun.completed` / `finetuneRun.stopped.resumable` …: the menus show
+    // Stop only on running runs and Resume only on stopped or failed runs with a checkpoint.
+    this.contextValue = runContextValue(summary.status, resumable);
     this.command = { title: 'Open', command: 'finetune.openRun', arguments: [summary.dir] };
     const md = new vscode.MarkdownString();
     md.appendMarkdown(`**${summary.id}** — ${summary.status}\n\n`);
@@ -94,7 +101,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunItem>, vscod
   getChildren(item?: RunItem): RunItem[] {
     if (item) return [];
     this.watch(this.runsDirectory());
-    return this.allRuns().map((s) => new RunItem(s));
+    return this.allRuns().map((s) => new RunItem(s, !this.manager.isActive(s.dir) && canResume(s.status, s.dir)));
   }
 
   /** Every run under the runs directory, newest first (also for the quick picks). */

@@ -4,8 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ComparePanel } from './comparePanel';
-import { resolveRunsDirectory } from './fineTuneChoices';
-import { fineTuneCommand, requireTrust, runFromConfigCommand } from './fineTuneFlow';
+import { canResume, resolveRunsDirectory } from './fineTuneChoices';
+import { fineTuneCommand, requireTrust, resumeRunCommand, runFromConfigCommand } from './fineTuneFlow';
 import { installNativeBackendCommand } from './nativeBackendCommand';
 import { RUNS_VIEW_ID, RunsTreeProvider, runDirOf } from './runsView';
 import { summarizeRunFolder } from './runFolders';
@@ -112,6 +112,21 @@ export function registerTraining(context: vscode.ExtensionContext, settings: Dat
         }
       }
       tree.refresh();
+    }),
+    vscode.commands.registerCommand('finetune.resumeRun', async (arg?: unknown) => {
+      if (!requireTrust()) return;
+      let dir = runDirOf(arg);
+      if (!dir) {
+        const resumable = tree.allRuns().filter((r) => !runManager.isActive(r.dir) && canResume(r.status, r.dir));
+        if (!resumable.length) {
+          void vscode.window.showInformationMessage('No stopped or failed run with a checkpoint to resume.');
+          return;
+        }
+        const picked = await vscode.window.showQuickPick(resumable.map((r) => ({ label: r.id, description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`, dir: r.dir })), { placeHolder: 'Resume which run?' });
+        dir = picked?.dir;
+      }
+      if (dir) await resumeRunCommand(dir, flowDeps);
+      tree.refreshSoon();
     }),
     vscode.commands.registerCommand('finetune.refreshRuns', () => tree.refresh()),
     vscode.commands.registerCommand('finetune.installNativeBackend', () => {

@@ -28,7 +28,11 @@ export type RunPanelHostMessage =
    * What the host knows that the events do not say, e.g. the trainer died without a `done` event: the
    * panel shows `status` (and `message` in its error box) unless a later `done` event says otherwise.
    */
-  | { type: 'status'; status: RunStatus; message?: string };
+  | { type: 'status'; status: RunStatus; message?: string }
+  /** Try It: what the finished model generated for the webview's `tryIt`; `prompt` is the text as formatted with the run's template. */
+  | { type: 'tryItResult'; text: string; prompt: string }
+  /** Try It failed (no output to load, the generator's error, a timeout). */
+  | { type: 'tryItError'; message: string };
 
 export type RunPanelWebviewMessage =
   /** The script has loaded and listens: send the backlog now (again after a reload). */
@@ -36,15 +40,34 @@ export type RunPanelWebviewMessage =
   /** The user pressed Stop. */
   | { type: 'stop' }
   | { type: 'openOutput' }
-  | { type: 'openLog' };
+  | { type: 'openLog' }
+  /** The user pressed Resume on a stopped or failed run: the host runs "Resume Run" on it (same panel). */
+  | { type: 'resume' }
+  /**
+   * Try It in a finished run's panel: the host formats `prompt` with the run's template, generates with
+   * the run's output in a child process and answers `tryItResult` or `tryItError`.
+   */
+  | { type: 'tryIt'; prompt: string; maxNewTokens: number; temperature: number };
 
-const RUN_PANEL_WEBVIEW_TYPES = ['ready', 'stop', 'openOutput', 'openLog'] as const;
+const RUN_PANEL_WEBVIEW_TYPES = ['ready', 'stop', 'openOutput', 'openLog', 'tryIt', 'resume'] as const;
+
+/** Try It's bounds: the host refuses anything outside them. */
+export const TRY_IT_LIMITS = { maxPromptChars: 20_000, maxNewTokens: 1024, maxTemperature: 5 } as const;
 
 /** Checks a message from the webview (which the host does not trust) before acting on it. */
 export function isRunPanelWebviewMessage(value: unknown): value is RunPanelWebviewMessage {
   if (typeof value !== 'object' || value === null) return false;
   const type = (value as { type?: unknown }).type;
-  return typeof type === 'string' && (RUN_PANEL_WEBVIEW_TYPES as readonly string[]).includes(type);
+  if (typeof type !== 'string' || !(RUN_PANEL_WEBVIEW_TYPES as readonly string[]).includes(type)) return false;
+  if (type === 'tryIt') {
+    const m = value as { prompt?: unknown; maxNewTokens?: unknown; temperature?: unknown };
+    return (
+      typeof m.prompt === 'string' && m.prompt.length <= TRY_IT_LIMITS.maxPromptChars &&
+      typeof m.maxNewTokens === 'number' && Number.isInteger(m.maxNewTokens) && m.maxNewTokens >= 1 && m.maxNewTokens <= TRY_IT_LIMITS.maxNewTokens &&
+      typeof m.temperature === 'number' && Number.isFinite(m.temperature) && m.temperature >= 0 && m.temperature <= TRY_IT_LIMITS.maxTemperature
+    );
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------------

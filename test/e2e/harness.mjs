@@ -45,6 +45,14 @@ export class Workbench {
     return file;
   }
 
+  /** Saves a screenshot of one part of the workbench (e.g. '.part.editor': the editors without the side bar). */
+  async screenshotOf(selector, name) {
+    mkdirSync(this.resultsDir, { recursive: true });
+    const file = join(this.resultsDir, `${String(++this.shots).padStart(2, '0')}-${name.replace(/[^\w.-]+/g, '_')}.png`);
+    await this.page.locator(selector).first().screenshot({ path: file }).catch(() => {});
+    return file;
+  }
+
   async escape(times = 1) {
     for (let i = 0; i < times; i++) await this.page.keyboard.press('Escape');
   }
@@ -184,13 +192,27 @@ export class Workbench {
     await this.runCommand('View: Toggle Maximized Panel');
   }
 
-  /** Right-clicks a file in the Explorer and picks `itemTitle` from its context menu. */
-  async explorerContextMenu(fileName, itemTitle) {
+  /**
+   * Right-clicks a file in the Explorer and picks `itemTitle` from its context menu. With `timeout`
+   * the menu is reopened until the item shows up: right after code-server starts, the menu is built
+   * before the extension's contributions are known.
+   */
+  async explorerContextMenu(fileName, itemTitle, { timeout } = {}) {
     const row = this.page.locator(SEL.explorerRow).filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(fileName)}$`) }) }).first();
-    await row.waitFor({ timeout: TIMEOUT });
-    await row.click({ button: 'right' });
     const item = this.page.locator(SEL.contextMenuItem).filter({ hasText: new RegExp(`^${escapeRegExp(itemTitle)}$`) }).first();
-    await item.waitFor({ timeout: TIMEOUT });
+    const deadline = Date.now() + (timeout ?? 0);
+    for (;;) {
+      await row.waitFor({ timeout: TIMEOUT });
+      await row.click({ button: 'right' });
+      try {
+        await item.waitFor({ timeout: timeout === undefined ? TIMEOUT : 3000 });
+        break;
+      } catch (err) {
+        await this.escape();
+        if (Date.now() > deadline) throw err;
+        await this.page.waitForTimeout(1000);
+      }
+    }
     await this.page.waitForTimeout(300); // the menu fades in; a screenshot earlier shows it half drawn
     await this.screenshot(`context-menu-${itemTitle}`);
     await item.click();
@@ -247,6 +269,42 @@ export class Workbench {
     }
     await this.escape();
     throw new Error(`Could not select the quick fix matching ${title}; offered: ${JSON.stringify(titles)}`);
+  }
+
+  /**
+   * Answers a chain of quick picks and input boxes the way a user does, one Enter each: `valueFor(title)`
+   * may return text to type first (undefined keeps the default or the highlighted item). Ends when no
+   * quick input is open for `settleMs` after an answer; returns the titles answered, in order.
+   */
+  async answerQuickInputs(valueFor = () => undefined, { timeout = 60_000, settleMs = 2000 } = {}) {
+    const widget = this.page.locator(SEL.quickInput);
+    const titleOf = () => widget.locator('.quick-input-title').innerText({ timeout: 1000 }).catch(() => '');
+    const input = widget.locator('input.input').first();
+    const titles = [];
+    let waitFor = timeout;
+    let answeredAt = Date.now();
+    for (;;) {
+      try {
+        await widget.waitFor({ state: 'visible', timeout: waitFor });
+      } catch (err) {
+        if (titles.length) return titles;
+        throw err;
+      }
+      const title = (await titleOf()).trim();
+      if (title === titles.at(-1)) {
+        // The last Enter has not been taken yet, or the same question came back (a rejected value).
+        await this.page.waitForTimeout(100);
+        if (Date.now() > answeredAt + timeout) throw new Error(`The quick input "${title}" stayed open after Enter.`);
+        continue;
+      }
+      await this.page.waitForTimeout(250); // items and value arrive just after the title
+      const value = valueFor(title);
+      if (value !== undefined) await input.fill(String(value));
+      await this.page.keyboard.press('Enter');
+      titles.push(title);
+      answeredAt = Date.now();
+      waitFor = settleMs;
+    }
   }
 
   /** Waits for a notification toast whose text matches `pattern`; returns its text. */

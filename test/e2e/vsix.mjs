@@ -38,7 +38,7 @@ export function ensureBuilt({ force = false } = {}) {
 export function packageVsix(out) {
   const vsce = join(ROOT, 'node_modules', '.bin', 'vsce');
   if (!existsSync(vsce)) throw new SetupError('node_modules/.bin/vsce is missing: run `npm ci` at the repository root first.');
-  run(vsce, ['package', '--no-dependencies', '--out', out], 'Packaging the .vsix');
+  run(vsce, ['package', '--no-dependencies', '--no-rewrite-relative-links', '--out', out], 'Packaging the .vsix');
   if (!existsSync(out)) throw new SetupError(`vsce did not write ${out}.`);
   return out;
 }

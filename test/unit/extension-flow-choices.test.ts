@@ -5,8 +5,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import {
-  checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetTasks, findCachedModels, modelChoices,
+  checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetFacts, datasetTasks, findCachedModels, modelChoices,
   parseTaskWeights, resolveRunsDirectory, runDefaults, strategyChoices, taskWeightsText, writeRunJson,
+  canResume, datasetLabels, defaultPromptInit, headChoices, resumableCheckpoint, resumeConfig, taskSamplingChoices, trainerArgs,
 } from '../../extension/fineTuneChoices';
 import { validateFile } from '../../language';
 import { readConfigFile, resolveTrainConfig } from '../../protocol/trainer';
@@ -59,7 +60,7 @@ test('tiny trains fully by default, pretrained models with LoRA; tiny gets its o
   assert.equal(strategyChoices(tiny)[0].strategy, 'full');
   const pretrained = modelChoices([{ repoId: 'o/m', dir: '/d', nLayer: 12 }])[0];
   assert.equal(strategyChoices(pretrained)[0].strategy, 'lora');
-  assert.equal(strategyChoices(pretrained).length, 3);
+  assert.deepEqual(strategyChoices(pretrained).map((s) => s.strategy), ['lora', 'full', 'partial', 'adapter', 'prompt']);
   const d = runDefaults(tiny, 'full');
   assert.deepEqual({ epochs: d.epochs, batchSize: d.batchSize, maxLength: d.maxLength }, { epochs: 3, batchSize: 8, maxLength: 128 });
   assert.ok(d.lr > runDefaults(pretrained, 'full').lr);
@@ -78,13 +79,20 @@ test('Enter all the way on every clean sample gives a valid tiny run that needs 
     const check = await validateFile(data, { maxDiagnostics: 1, workers: 0 });
     assert.equal(check.errors, 0, `${name} is clean, so training may start`);
     const model = modelChoices([])[0];
-    const strategy = strategyChoices(model)[0].strategy;
+    const { tasks, labels } = datasetFacts(data);
+    // The flow's first item at each step, as Enter takes it.
+    const head = headChoices(check.format, labels)[0]?.head ?? 'lm';
+    const strategy = strategyChoices(model, head)[0].strategy;
     const d = runDefaults(model, strategy);
-    const tasks = datasetTasks(data);
     const taskWeights = tasks.length ? parseTaskWeights(taskWeightsText(tasks)).weights : undefined;
+    const taskSampling = tasks.length > 1 ? taskSamplingChoices()[0]?.value : undefined;
     const runDir = path.join(tmp(), 'run');
-    const config = configFromChoices({ data, model: model.model!, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength, taskWeights }, runDir);
+    const numLabels = head === 'classification' ? labels.length : undefined;
+    const config = configFromChoices({ data, model: model.model!, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength, taskWeights, taskSampling, head, numLabels }, runDir);
     assert.equal(config.model, 'tiny');
+    assert.equal(config.strategy, 'full');
+    if (name === 'classification.jsonl') assert.deepEqual([config.head, config.numLabels], ['classification', 3], 'a classification dataset trains the classification head by default');
+    else assert.equal(config.head, 'lm');
     const file = writeRunJson(config);
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
     assert.ok(validate(json), `${name}: run.json matches run.schema.json: ${ajv.errorsText(validate.errors)}`);
@@ -142,4 +150,78 @@ test('the runs directory is relative to the workspace folder unless absolute', (
   assert.equal(resolveRunsDirectory('', '/ws', '/global'), path.resolve('/ws/.finetune/runs'));
   assert.equal(resolveRunsDirectory('out/runs', undefined, '/global'), path.resolve('/global/out/runs'));
   assert.equal(resolveRunsDirectory('/abs/runs', '/ws', '/global'), '/abs/runs');
+});
+
+test('adapter and prompt-tuning options reach run.json, and only for their own strategy', () => {
+  const data = path.join(samples, 'alpaca.jsonl');
+  const base = { data, model: 'tiny', epochs: 1, lr: 1e-3, batchSize: 4 };
+  const adapter = configFromChoices({ ...base, strategy: 'adapter', adapterDim: 32, virtualTokens: 7, promptInit: 'x' }, '/tmp/x');
+  assert.deepEqual([adapter.strategy, adapter.adapterDim, adapter.virtualTokens, adapter.promptInit], ['adapter', 32, 20, undefined]);
+  const prompt = configFromChoices({ ...base, strategy: 'prompt', virtualTokens: 8, promptInit: 'Classify the sentiment:', adapterDim: 5 }, '/tmp/x');
+  assert.deepEqual([prompt.strategy, prompt.virtualTokens, prompt.promptInit, prompt.adapterDim], ['prompt', 8, 'Classify the sentiment:', 64]);
+  const random = configFromChoices({ ...base, strategy: 'prompt', virtualTokens: 8, promptInit: '  ' }, '/tmp/x');
+  assert.equal(random.promptInit, undefined, 'an empty init text means random initialisation');
+});
+
+test('prompt tuning starts from a task description for classification data and randomly otherwise', () => {
+  assert.equal(defaultPromptInit('classification', ['positive', 'negative', 'neutral']), 'Classify the sentiment:');
+  assert.equal(defaultPromptInit('classification', ['spam', 'ham']), 'Classify the text as spam, ham:');
+  assert.equal(defaultPromptInit('alpaca', []), '');
+  assert.equal(defaultPromptInit(undefined), '');
+});
+
+test('classification datasets are asked for the head, classification head first with one label per distinct label', () => {
+  const labels = datasetLabels(path.join(samples, 'classification.jsonl'));
+  assert.deepEqual(labels, ['positive', 'negative', 'neutral']);
+  assert.deepEqual(headChoices('classification', labels).map((h) => h.head), ['classification', 'lm']);
+  assert.deepEqual(headChoices('alpaca', labels), []);
+  assert.deepEqual(headChoices('classification', ['only']), [], 'one label cannot train a classifier');
+  const [tiny] = modelChoices([]);
+  assert.deepEqual(strategyChoices(tiny, 'classification').map((s) => s.strategy), ['full', 'partial', 'lora'], 'adapters and prompt tuning train the LM head only');
+  const config = configFromChoices({ data: path.join(samples, 'classification.jsonl'), model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, head: 'classification', numLabels: 3 }, '/tmp/x');
+  assert.deepEqual([config.head, config.numLabels], ['classification', 3]);
+  const lm = configFromChoices({ data: path.join(samples, 'classification.jsonl'), model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, head: 'lm', numLabels: 3 }, '/tmp/x');
+  assert.deepEqual([lm.head, lm.numLabels], ['lm', undefined]);
+});
+
+test('task sampling is offered only when the trainer has the setting; temperature carries its T', () => {
+  assert.deepEqual(taskSamplingChoices([]), []);
+  assert.deepEqual(taskSamplingChoices().map((c) => c.value), ['proportional', 'uniform', 'temperature']);
+  const data = path.join(samples, 'multitask.jsonl');
+  const c = configFromChoices({ data, model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, taskSampling: 'temperature', samplingTemperature: 3 }, '/tmp/x');
+  assert.deepEqual([c.taskSampling, c.samplingTemperature], ['temperature', 3]);
+  const u = configFromChoices({ data, model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, taskSampling: 'uniform', samplingTemperature: 3 }, '/tmp/x');
+  assert.deepEqual([u.taskSampling, u.samplingTemperature], ['uniform', 2], 'T belongs to temperature sampling only');
+});
+
+/** A run folder as the trainer leaves it: run.json, and checkpoints/step-N with or without trainer_state.json. */
+function runFolder(checkpoints: { step: number; complete: boolean }[]): string {
+  const dir = path.join(tmp(), 'run');
+  const config = configFromChoices({ data: path.join(samples, 'alpaca.jsonl'), model: 'tiny', strategy: 'lora', epochs: 1, lr: 1e-3, batchSize: 4, loraR: 4 }, dir);
+  writeRunJson(config);
+  for (const c of checkpoints) {
+    const ck = path.join(dir, 'checkpoints', `step-${c.step}`);
+    fs.mkdirSync(ck, { recursive: true });
+    if (c.complete) fs.writeFileSync(path.join(ck, 'trainer_state.json'), JSON.stringify({ step: c.step, epoch: 0, nextBatch: c.step }));
+  }
+  return dir;
+}
+
+test('a new run reads its run.json; Resume continues the folder with --resume, from its last complete checkpoint', () => {
+  assert.deepEqual(trainerArgs('/runs/a'), ['--config', path.join(path.resolve('/runs/a'), 'run.json')]);
+  assert.deepEqual(trainerArgs('/runs/a', true), ['--resume', path.resolve('/runs/a')]);
+  const dir = runFolder([{ step: 4, complete: true }, { step: 6, complete: false }]);
+  assert.equal(resumableCheckpoint(dir), path.join(dir, 'checkpoints', 'step-4'), 'a checkpoint without trainer_state.json is incomplete');
+  assert.equal(canResume('stopped', dir), true);
+  assert.equal(canResume('failed', dir), true);
+  assert.equal(canResume('completed', dir), false);
+  assert.equal(canResume('early-stopped', dir), false);
+  assert.equal(canResume('running', dir), false);
+  const none = runFolder([{ step: 2, complete: false }]);
+  assert.equal(canResume('stopped', none), false, 'nothing to continue from');
+  const config = resumeConfig(dir);
+  assert.equal(config.resume, dir);
+  assert.equal(config.out, dir);
+  assert.deepEqual([config.strategy, config.loraR], ['lora', 4], 'the run keeps its own settings');
+  assert.throws(() => resumeConfig(path.join(tmp(), 'nothing')), /no run\.json/);
 });

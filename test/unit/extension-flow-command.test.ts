@@ -72,10 +72,14 @@ test('a model in the Hugging Face cache comes first, passed as its snapshot fold
 
 test('a multi-task dataset asks for task weights, prefilled with 1 for each task', async () => {
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'multitask.jsonl')), deps());
-  const last = fake.state.asked.at(-1)!;
-  assert.equal(last.title, 'Fine-tune multitask.jsonl (6/6): Task Weights');
-  assert.equal(last.value, 'translate=1,summarize=1,sentiment=1');
+  const weights = fake.state.asked.at(-2)!;
+  assert.equal(weights.title, 'Fine-tune multitask.jsonl (6/7): Task Weights');
+  assert.equal(weights.value, 'translate=1,summarize=1,sentiment=1');
+  const sampling = fake.state.asked.at(-1)!;
+  assert.equal(sampling.title, 'Fine-tune multitask.jsonl (7/7): Task Sampling');
+  assert.deepEqual((sampling.items as { label: string }[]).map((i) => i.label), ['proportional', 'uniform', 'temperature']);
   assert.deepEqual(started[0].taskWeights, { translate: 1, summarize: 1, sentiment: 1 });
+  assert.equal(started[0].taskSampling, 'proportional');
 });
 
 test('LoRA asks for r, alpha and targets, and they reach the run', async () => {
@@ -136,4 +140,96 @@ test('a run.json with a bad setting is refused with the trainer\'s own message',
   await flow.runFromConfigCommand(fake.Uri.file(file), deps());
   assert.equal(started.length, 0);
   assert.match(fake.state.messages[0].text, /^Fine-tune with run\.json: .*lr.*greater than 0/);
+});
+
+test('Enter all the way on a classification dataset trains tiny fully with the classification head, one label per class', async () => {
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'classification.jsonl')), deps());
+  assert.deepEqual(fake.state.asked.map((a) => a.title), [
+    'Fine-tune classification.jsonl (1/6): Base Model',
+    'Fine-tune classification.jsonl (2/6): Head',
+    'Fine-tune classification.jsonl (3/6): Strategy',
+    'Fine-tune classification.jsonl (4/6): Epochs',
+    'Fine-tune classification.jsonl (5/6): Learning Rate',
+    'Fine-tune classification.jsonl (6/6): Batch Size',
+  ]);
+  const [c] = started;
+  assert.deepEqual([c.model, c.strategy, c.head, c.numLabels], ['tiny', 'full', 'classification', 3]);
+  const strategies = (fake.state.asked[2].items as { label: string }[]).map((i) => i.label);
+  assert.ok(!strategies.includes('adapter') && !strategies.includes('prompt tuning'), 'the classification head trains with full, partial or LoRA');
+});
+
+const pickLabel = (label: string) => (r: { items?: unknown[] }) => (r.items as { label: string }[]).find((i) => i.label === label);
+
+test('the adapter strategy asks for the bottleneck dimension, 64 by default', async () => {
+  let asked: string | undefined;
+  fake.state.answers = [(r) => r.items![0], pickLabel('adapter'), (r) => ((asked = r.value), '32')];
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  assert.equal(asked, '64');
+  assert.deepEqual([started[0].strategy, started[0].adapterDim], ['adapter', 32]);
+});
+
+test('prompt tuning asks for virtual tokens (20) and an init text: the task for classification data with the LM head, random otherwise', async () => {
+  const values: (string | undefined)[] = [];
+  const enter = (r: { value?: string }) => (values.push(r.value), r.value);
+  fake.state.answers = [(r) => r.items![0], pickLabel('causal LM'), pickLabel('prompt tuning'), enter, enter];
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'classification.jsonl')), deps());
+  assert.deepEqual(values, ['20', 'Classify the sentiment:']);
+  assert.deepEqual([started[0].strategy, started[0].head, started[0].virtualTokens, started[0].promptInit], ['prompt', 'lm', 20, 'Classify the sentiment:']);
+
+  started = [];
+  values.length = 0;
+  fake.state.answers = [(r) => r.items![0], pickLabel('prompt tuning'), enter, enter];
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
+  assert.deepEqual(values, ['20', '']);
+  assert.equal(started[0].promptInit, undefined, 'random initialisation');
+});
+
+test('temperature task sampling asks for T', async () => {
+  fake.state.answers = [(r) => r.items![0], (r) => r.items![0], () => '3', () => '1e-3', () => '8', () => 'translate=1,summarize=0.5,sentiment=0', pickLabel('temperature'), () => '4'];
+  await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'multitask.jsonl')), deps());
+  const [c] = started;
+  assert.deepEqual([c.taskSampling, c.samplingTemperature], ['temperature', 4]);
+  assert.deepEqual(c.taskWeights, { translate: 1, summarize: 0.5, sentiment: 0 });
+});
+
+function stoppedRun(status: 'stopped' | 'completed', checkpoint: boolean): string {
+  const dir = path.join(runsDir, `run-${status}-${checkpoint}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const config = { data: path.join(samples, 'alpaca.jsonl'), model: 'tiny', strategy: 'full', out: dir, epochs: 1, lr: 0.001 };
+  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify(config));
+  const events = [
+    { type: 'start', time: 1, config, backend: 'cpu', device: 'cpu', model: {}, dataset: {}, stepsPerEpoch: 4, totalSteps: 4 },
+    { type: 'step', time: 2, step: 2, loss: 3 },
+    { type: 'done', time: 3, status, step: 2, elapsedSec: 1, outputFiles: [] },
+  ];
+  fs.writeFileSync(path.join(dir, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  if (checkpoint) {
+    fs.mkdirSync(path.join(dir, 'checkpoints', 'step-2'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'checkpoints', 'step-2', 'trainer_state.json'), JSON.stringify({ step: 2, epoch: 0, nextBatch: 2 }));
+  }
+  return dir;
+}
+
+function resumeDeps(active = false) {
+  return { ...deps(), manager: { start: (c: TrainConfig) => started.push(c), isActive: () => active } as never };
+}
+
+test('Resume Run starts the trainer on the same folder with --resume, so the same panel follows it', async () => {
+  const dir = stoppedRun('stopped', true);
+  await flow.resumeRunCommand(dir, resumeDeps());
+  assert.equal(started.length, 1);
+  assert.equal(started[0].resume, dir);
+  assert.equal(started[0].out, dir, 'the run continues in its own folder (and events.jsonl)');
+  assert.deepEqual(fake.state.messages, []);
+});
+
+test('Resume Run refuses finished runs, runs without a checkpoint and runs already going, saying why', async () => {
+  await flow.resumeRunCommand(stoppedRun('completed', true), resumeDeps());
+  await flow.resumeRunCommand(stoppedRun('stopped', false), resumeDeps());
+  await flow.resumeRunCommand(stoppedRun('stopped', true), resumeDeps(true));
+  assert.equal(started.length, 0);
+  assert.deepEqual(fake.state.messages.map((m) => m.kind), ['error', 'error', 'info']);
+  assert.match(fake.state.messages[0].text, /completed; only stopped or failed runs continue/);
+  assert.match(fake.state.messages[1].text, /no checkpoint/);
+  assert.match(fake.state.messages[2].text, /already running/);
 });

@@ -16,6 +16,8 @@ import { PANEL_CSS } from '../shared/styles';
 import { watchTheme } from '../shared/theme';
 import { RedrawThrottle } from '../shared/throttle';
 import { axisControls } from '../shared/controls';
+import { accuracyView, formatAccuracy } from './accuracyView';
+import { TRY_IT_CSS, tryItBox } from './tryItBox';
 
 interface PanelState {
   xAxis: XAxis;
@@ -34,6 +36,7 @@ const state: PanelState = {
 const nonce = pageNonce();
 injectStyle(PANEL_CSS, nonce);
 injectChartCss(nonce);
+injectStyle(TRY_IT_CSS, nonce);
 
 let model = new RunModel(state.smoothing);
 
@@ -74,8 +77,12 @@ const stopButton = button('stop', 'Stop', false, () => {
   renderHeader();
 });
 stopButton.disabled = true;
+// Resume: a stopped or failed run that left a checkpoint continues in this panel (the host checks).
+const resumeButton = button('resume', 'Resume', false, () => post({ type: 'resume' }));
+resumeButton.hidden = true;
 actions.append(
   stopButton,
+  resumeButton,
   button('open-output', 'Open Output Folder', true, () => post({ type: 'openOutput' })),
   button('open-log', 'Open Log', true, () => post({ type: 'openLog' })),
 );
@@ -84,18 +91,22 @@ titleRow.append(statusBadge, title, actions);
 const facts = el('dl', 'facts');
 facts.id = 'facts';
 const factValues = new Map<string, HTMLElement>();
-function fact(key: string, label: string, wide = false): void {
+function fact(key: string, label: string, wide = false): HTMLElement {
   const wrap = el('div', wide ? 'wide' : undefined);
   const dd = el('dd', undefined, '—');
   dd.id = `fact-${key}`;
   wrap.append(el('dt', undefined, label), dd);
   facts.append(wrap);
   factValues.set(key, dd);
+  return wrap;
 }
 fact('step', 'Step');
 fact('epoch', 'Epoch');
 fact('loss', 'Loss (smoothed)');
 fact('eval', 'Best eval loss');
+// Classification-head runs only.
+const accuracyFact = fact('accuracy', 'Eval accuracy');
+accuracyFact.hidden = true;
 fact('elapsed', 'Elapsed');
 fact('eta', 'ETA');
 fact('throughput', 'Throughput');
@@ -159,7 +170,12 @@ logCard.body.append(logList);
 logCard.root.hidden = true;
 grid.append(paramsCard.root, memoryCard.root);
 
-app.append(header, errorBox, loss.root, lrCard.root, grid, configCard.root, logCard.root);
+const tryIt = tryItBox(post);
+const accuracy = accuracyView((points) => {
+  debug.accuracyPoints = points;
+});
+
+app.append(header, errorBox, tryIt.root, loss.root, accuracy.root, lrCard.root, grid, configCard.root, logCard.root);
 
 // ---------------------------------------------------------------------------------------------------
 // Charts
@@ -181,7 +197,8 @@ const debug = {
   lossDrawnAt: 0,
   lossPoints: 0,
   lrPoints: 0,
-  charts: {} as { loss?: ThemedChart; lr?: ThemedChart },
+  accuracyPoints: 0,
+  charts: {} as { loss?: ThemedChart; lr?: ThemedChart; accuracy?: ThemedChart },
 };
 (window as unknown as { __runPanel: typeof debug }).__runPanel = debug;
 
@@ -226,11 +243,16 @@ const lossChart = new ThemedChart(lossHost, lossSpec(), (c) => {
 const lrChart = new ThemedChart(lrHost, lrSpec(), (c) => {
   debug.lrPoints = c.points;
 });
-debug.charts = { loss: lossChart, lr: lrChart };
+debug.charts = { loss: lossChart, lr: lrChart, accuracy: accuracy.chart };
+
+function accuracySpec(): ChartSpec {
+  return accuracy.spec(state.xAxis, X_LABELS[state.xAxis], xFormat(state.xAxis));
+}
 
 function rebuildCharts(): void {
   lossChart.rebuild(lossSpec());
   lrChart.rebuild(lrSpec());
+  accuracy.chart.rebuild(accuracySpec());
   drawCharts();
 }
 
@@ -242,6 +264,7 @@ function drawCharts(): void {
   lossEmpty.hidden = true;
   lossChart.setData(model.lossChartData(state.xAxis));
   lrChart.setData(model.lrChartData(state.xAxis));
+  accuracy.render(model, state.xAxis);
 }
 
 watchTheme(rebuildCharts);
@@ -265,6 +288,8 @@ function renderHeader(): void {
   if (status !== 'running') stopRequested = false;
   stopButton.disabled = status !== 'running' || stopRequested;
   stopButton.textContent = stopRequested ? 'Stopping…' : 'Stop';
+  const resumable = (status === 'stopped' || status === 'failed') && (!!model.done?.checkpoint || model.checkpoints.length > 0);
+  resumeButton.hidden = !resumable;
 
   const start = model.start;
   const cfg = start?.config;
@@ -280,10 +305,17 @@ function renderHeader(): void {
   setFact('epoch', last ? `${last.epoch.toFixed(2)}${epochs ? ` / ${Number(epochs.toFixed(2))}` : ''}` : '—');
   setFact('loss', model.rows ? formatMetric(model.smoothed.last()) : '—');
   setFact('eval', formatMetric(model.bestEvalLoss));
+  const lastAccuracy = model.lastAccuracy;
+  accuracyFact.hidden = lastAccuracy === undefined;
+  setFact('accuracy', formatAccuracy(lastAccuracy));
   setFact('elapsed', formatDuration(model.elapsedSec));
   setFact('eta', status === 'running' ? formatDuration(last?.etaSec) : '—');
   setFact('throughput', last ? formatRate(status === 'running' ? last.tokensPerSec : model.meanTokensPerSec) : '—');
   setFact('output', model.done?.outputDir ?? model.checkpoints.at(-1)?.path ?? cfg?.out ?? '—');
+
+  // Try It: a finished run with an output (the host says why when it cannot generate with it).
+  const finished = status === 'completed' || status === 'stopped' || status === 'early-stopped';
+  tryIt.update(finished && !!model.done?.outputDir && cfg?.head !== 'classification', start?.dataset?.format);
 
   const failure = model.failureMessage;
   errorBox.hidden = failure === undefined;
@@ -301,10 +333,16 @@ function renderHeader(): void {
 function strategyText(cfg: NonNullable<RunModel['start']>['config']): string {
   if (cfg.strategy === 'lora') {
     const targets = Array.isArray(cfg.loraTargets) ? cfg.loraTargets.join(',') : cfg.loraTargets;
-    return `LoRA r=${cfg.loraR} α=${cfg.loraAlpha} (${targets})`;
+    return `LoRA r=${cfg.loraR} α=${cfg.loraAlpha} (${targets})${headText(cfg)}`;
   }
-  if (cfg.strategy === 'partial') return `partial, ${cfg.freezeLayers} frozen layer(s)${cfg.freezeEmbeddings ? ' + embeddings' : ''}`;
-  return cfg.strategy;
+  if (cfg.strategy === 'partial') return `partial, ${cfg.freezeLayers} frozen layer(s)${cfg.freezeEmbeddings ? ' + embeddings' : ''}${headText(cfg)}`;
+  if (cfg.strategy === 'adapter') return `adapter, dim ${cfg.adapterDim ?? '—'}`;
+  if (cfg.strategy === 'prompt') return `prompt tuning, ${cfg.virtualTokens ?? '—'} virtual tokens (${cfg.promptInit ? `from “${cfg.promptInit}”` : 'random init'})`;
+  return `${cfg.strategy}${headText(cfg)}`;
+}
+
+function headText(cfg: NonNullable<RunModel['start']>['config']): string {
+  return cfg.head === 'classification' ? ` · classification head (${cfg.numLabels ?? '?'} labels)` : '';
 }
 
 function renderParams(): void {
@@ -448,6 +486,7 @@ function render(): void {
   const changes = model.takeChanges();
   if (changes.has('tasks')) lossChart.updateSpec(lossSpec());
   if (changes.has('series') || changes.has('tasks')) drawCharts();
+  else if (changes.has('accuracy')) accuracy.render(model, state.xAxis);
   if (changes.has('header') || changes.has('series')) renderHeader();
   if (changes.has('params')) renderParams();
   if (changes.has('memory')) renderMemory();
@@ -470,6 +509,7 @@ function resetView(): void {
   configCard.body.replaceChildren(el('div', 'empty', 'No configuration yet.'));
   renderLogs();
   rebuildCharts();
+  accuracy.render(model, state.xAxis);
   renderHeader();
 }
 
@@ -490,6 +530,8 @@ window.addEventListener('message', (event: MessageEvent<RunPanelHostMessage>) =>
     model.applyJsonl(msg.jsonl);
     debug.applyMs = performance.now() - t0;
     throttle.request();
+  } else if (msg.type === 'tryItResult' || msg.type === 'tryItError') {
+    tryIt.onHostMessage(msg);
   } else if (msg.type === 'status' && RUN_STATUSES.includes(msg.status)) {
     model.setHostStatus(msg.status, typeof msg.message === 'string' ? msg.message : undefined);
     throttle.request();

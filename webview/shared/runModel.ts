@@ -77,7 +77,35 @@ export class Ema {
   }
 }
 
-export type ModelChange = 'series' | 'header' | 'params' | 'memory' | 'config' | 'logs' | 'tasks';
+export type ModelChange = 'series' | 'header' | 'params' | 'memory' | 'config' | 'logs' | 'tasks' | 'accuracy';
+
+/** Right predictions and examples of one label in an eval (classification head). */
+export interface ClassCount {
+  correct: number;
+  total: number;
+}
+
+/** An eval event with the classification head's fields (newer trainers; absent for the LM head). */
+type EvalWithAccuracy = EvalEvent & { accuracy?: number; perClass?: Record<string, ClassCount> };
+
+/** One row of the per-class table: a label's counts in the latest eval that had them. */
+export interface PerClassRow extends ClassCount {
+  label: string;
+  /** correct / total; undefined for a label with no eval example. */
+  accuracy?: number;
+}
+
+/** The per-class counts of an eval as table rows, in the trainer's label order; malformed entries are left out. */
+export function perClassRows(perClass: unknown): PerClassRow[] {
+  if (!perClass || typeof perClass !== 'object' || Array.isArray(perClass)) return [];
+  const rows: PerClassRow[] = [];
+  for (const [label, v] of Object.entries(perClass as Record<string, unknown>)) {
+    const c = v as Partial<ClassCount> | null;
+    if (!c || typeof c !== 'object' || typeof c.correct !== 'number' || typeof c.total !== 'number' || !(c.total >= 0) || !(c.correct >= 0)) continue;
+    rows.push({ label, correct: c.correct, total: c.total, accuracy: c.total > 0 ? c.correct / c.total : undefined });
+  }
+  return rows;
+}
 
 /** Clamps a smoothing weight to [0, 0.99] (NaN -> 0). */
 export function clampSmoothing(v: number): number {
@@ -109,6 +137,8 @@ export class RunModel {
   readonly tokensPerSec = new Column();
   /** Eval loss on the row of the step it followed; null elsewhere (drawn as points joined across gaps). */
   evalLoss: (number | null)[] = [];
+  /** Eval accuracy (classification head) on the row of the step it followed; null elsewhere. */
+  evalAccuracy: (number | null)[] = [];
   /** Task names in order of first appearance. */
   taskNames: string[] = [];
   /** Smoothed per-task train loss per row (null where the step had no example of the task). */
@@ -278,6 +308,7 @@ export class RunModel {
     this.tokensPerSec.push(e.tokensPerSec);
     this.tokensPerSecSum += Number.isFinite(e.tokensPerSec) ? e.tokensPerSec : 0;
     this.evalLoss.push(null);
+    this.evalAccuracy.push(null);
     if (e.taskLosses) {
       for (const name in e.taskLosses) {
         if (!this.taskRaw.has(name)) this.addTask(name, row);
@@ -316,12 +347,52 @@ export class RunModel {
     this.evals.push(e);
     const row = this.rowAtOrBefore(e.step);
     if (row >= 0) this.evalLoss[row] = e.loss;
+    const accuracy = (e as EvalWithAccuracy).accuracy;
+    if (typeof accuracy === 'number' && Number.isFinite(accuracy)) {
+      if (row >= 0) this.evalAccuracy[row] = accuracy;
+      this.mark('accuracy');
+    } else if ((e as EvalWithAccuracy).perClass) {
+      this.mark('accuracy');
+    }
     this.mark('series', 'header');
+  }
+
+  /** The latest eval accuracy (classification head), if any eval reported one. */
+  get lastAccuracy(): number | undefined {
+    for (let i = this.evals.length - 1; i >= 0; i--) {
+      const a = (this.evals[i] as EvalWithAccuracy).accuracy;
+      if (typeof a === 'number' && Number.isFinite(a)) return a;
+    }
+    return undefined;
+  }
+
+  get bestAccuracy(): number | undefined {
+    let best: number | undefined;
+    for (const e of this.evals) {
+      const a = (e as EvalWithAccuracy).accuracy;
+      if (typeof a === 'number' && Number.isFinite(a) && (best === undefined || a > best)) best = a;
+    }
+    return best;
+  }
+
+  /** The per-class counts of the latest eval that has them, and its step. */
+  latestPerClass(): { step: number; rows: PerClassRow[] } | undefined {
+    for (let i = this.evals.length - 1; i >= 0; i--) {
+      const rows = perClassRows((this.evals[i] as EvalWithAccuracy).perClass);
+      if (rows.length) return { step: this.evals[i].step, rows };
+    }
+    return undefined;
+  }
+
+  /** uPlot's aligned data for the accuracy chart: x, eval accuracy (points on eval rows). */
+  accuracyChartData(axis: XAxis): (Float64Array | (number | null)[])[] {
+    return [this.x(axis), this.evalAccuracy];
   }
 
   private truncateRows(n: number): void {
     for (const c of [this.step, this.epoch, this.tokens, this.loss, this.smoothed, this.lr, this.tokensPerSec]) c.truncate(n);
     this.evalLoss.length = n;
+    this.evalAccuracy.length = n;
     for (const a of this.taskRaw.values()) a.length = n;
     for (const a of this.taskSmoothed.values()) a.length = n;
     this.tokensPerSecSum = 0;
