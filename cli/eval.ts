@@ -3,8 +3,10 @@
 import { TRAIN_DEFAULTS } from '../protocol/trainer';
 import { initBackend } from '../trainer/backend';
 import { DatasetError, loadDataset } from '../trainer/data';
-import { loadPeftAdapter } from '../trainer/modelFiles';
-import { evaluate, loadBaseModel } from '../trainer/train';
+import * as fs from 'node:fs';
+import { assignLabels, ClassificationHead, evaluateClassification, readClassificationFolder } from '../trainer/classificationHead';
+import { loadModelWithAdapter } from '../trainer/generate';
+import { evaluate } from '../trainer/train';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
 export async function run(args: string[]): Promise<number> {
@@ -30,20 +32,32 @@ export async function run(args: string[]): Promise<number> {
   if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backendChoice)) throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backendChoice}'`);
   await initBackend(backendChoice as 'auto');
 
-  const adapter = values.adapter ? loadPeftAdapter(values.adapter) : undefined;
-  const base = await loadBaseModel(values.model, adapter?.strategy ?? { strategy: 'full' }, seed, (m) => process.stderr.write(m + '\n'));
+  // --adapter: a LoRA, bottleneck-adapter or prompt-tuning folder; a GPT2ForSequenceClassification
+  // folder as --model is evaluated by its head (accuracy, per-class counts).
+  const base = await loadModelWithAdapter(values.model, values.adapter, seed, (m) => process.stderr.write(m + '\n'));
+  const classifier = fs.existsSync(values.model) ? readClassificationFolder(values.model) : null;
+  const head = classifier ? new ClassificationHead(base.config.nEmbd, classifier.labels.labels.length, seed, classifier.score) : undefined;
   try {
-    if (adapter) base.model.loadLoraStateDict(adapter.weights);
     const maxLength = Math.min(maxLengthFlag ?? base.config.nPositions, base.config.nPositions);
     let data;
     try {
-      data = loadDataset(values.data, { tokenizer: base.tokenizer, maxLength, trainOnPrompt: values['train-on-prompt'] ?? false, skipInvalid: values['skip-invalid'] ?? false });
+      data = loadDataset(values.data, { tokenizer: base.tokenizer, maxLength, trainOnPrompt: values['train-on-prompt'] ?? false, skipInvalid: values['skip-invalid'] ?? false, classification: head !== undefined });
+      if (classifier) assignLabels(data.examples, classifier.labels);
     } catch (err) {
-      if (err instanceof DatasetError) {
+      if (err instanceof DatasetError || (classifier && err instanceof Error && /label/.test(err.message))) {
         process.stderr.write(err.message + '\n');
         return 1;
       }
       throw err;
+    }
+    if (head && classifier) {
+      const c = evaluateClassification(base.model, head, data.examples, classifier.labels.labels, batchSize, base.tokenizer.eosId);
+      if (values.json) process.stdout.write(JSON.stringify({ loss: c.loss, accuracy: c.accuracy, perClass: c.perClass, examples: c.examples }) + '\n');
+      else {
+        process.stdout.write(`loss ${c.loss.toFixed(6)}, accuracy ${(100 * c.accuracy).toFixed(2)}% over ${c.examples} examples\n`);
+        for (const [label, k] of Object.entries(c.perClass)) process.stdout.write(`  ${label}: ${k.correct}/${k.total}\n`);
+      }
+      return 0;
     }
     const r = evaluate(base.model, data.examples, batchSize, base.tokenizer.eosId);
     const result: Record<string, unknown> = { loss: r.loss, tokens: r.tokens, examples: r.examples };
@@ -58,5 +72,6 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   } finally {
     base.model.dispose();
+    head?.dispose();
   }
 }

@@ -10,6 +10,7 @@ const commands: Record<string, () => Command> = {
   train: () => require('./train') as Command,
   eval: () => require('./eval') as Command,
   bench: () => require('./bench') as Command,
+  generate: () => require('./generate') as Command,
 };
 
 async function main(argv: string[]): Promise<number> {

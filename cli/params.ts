@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isRepoId, resolveModel } from '../trainer/hub';
 import { fromHfConfig, isPresetName, presetConfig, type GPT2Config } from '../trainer/config';
-import { formatBytes, memoryEstimate, parameterBreakdown, withCommas } from '../trainer/params';
+import { formatBytes, memoryEstimate, parameterBreakdown, withCommas, type HeadKind } from '../trainer/params';
 import { LORA_DEFAULTS, parseLoraTargets, validateStrategy, type StrategyConfig } from '../trainer/strategy';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
@@ -17,6 +17,8 @@ const FLAGS = {
   'lora-alpha': { type: 'string' },
   'lora-dropout': { type: 'string' },
   'lora-targets': { type: 'string' },
+  'adapter-dim': { type: 'string' },
+  'virtual-tokens': { type: 'string' },
   head: { type: 'string' },
   'num-labels': { type: 'string' },
   'batch-size': { type: 'string' },
@@ -26,13 +28,16 @@ const FLAGS = {
 
 export const HELP = `usage: finetune params --model M [--strategy full|partial|lora] [options] [--json]
   --model M             a preset (gpt2, distilgpt2, tiny) or a Hugging Face model folder (its config.json)
-  --strategy S          full (default), partial or lora
+  --strategy S          full (default), partial, lora, adapter or prompt
   --freeze-layers N     partial: freeze the first N blocks
   --freeze-embeddings   partial: freeze the token and position embeddings too
   --lora-r R            lora: rank (default ${LORA_DEFAULTS.r})
   --lora-alpha A        lora: scaling numerator, W = W0 + (A/R)·B·A (default ${LORA_DEFAULTS.alpha}, PEFT's default)
   --lora-dropout P      lora: dropout on the LoRA input (default ${LORA_DEFAULTS.dropout})
   --lora-targets T      lora: comma-separated module names (PEFT suffix match) or all-linear (default c_attn)
+  --adapter-dim M       adapter: bottleneck width of each adapter
+  --virtual-tokens N    prompt: number of trained virtual tokens
+  --head H              lm (default) or classification (with --num-labels N: a score layer [n_embd, N])
   --batch-size B, --max-length T   shape for the memory estimate (default 8 and the model's context)
   --json                one JSON object: {total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory}`;
 
@@ -69,11 +74,29 @@ export function strategyFromFlags(values: Values, config: GPT2Config): StrategyC
   const name = values.strategy ?? 'full';
   const loraFlags = (['lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets'] as const).filter((f) => values[f] !== undefined);
   const partialFlags = (['freeze-layers', 'freeze-embeddings'] as const).filter((f) => values[f] !== undefined);
+  const adapterFlags = values['adapter-dim'] !== undefined ? ['adapter-dim'] : [];
+  const promptFlags = values['virtual-tokens'] !== undefined ? ['virtual-tokens'] : [];
   const misplaced = (flags: readonly string[], owner: string) => {
     if (flags.length > 0) throw new UsageError(`${flags.map((f) => '--' + f).join(', ')} only applies to --strategy ${owner}`);
   };
+  if (name !== 'adapter') misplaced(adapterFlags, 'adapter');
+  if (name !== 'prompt') misplaced(promptFlags, 'prompt');
   let strategy: StrategyConfig;
   switch (name) {
+    case 'adapter':
+      misplaced(loraFlags, 'lora');
+      misplaced(partialFlags, 'partial');
+      misplaced(promptFlags, 'prompt');
+      if (values['adapter-dim'] === undefined) throw new UsageError('--strategy adapter needs --adapter-dim M');
+      strategy = { strategy: 'adapter', adapterDim: numberFlag('adapter-dim', values['adapter-dim'], 0, { integer: true, min: 1 }) };
+      break;
+    case 'prompt':
+      misplaced(loraFlags, 'lora');
+      misplaced(partialFlags, 'partial');
+      misplaced(adapterFlags, 'adapter');
+      if (values['virtual-tokens'] === undefined) throw new UsageError('--strategy prompt needs --virtual-tokens N');
+      strategy = { strategy: 'prompt', virtualTokens: numberFlag('virtual-tokens', values['virtual-tokens'], 0, { integer: true, min: 1 }) };
+      break;
     case 'full':
       misplaced(loraFlags, 'lora');
       misplaced(partialFlags, 'partial');
@@ -103,7 +126,7 @@ export function strategyFromFlags(values: Values, config: GPT2Config): StrategyC
       }
       break;
     default:
-      throw new UsageError(`--strategy must be full, partial or lora, got '${name}'`);
+      throw new UsageError(`--strategy must be full, partial, lora, adapter or prompt, got '${name}'`);
   }
   try {
     return validateStrategy(config, strategy);
@@ -120,22 +143,31 @@ function describeStrategy(s: StrategyConfig): string {
       return `partial (first ${s.freezeLayers} block(s) frozen${s.freezeEmbeddings ? ', embeddings frozen' : ''})`;
     case 'lora':
       return `lora (r=${s.r}, alpha=${s.alpha}, dropout=${s.dropout}, targets ${s.targets === 'all-linear' ? 'all-linear' : s.targets.join(',')})`;
+    case 'adapter':
+      return `adapter (bottleneck ${s.adapterDim} after attention and after the MLP of each block)`;
+    case 'prompt':
+      return `prompt (${s.virtualTokens} virtual tokens)`;
   }
 }
 
 export async function run(args: string[]): Promise<number> {
   const { values } = parseFlags(args, FLAGS);
   if (values.model === undefined) throw new UsageError(`--model is required\n${HELP}`);
-  if (values.head !== undefined && values.head !== 'lm') {
-    throw new UsageError(`--head ${values.head} is not supported yet: only the causal LM head (--head lm) is available`);
+  let head: HeadKind = 'lm';
+  if (values.head === 'classification') {
+    if (values['num-labels'] === undefined) throw new UsageError('--head classification needs --num-labels N');
+    head = { kind: 'classification', numLabels: numberFlag('num-labels', values['num-labels'], 2, { integer: true, min: 2 }) };
+  } else if (values.head !== undefined && values.head !== 'lm') {
+    throw new UsageError(`--head must be lm or classification, got '${values.head}'`);
+  } else if (values['num-labels'] !== undefined) {
+    throw new UsageError('--num-labels only applies to --head classification');
   }
-  if (values['num-labels'] !== undefined) throw new UsageError('--num-labels only applies to --head classification, which is not supported yet');
   const { config, label } = await configForModel(values.model);
   const strategy = strategyFromFlags(values, config);
   const batch = numberFlag('batch-size', values['batch-size'], 8, { integer: true, min: 1 });
   const seq = numberFlag('max-length', values['max-length'], config.nPositions, { integer: true, min: 1, max: config.nPositions });
-  const p = parameterBreakdown(config, strategy);
-  const memory = memoryEstimate(config, strategy, batch, seq);
+  const p = parameterBreakdown(config, strategy, head);
+  const memory = memoryEstimate(config, strategy, batch, seq, head);
   if (values.json) {
     const { total, trainable, frozen, ratio, line, chapterLine, groups, perLayer } = p;
     process.stdout.write(JSON.stringify({ total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory: { ...memory, batch, seq } }) + '\n');

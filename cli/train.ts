@@ -8,7 +8,10 @@ import { UsageError } from './usage';
 export async function run(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(
-      'usage: finetune train --data FILE --model M --strategy full|partial|lora --out DIR [--config run.json] [options]\n' +
+      'usage: finetune train --data FILE --model M --strategy full|partial|lora|adapter|prompt --out DIR [--config run.json] [options]\n' +
+        '  adapter: --adapter-dim M; prompt: --virtual-tokens N [--prompt-init TEXT]; --head classification [--num-labels N]\n' +
+        '  multi-task: --task-weights a=1,b=0.5 --task-sampling proportional|uniform|temperature [--sampling-temperature T]\n' +
+        '  checkpoints: --checkpoint-every N --keep-checkpoints K --early-stopping-patience K --min-delta D; --resume DIR\n' +
         '  see DESIGN.md for the options; events are printed as JSON lines and written to DIR/events.jsonl\n',
     );
     return 0;

@@ -7,9 +7,10 @@ export function usageLine(): string {
   return [
     'usage: finetune <command> [options]',
     '  validate FILE [--format auto|alpaca|chat|completion|text|classification] [--schema S.json] [--json]',
-    '  params   --model M --strategy full|partial|lora [...] [--json]',
+    '  params   --model M --strategy full|partial|lora|adapter|prompt [--head classification --num-labels N] [...] [--json]',
     '  train    --data FILE --model M --strategy S --out DIR [...]',
     '  eval     --model M [--adapter DIR] --data FILE [--json]',
+    '  generate --model M [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--template alpaca|none]',
     '  bench    --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]',
   ].join('\n');
 }

@@ -6,7 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-export type Strategy = 'full' | 'partial' | 'lora';
+export type Strategy = 'full' | 'partial' | 'lora' | 'adapter' | 'prompt';
+/** How multi-task batches draw their records: by each task's share (proportional), equally, or by share^(1/T). */
+export type TaskSampling = 'proportional' | 'uniform' | 'temperature';
 export type Schedule = 'constant' | 'linear' | 'cosine';
 export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export type HeadKind = 'lm' | 'classification';
@@ -47,12 +49,22 @@ export interface TrainConfig {
   loraDropout: number;
   loraTargets: string[] | 'all-linear';
   merge: boolean;
+  /** adapter: bottleneck width m of each adapter. */
   adapterDim?: number;
+  /** prompt: number of trained virtual tokens. */
   virtualTokens?: number;
+  /** prompt: init text (PEFT's TEXT init); absent = random init (PEFT's RANDOM). */
   promptInit?: string;
   head: HeadKind;
+  /** classification: number of labels; default (and checked against) the distinct labels of the data. */
   numLabels?: number;
   taskWeights?: Record<string, number>;
+  taskSampling?: TaskSampling;
+  /** temperature sampling: p_t ∝ n_t^(1/T); T = 1 is proportional, large T approaches uniform. */
+  samplingTemperature?: number;
+  /** Checkpoints kept besides the best one by eval loss (older ones are deleted). The five settings above
+   * are optional only so that configs written before them still type-check; resolveTrainConfig always sets them. */
+  keepCheckpoints?: number;
   /** Save a checkpoint every N optimizer steps; 0 = only the final output. */
   checkpointEvery: number;
   /** Stop after this many evaluations without an improvement of at least `minDelta`; 0 = off. */
@@ -62,7 +74,7 @@ export interface TrainConfig {
 }
 
 /** Learning rate when none is given: LoRA trains few, freshly initialised weights and wants a larger one. */
-export const DEFAULT_LR: Record<Strategy, number> = { full: 5e-5, partial: 5e-5, lora: 2e-4 };
+export const DEFAULT_LR: Record<Strategy, number> = { full: 5e-5, partial: 5e-5, lora: 2e-4, adapter: 5e-4, prompt: 3e-2 };
 
 /** The one place defaults live (`lr` depends on the strategy, see DEFAULT_LR). */
 export const TRAIN_DEFAULTS = {
@@ -88,7 +100,12 @@ export const TRAIN_DEFAULTS = {
   loraDropout: 0,
   loraTargets: ['c_attn'],
   merge: false,
+  adapterDim: 64,
+  virtualTokens: 20,
   head: 'lm',
+  taskSampling: 'proportional',
+  samplingTemperature: 2,
+  keepCheckpoints: 3,
   checkpointEvery: 0,
   earlyStoppingPatience: 0,
   minDelta: 0,
@@ -112,7 +129,7 @@ const OPTIONS: Record<keyof TrainConfig | 'config', OptionSpec> = {
   config: { kind: 'string' },
   data: { kind: 'string' },
   model: { kind: 'string' },
-  strategy: { kind: 'enum', values: ['full', 'partial', 'lora'] },
+  strategy: { kind: 'enum', values: ['full', 'partial', 'lora', 'adapter', 'prompt'] },
   out: { kind: 'string' },
   epochs: { kind: 'number', positive: true },
   maxSteps: { kind: 'int', min: 1 },
@@ -145,6 +162,9 @@ const OPTIONS: Record<keyof TrainConfig | 'config', OptionSpec> = {
   head: { kind: 'enum', values: ['lm', 'classification'] },
   numLabels: { kind: 'int', min: 2 },
   taskWeights: { kind: 'weights' },
+  taskSampling: { kind: 'enum', values: ['proportional', 'uniform', 'temperature'] },
+  samplingTemperature: { kind: 'number', positive: true },
+  keepCheckpoints: { kind: 'int', min: 1 },
   checkpointEvery: { kind: 'int', min: 0 },
   earlyStoppingPatience: { kind: 'int', min: 0 },
   minDelta: { kind: 'number', min: 0 },
@@ -281,11 +301,10 @@ export function resolveTrainConfig(given: Partial<TrainConfig>): TrainConfig {
     ...given,
     strategy,
   } as TrainConfig;
-  if (config.head !== 'lm') throw new TrainConfigError(`--head ${config.head} is not supported by this trainer yet; only the causal LM head (--head lm) trains`);
-  for (const key of ['adapterDim', 'virtualTokens', 'promptInit'] as const) {
-    if (config[key] !== undefined) throw new TrainConfigError(`--${kebab(key)} belongs to the adapter / prompt-tuning strategies, which this trainer does not support yet (use full, partial or lora)`);
+  if (config.head === 'classification' && (strategy === 'adapter' || strategy === 'prompt')) {
+    throw new TrainConfigError(`--head classification trains with --strategy full, partial or lora, not ${strategy}`);
   }
-  if (config.numLabels !== undefined) throw new TrainConfigError('--num-labels needs --head classification, which this trainer does not support yet');
+  if (config.numLabels !== undefined && config.head !== 'classification') throw new TrainConfigError('--num-labels needs --head classification');
   // Settings of another strategy are a mistake only when they differ from their defaults (run.json
   // stores every setting, so a LoRA run's file holds freezeLayers: 0).
   const differs = (key: keyof typeof TRAIN_DEFAULTS) => given[key] !== undefined && JSON.stringify(given[key]) !== JSON.stringify(TRAIN_DEFAULTS[key]);
@@ -297,6 +316,12 @@ export function resolveTrainConfig(given: Partial<TrainConfig>): TrainConfig {
     const stray = (['loraR', 'loraAlpha', 'loraDropout', 'loraTargets', 'merge'] as const).find(differs);
     if (stray) throw new TrainConfigError(`--${kebab(stray)} needs --strategy lora (got ${strategy})`);
   }
+  if (strategy !== 'adapter' && differs('adapterDim')) throw new TrainConfigError(`--adapter-dim needs --strategy adapter (got ${strategy})`);
+  if (strategy !== 'prompt') {
+    if (differs('virtualTokens')) throw new TrainConfigError(`--virtual-tokens needs --strategy prompt (got ${strategy})`);
+    if (given.promptInit !== undefined) throw new TrainConfigError(`--prompt-init needs --strategy prompt (got ${strategy})`);
+  }
+  if (config.taskSampling !== 'temperature' && differs('samplingTemperature')) throw new TrainConfigError('--sampling-temperature needs --task-sampling temperature');
   if (config.evalData !== undefined && given.evalFraction !== undefined && given.evalFraction > 0) {
     throw new TrainConfigError('give either --eval-data or --eval-fraction, not both');
   }
@@ -419,11 +444,15 @@ export interface EvalEvent {
   time: number;
   step: number;
   epoch: number;
-  /** Token-weighted mean cross-entropy over every loss token of the eval set. */
+  /** Token-weighted mean cross-entropy over every loss token of the eval set (classification: mean CE over examples). */
   loss: number;
   taskLosses?: Record<string, number>;
   tokens: number;
   examples: number;
+  /** Classification head: share of eval examples whose argmax label is right, in [0, 1]. */
+  accuracy?: number;
+  /** Classification head: per label string, right predictions and examples of that label. */
+  perClass?: Record<string, { correct: number; total: number }>;
 }
 
 export interface CheckpointEvent {

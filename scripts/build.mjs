@@ -28,7 +28,16 @@ for (const dir of ['language', 'trainer', 'extension']) {
 }
 const entryPoints = Object.fromEntries(Object.entries(nodeEntries).filter(([, p]) => exists(p)));
 
-const common = { bundle: true, sourcemap: production ? false : 'linked', minify: production, logLevel: 'warning', absWorkingDir: root };
+// require.resolve of package files is the fallback for running from source (tests, tsx); bundles find
+// the same files next to themselves in dist/, so esbuild's warning about it does not apply.
+const common = {
+  bundle: true,
+  sourcemap: production ? false : 'linked',
+  minify: production,
+  logLevel: 'warning',
+  logOverride: { 'require-resolve-not-external': 'silent' },
+  absWorkingDir: root,
+};
 
 await esbuild.build({
   ...common,

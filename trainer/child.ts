@@ -21,6 +21,9 @@ async function main(): Promise<number> {
   });
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // The trainer runs in its own process group, so a host that dies without stopping it (crash, SIGKILL)
+  // would leave it training: a lost IPC channel stops and saves like a `stop` message.
+  process.on('disconnect', stop);
   try {
     const done = await trainFromArgs(process.argv.slice(2), process.stdout, controller.signal);
     return done.status === 'failed' ? 1 : 0;

@@ -17,8 +17,11 @@ export interface TrainingExample {
   inputIds: number[];
   /** labels[t] = the token after position t when the loss is taken on it, else -1. */
   labels: number[];
-  /** Labels that are not -1. */
+  /** Labels that are not -1 (1 for a classification example: one loss per example). */
   lossTokens: number;
+  /** Classification head: the record's label string, and its id (set once the label map is known). */
+  labelText?: string;
+  classLabel?: number;
 }
 
 /** Tokens + the formatter's loss mask -> shifted inputs/labels; undefined when no loss token is left. */
@@ -68,6 +71,8 @@ export interface LoadOptions {
   maxLength: number;
   trainOnPrompt: boolean;
   skipInvalid: boolean;
+  /** Classification head: inputs are the formatted prompt's tokens (no label, no end-of-text), one label per example. */
+  classification?: boolean;
 }
 
 const MAX_LISTED = 20;
@@ -99,6 +104,19 @@ export function loadDataset(file: string, options: LoadOptions): LoadedDataset {
   let truncated = 0;
   for (const record of read.examples) {
     if (errorLines.has(record.line)) continue;
+    if (options.classification) {
+      const label = record.formatted.label;
+      if (label === undefined) throw new DatasetError(`${file}:${record.line + 1}: --head classification needs a classification dataset ({"text", "label"} records)`);
+      const ids = options.tokenizer.encode(record.formatted.prompt);
+      if (ids.length > options.maxLength) truncated++;
+      const inputIds = ids.slice(0, options.maxLength);
+      if (inputIds.length === 0) {
+        droppedEmpty++;
+        continue;
+      }
+      examples.push({ line: record.line, task: record.task, inputIds, labels: inputIds.map(() => IGNORE_LABEL), lossTokens: 1, labelText: label });
+      continue;
+    }
     const tokens = tokenizeExample(record.formatted, options.tokenizer, { trainOnPrompt: options.trainOnPrompt });
     if (tokens.ids.length > options.maxLength) truncated++;
     const example = toTrainingExample(tokens.ids, tokens.lossMask, options.maxLength, record.line, record.task);
@@ -132,6 +150,8 @@ export interface Batch {
   labels: Int32Array;
   attentionMask: Float32Array;
   tasks: (string | undefined)[];
+  /** Classification head: the label id of each row (−1 when an example has none). */
+  classLabels?: Int32Array;
   /** Loss tokens per row. */
   rowLossTokens: number[];
   /** Non-padding input tokens. */
@@ -156,7 +176,9 @@ export function padBatch(examples: readonly TrainingExample[], padId = 0): Batch
     tokens += e.inputIds.length;
     lossTokens += e.lossTokens;
   });
-  return { size, length, inputIds, labels, attentionMask, tasks: examples.map((e) => e.task), rowLossTokens: examples.map((e) => e.lossTokens), tokens, lossTokens };
+  const batch: Batch = { size, length, inputIds, labels, attentionMask, tasks: examples.map((e) => e.task), rowLossTokens: examples.map((e) => e.lossTokens), tokens, lossTokens };
+  if (examples.some((e) => e.classLabel !== undefined)) batch.classLabels = Int32Array.from(examples, (e) => e.classLabel ?? -1);
+  return batch;
 }
 
 /** How many batches share a length-sorted pool (Hugging Face's LengthGroupedSampler uses 50). */

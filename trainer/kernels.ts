@@ -6,7 +6,11 @@
 //   (as the cpu backend does) is safe because tfjs tensors are immutable.
 // - Slice on wasm: the stock kernel copies the whole input out of the wasm heap for every slice, so
 //   cutting a [B·H, T, D] tensor into per-head matrices costs B·H full copies; this one reads a view.
+// - BatchMatMul on wasm and cpu through the optional native BLAS addon (trainer/native/blas.ts), when
+//   it was built: both cores and a tuned sgemm instead of one wasm thread. Batch shapes it does not
+//   handle (batch broadcasting other than one side being a single matrix) go to the stock kernel.
 import * as tf from '@tensorflow/tfjs-core';
+import { loadNativeBlas, type NativeBlas } from './native/blas';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
@@ -143,19 +147,149 @@ function crossEntropyGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   return b.makeTensorInfo!([n, v], 'float32', out);
 }
 
-const registered = new Set<string>();
+/** Name of the fused AdamW update kernel (wasm and cpu); ops.ts adamwUpdate falls back to tf ops elsewhere. */
+export const ADAMW_UPDATE = 'FinetuneAdamWUpdate';
 
-function replaceKernel(kernelName: string, backendName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo): void {
-  if (tf.getKernel(kernelName, backendName)) tf.unregisterKernel(kernelName, backendName);
-  tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc });
+export interface AdamWUpdateAttrs {
+  beta1: number;
+  beta2: number;
+  /** lr / (1 − β1^t). */
+  stepSize: number;
+  /** √(1 − β2^t). */
+  sqrtBias2: number;
+  epsilon: number;
+  /** 1 − lr·weightDecay for decayed weights, else 1. */
+  decayFactor: number;
 }
 
-/** Registers the training kernels for `backendName` (wasm or cpu; others are left alone). Idempotent. */
-export function registerTrainingKernels(backendName: string): void {
+/**
+ * One AdamW update of a weight in one pass: m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g²,
+ * w' = decay·w − stepSize·m' / (√v'/√(1−β2^t) + ε). Outputs [w', m', v']. tfjs's op-by-op form of the
+ * same update runs about a dozen passes over every weight, each allocating a tensor the weight's size.
+ */
+function adamwUpdate({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] {
+  const b = backend as KernelBackend;
+  const w = inputs.w as tf.TensorInfo;
+  const { beta1, beta2, stepSize, sqrtBias2, epsilon, decayFactor } = attrs as unknown as AdamWUpdateAttrs;
+  const n = size(w.shape);
+  const run = (wv: ArrayLike<number>, gv: ArrayLike<number>, mv: ArrayLike<number>, vv: ArrayLike<number>, wo: Float32Array, mo: Float32Array, vo: Float32Array) => {
+    const c1 = 1 - beta1;
+    const c2 = 1 - beta2;
+    const inv = 1 / sqrtBias2;
+    for (let i = 0; i < n; i++) {
+      const g = gv[i];
+      const m1 = Math.fround(beta1 * mv[i] + c1 * g);
+      const v1 = Math.fround(beta2 * vv[i] + c2 * g * g);
+      mo[i] = m1;
+      vo[i] = v1;
+      wo[i] = decayFactor * wv[i] - (stepSize * m1) / (Math.sqrt(v1) * inv + epsilon);
+    }
+  };
+  const ins = ['w', 'g', 'm', 'v'].map((k) => inputs[k] as tf.TensorInfo);
+  if (b.makeOutput && b.typedArrayFromHeap) {
+    const outs = [0, 1, 2].map(() => b.makeOutput!(w.shape, 'float32'));
+    const [wv, gv, mv, vv] = ins.map((t) => b.typedArrayFromHeap!(t));
+    const [wo, mo, vo] = outs.map((t) => b.typedArrayFromHeap!(t) as Float32Array);
+    run(wv, gv, mv, vv, wo, mo, vo);
+    return outs;
+  }
+  const [wv, gv, mv, vv] = ins.map((t) => valuesOf(b, t));
+  const [wo, mo, vo] = [0, 1, 2].map(() => new Float32Array(n));
+  run(wv, gv, mv, vv, wo, mo, vo);
+  return [wo, mo, vo].map((values) => b.makeTensorInfo!(w.shape, 'float32', values));
+}
+
+/** BatchMatMul (tf.matMul) through native sgemm, reading and writing the backend's memory in place. */
+function nativeBatchMatMul(blas: NativeBlas, fallback: tf.KernelFunc) {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const b = args.backend as KernelBackend;
+    const a = args.inputs.a as tf.TensorInfo;
+    const bb = args.inputs.b as tf.TensorInfo;
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    if (a.dtype !== 'float32' || bb.dtype !== 'float32') return fallback(args as never) as tf.TensorInfo;
+    const ra = a.shape.length;
+    const rb = bb.shape.length;
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const kb = transposeB ? bb.shape[rb - 1] : bb.shape[rb - 2];
+    const n = transposeB ? bb.shape[rb - 2] : bb.shape[rb - 1];
+    const outerA = a.shape.slice(0, -2);
+    const outerB = bb.shape.slice(0, -2);
+    const batchA = size(outerA);
+    const batchB = size(outerB);
+    // The batch dimensions broadcast as in tf.matMul; sgemm handles equal batches and one side being a
+    // single matrix (a stride of 0 repeats it), the stock kernel the rest.
+    let outer: number[];
+    try {
+      outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    } catch {
+      return fallback(args as never) as tf.TensorInfo;
+    }
+    const batch = size(outer);
+    if (k !== kb || (batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return fallback(args as never) as tf.TensorInfo;
+    const outShape = [...outer, m, n];
+    const run = (av: Float32Array, bv: Float32Array, cv: Float32Array) =>
+      blas.sgemm(av, bv, cv, batch, m, n, k, transposeA, transposeB, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
+    if (b.makeOutput && b.typedArrayFromHeap) {
+      const out = b.makeOutput(outShape, 'float32');
+      // Views after the allocation: growing the wasm heap detaches older ones.
+      run(b.typedArrayFromHeap(a) as Float32Array, b.typedArrayFromHeap(bb) as Float32Array, b.typedArrayFromHeap(out) as Float32Array);
+      return out;
+    }
+    const out = new Float32Array(batch * m * n);
+    run(valuesOf(b, a) as Float32Array, valuesOf(b, bb) as Float32Array, out);
+    return b.makeTensorInfo!(outShape, 'float32', out);
+  };
+}
+
+/** Stock kernels replaced here, kept so that a replacement can hand back what it does not cover. */
+const stockKernels = new Map<string, tf.KernelConfig>();
+
+/** True when tf.matMul on `backendName` runs through the native BLAS addon. */
+export function nativeMatMulActive(backendName: string = tf.getBackend()): boolean {
+  return nativeMatMulBackends.has(backendName);
+}
+const nativeMatMulBackends = new Set<string>();
+
+const registered = new Set<string>();
+
+function replaceKernel(kernelName: string, backendName: string, kernelFunc: (args: KernelArgs) => tf.TensorInfo, setupFunc?: tf.KernelSetupFunc): void {
+  const stock = tf.getKernel(kernelName, backendName);
+  if (stock) {
+    const key = `${kernelName}/${backendName}`;
+    if (!stockKernels.has(key)) stockKernels.set(key, stock);
+    tf.unregisterKernel(kernelName, backendName);
+  }
+  tf.registerKernel({ kernelName, backendName, kernelFunc: kernelFunc as unknown as tf.KernelFunc, setupFunc });
+  // A setup function (wasm binds its exports there) runs when the backend starts; when it is already
+  // running, run it now.
+  const running = (tf.engine().registry as Record<string, tf.KernelBackend>)[backendName];
+  if (setupFunc && running) setupFunc(running);
+}
+
+/**
+ * Registers the training kernels for `backendName` (wasm or cpu; others are left alone). Idempotent.
+ * `nativeBlas: false` keeps tfjs's own matMul even where the native addon loads.
+ */
+export function registerTrainingKernels(backendName: string, opts: { nativeBlas?: boolean } = {}): void {
+  const wantNative = opts.nativeBlas !== false && (backendName === 'wasm' || backendName === 'cpu');
+  const blas = wantNative ? loadNativeBlas() : null;
+  const key = `BatchMatMul/${backendName}`;
+  if (blas && !nativeMatMulBackends.has(backendName) && tf.getKernel('BatchMatMul', backendName)) {
+    const stock = stockKernels.get(key) ?? tf.getKernel('BatchMatMul', backendName);
+    // The stock kernel's setup still runs: the native one hands it the cases sgemm does not cover.
+    replaceKernel('BatchMatMul', backendName, nativeBatchMatMul(blas, stock.kernelFunc), stock.setupFunc);
+    nativeMatMulBackends.add(backendName);
+  } else if (!blas && nativeMatMulBackends.has(backendName)) {
+    const stock = stockKernels.get(key)!;
+    replaceKernel('BatchMatMul', backendName, stock.kernelFunc as unknown as (args: KernelArgs) => tf.TensorInfo, stock.setupFunc);
+    nativeMatMulBackends.delete(backendName);
+  }
   if (registered.has(backendName)) return;
   if (backendName === 'wasm' || backendName === 'cpu') {
     replaceKernel('UnsortedSegmentSum', backendName, unsortedSegmentSum);
     replaceKernel(CROSS_ENTROPY_GRAD, backendName, crossEntropyGrad);
+    replaceKernel(ADAMW_UPDATE, backendName, adamwUpdate as unknown as (args: KernelArgs) => tf.TensorInfo);
   }
   if (backendName === 'wasm') {
     replaceKernel('Slice', backendName, wasmSlice);

@@ -34,8 +34,9 @@ export class LoraLinear {
     this.dropout = opts.dropout;
     this.scaling = opts.alpha / opts.r;
     const bound = 1 / Math.sqrt(inDim);
-    this.aT = tf.variable(tf.randomUniform([inDim, opts.r], -bound, bound, 'float32', opts.seed), true);
-    this.bT = tf.variable(tf.zeros([opts.r, outDim]), true);
+    // tf.variable copies its initial value: tidy disposes the temporaries.
+    this.aT = tf.tidy(() => tf.variable(tf.randomUniform([inDim, opts.r], -bound, bound, 'float32', opts.seed), true));
+    this.bT = tf.tidy(() => tf.variable(tf.zeros([opts.r, outDim]), true));
   }
 
   /** x [N, in] -> [N, out]. `dropoutSeed` is required when training with dropout. */

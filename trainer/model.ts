@@ -4,7 +4,9 @@
 // [in, out]) so loading and saving is a name map, written out below. The arithmetic lives in ops.ts.
 import * as tf from '@tensorflow/tfjs-core';
 import type { GPT2Config } from './config';
+import { attachAdapters } from './adapter';
 import { LoraLinear } from './lora';
+import { attachPromptEmbeddings } from './promptTuning';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, geluNew, layerNorm, linear, tiedLmHead } from './ops';
 import { BLOCK_LINEARS, blockFrozen, embeddingsFrozen, finalNormFrozen, loraTargets, validateStrategy, type BlockLinear, type StrategyConfig } from './strategy';
 
@@ -67,8 +69,16 @@ class Conv1D {
   }
 }
 
+/** A module inserted on a sublayer's output before the residual add (bottleneck adapters, adapter.ts). */
+export interface SublayerHook {
+  forward(x: tf.Tensor2D): tf.Tensor2D;
+}
+
 class Block {
   readonly linears: Record<BlockLinear, Conv1D>;
+  /** Applied to the attention / MLP output before dropout and the residual add. */
+  attnHook?: SublayerHook;
+  mlpHook?: SublayerHook;
   constructor(
     readonly ln1: LayerNormParams,
     readonly ln2: LayerNormParams,
@@ -84,9 +94,10 @@ class Block {
     const qkv = this.linears['attn.c_attn'].forward(this.ln1.forward(x), ctx);
     const attnDropout = ctx.training && this.dropout > 0 ? (p: tf.Tensor) => tf.dropout(p, this.dropout, undefined, ctx.nextSeed()) : undefined;
     const attn = causalSelfAttention(qkv, ctx.batch, ctx.seq, this.nHead, ctx.maskBias, attnDropout);
-    const h = tf.add(x, drop(this.linears['attn.c_proj'].forward(attn, ctx))) as tf.Tensor2D;
+    const hook = (f: SublayerHook | undefined, t: tf.Tensor2D) => (f ? f.forward(t) : t);
+    const h = tf.add(x, drop(hook(this.attnHook, this.linears['attn.c_proj'].forward(attn, ctx)))) as tf.Tensor2D;
     const mlp = geluNew(this.linears['mlp.c_fc'].forward(this.ln2.forward(h), ctx)) as tf.Tensor2D;
-    return tf.add(h, drop(this.linears['mlp.c_proj'].forward(mlp, ctx))) as tf.Tensor2D;
+    return tf.add(h, drop(hook(this.mlpHook, this.linears['mlp.c_proj'].forward(mlp, ctx)))) as tf.Tensor2D;
   }
 }
 
@@ -111,6 +122,10 @@ export class GPT2Model {
   readonly blocks: Block[];
   readonly lnF: LayerNormParams;
   readonly loraLayers: LoraLinear[] = [];
+  /** Trainable weights other strategies add (adapters, prompt embeddings): trained, disposed with the model. */
+  readonly addedVariables: TrainableVariable[] = [];
+  /** Prompt tuning: [N, E] embeddings put before every input's token embeddings (promptTuning.ts). */
+  promptEmbeddings?: tf.Variable;
   /** Dropout masks drawn so far; each mask's seed derives from it, so resetting it replays the same masks. */
   dropoutCounter = 0;
 
@@ -182,6 +197,8 @@ export class GPT2Model {
         this.loraLayers.push(conv.lora);
       }
     }
+    if (strategy.strategy === 'adapter') attachAdapters(this, strategy.adapterDim, nextInitSeed);
+    if (strategy.strategy === 'prompt') attachPromptEmbeddings(this, strategy.virtualTokens, nextInitSeed());
   }
 
   /**
@@ -208,9 +225,16 @@ export class GPT2Model {
     return this.seed * 7919 + ++this.dropoutCounter;
   }
 
-  /** Final hidden states [B·T, E]. */
-  private hidden(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
-    const [batch, seq] = inputIds.shape;
+  /**
+   * Final hidden states [B·T, E] of the input positions. With prompt embeddings the sequence the blocks
+   * see is [virtual tokens, input] (positions 0…N+T−1, mask 1 on the virtual tokens, as PEFT's prompt
+   * tuning does); only the input positions' states are returned.
+   */
+  hidden(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
+    const [batch, inputSeq] = inputIds.shape;
+    const virtual = this.promptEmbeddings ? this.promptEmbeddings.shape[0] : 0;
+    const seq = inputSeq + virtual;
+    if (virtual > 0) attentionMask = tf.concat([tf.ones([batch, virtual]), attentionMask], 1) as tf.Tensor2D;
     if (seq > this.config.nPositions) throw new Error(`sequence length ${seq} exceeds the model's context (${this.config.nPositions})`);
     // An id past the vocabulary would read outside the embedding matrix on wasm: refuse it here.
     const idValues = inputIds.dataSync();
@@ -225,11 +249,13 @@ export class GPT2Model {
       training,
       nextSeed: () => this.nextDropoutSeed(),
     };
-    const tok = tf.gather(this.wte, tf.reshape(inputIds, [batch * seq]));
+    let tok = tf.reshape(tf.gather(this.wte, tf.reshape(inputIds, [batch * inputSeq])), [batch, inputSeq, e]);
+    if (this.promptEmbeddings) tok = tf.concat([tf.tile(tf.expandDims(this.promptEmbeddings, 0), [batch, 1, 1]), tok], 1);
     const pos = tf.slice(this.wpe, [0, 0], [seq, e]);
-    let x = tf.reshape(tf.add(tf.reshape(tok, [batch, seq, e]), pos), [batch * seq, e]) as tf.Tensor2D;
+    let x = tf.reshape(tf.add(tok, pos), [batch * seq, e]) as tf.Tensor2D;
     if (training && this.config.dropout > 0) x = tf.dropout(x, this.config.dropout, undefined, ctx.nextSeed()) as tf.Tensor2D;
     for (const block of this.blocks) x = block.forward(x, ctx);
+    if (virtual > 0) x = tf.reshape(tf.slice(tf.reshape(x, [batch, seq, e]), [0, virtual, 0], [batch, inputSeq, e]), [batch * inputSeq, e]) as tf.Tensor2D;
     return this.lnF.forward(x);
   }
 
@@ -259,6 +285,7 @@ export class GPT2Model {
       out.push({ name: peftKey(l.module, 'lora_A'), variable: l.aT, decay: true });
       out.push({ name: peftKey(l.module, 'lora_B'), variable: l.bT, decay: true });
     }
+    out.push(...this.addedVariables);
     return out;
   }
 
@@ -333,6 +360,7 @@ export class GPT2Model {
   dispose(): void {
     for (const [, v] of this.namedParameters()) v.dispose();
     for (const l of this.loraLayers) l.dispose();
+    for (const v of this.addedVariables) v.variable.dispose();
   }
 }
 

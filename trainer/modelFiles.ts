@@ -54,7 +54,8 @@ export function loadModelFolder(dir: string): ModelFolder {
   }
   const weights = new Map<string, NamedTensor>();
   for (const [key, t] of readSafetensors(weightsFile)) {
-    if (isIgnoredCheckpointKey(key)) continue;
+    // score.weight: a GPT2ForSequenceClassification head, read by classificationHead.ts on its own.
+    if (isIgnoredCheckpointKey(key) || key === 'score.weight') continue;
     weights.set(canonicalKey(key), { shape: t.shape, data: t.data });
   }
   return { config, weights, tokenizer: hasTokenizer(dir) ? tokenizerFromFolder(dir) : null };

@@ -1,11 +1,12 @@
 // The model's compute kernels, each a small function with its own gradient (tf.customGrad), so that a
-// faster implementation can replace one without touching the model. They are written for what runs
-// fast on tfjs's wasm backend (notes/tfjs.md): every matrix product is an untransposed 2-D matMul
-// (XNNPACK's fast path), with explicit transposes instead of transposeA/B flags, and no op of rank 5.
+// faster implementation can replace one without touching the model. On tfjs's own wasm kernels every
+// matrix product is an untransposed 2-D matMul (XNNPACK's fast path, notes/tfjs.md), with explicit
+// transposes instead of transposeA/B flags; where matMul runs on the native BLAS addon
+// (trainer/kernels.ts), webgpu or tensorflow, the flags are free and used instead. No op of rank 5.
 // A weight that is frozen (a plain tensor, not a trainable variable) is closed over rather than passed
 // in, so its gradient is never computed.
 import * as tf from '@tensorflow/tfjs-core';
-import { CROSS_ENTROPY_GRAD } from './kernels';
+import { ADAMW_UPDATE, CROSS_ENTROPY_GRAD, nativeMatMulActive, type AdamWUpdateAttrs } from './kernels';
 
 export function isTrainable(t: tf.Tensor): boolean {
   return t instanceof tf.Variable && t.trainable;
@@ -20,9 +21,26 @@ function customOp(body: OpBody): (...inputs: tf.Tensor[]) => tf.Tensor {
 }
 
 /**
+ * Whether products must be written as explicit transposes plus untransposed 2-D matMuls: only on
+ * wasm's own kernels (XNNPACK's fast path). The native BLAS kernel, webgpu and tensorflow take the
+ * transpose flags for free, and cpu's kernel is indifferent.
+ */
+export function needsExplicitTransposes(): boolean {
+  return tf.getBackend() === 'wasm' && !nativeMatMulActive('wasm');
+}
+
+/** op(a)·op(b) for 2-D a, b: transpose flags, or explicit transposes where needsExplicitTransposes(). */
+export function matMul2d(a: tf.Tensor2D, b: tf.Tensor2D, transposeA = false, transposeB = false): tf.Tensor2D {
+  if (!needsExplicitTransposes()) return tf.matMul(a, b, transposeA, transposeB);
+  return tf.matMul(transposeA ? tf.transpose(a) : a, transposeB ? tf.transpose(b) : b);
+}
+
+/**
  * Column sums of x [N, M] as a [1, N]·[N, M] product: wasm reduces over a non-last axis by transposing
  * first, which costs more than this matMul.
  */
+const transpose3 = (x: tf.Tensor) => tf.transpose(x, [0, 2, 1]) as tf.Tensor3D;
+
 export function columnSum(x: tf.Tensor2D): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, x.shape[0]]), x), [x.shape[1]]);
 }
@@ -36,7 +54,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
     const f = customOp((xx: tf.Tensor, save: (t: Saved) => void) => {
       save([]);
       const y = b ? tf.add(tf.matMul(xx as tf.Tensor2D, w), b) : tf.matMul(xx as tf.Tensor2D, w);
-      return { value: y, gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, tf.transpose(w)) };
+      return { value: y, gradFunc: (dy: tf.Tensor) => matMul2d(dy as tf.Tensor2D, w, false, true) };
     });
     return f(x) as tf.Tensor2D;
   }
@@ -52,8 +70,8 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw] = saved as tf.Tensor2D[];
         const d = dy as tf.Tensor2D;
-        const dx = tf.matMul(d, tf.transpose(sw));
-        const dw = tf.matMul(tf.transpose(sx), d);
+        const dx = matMul2d(d, sw, false, true);
+        const dw = matMul2d(sx, d, true, false);
         return withBias ? [dx, dw, columnSum(d)] : [dx, dw];
       },
     };
@@ -121,8 +139,15 @@ export function geluNew(x: tf.Tensor): tf.Tensor {
   return f(x);
 }
 
-/** Batched product a[n]·b[n] for a [N, M, K], b [N, K, P], as N untransposed 2-D products. */
-export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
+/**
+ * Batched product op(a[i])·op(b[i]) for a [N, ·, ·], b [N, ·, ·]: one batched matMul (one native
+ * sgemm loop, one GPU dispatch), or on wasm's own kernels N untransposed 2-D products (the only ones
+ * XNNPACK runs fast).
+ */
+export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
+  if (!needsExplicitTransposes()) return tf.matMul(a, b, transposeA, transposeB);
+  if (transposeA) a = transpose3(a);
+  if (transposeB) b = transpose3(b);
   const [n, m, k] = a.shape;
   const p = b.shape[2];
   const a2 = tf.reshape(a, [n * m, k]);
@@ -131,8 +156,6 @@ export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   for (let i = 0; i < n; i++) parts.push(tf.matMul(tf.slice(a2, [i * m, 0], [m, k]), tf.slice(b2, [i * k, 0], [k, p])));
   return tf.reshape(tf.concat(parts, 0), [n, m, p]);
 }
-
-const transpose3 = (x: tf.Tensor) => tf.transpose(x, [0, 2, 1]) as tf.Tensor3D;
 
 /**
  * Causal multi-head self-attention core: qkv [B·T, 3E] (c_attn's output) to [B·T, E] (before c_proj).
@@ -152,7 +175,7 @@ export function causalSelfAttention(qkv: tf.Tensor2D, batch: number, seq: number
     const q = part(0);
     const k = part(1);
     const v = part(2);
-    const scores = tf.add(tf.reshape(tf.mul(batchedMatMul(q, transpose3(k)), scale), [batch, nHead, seq, seq]), maskBias);
+    const scores = tf.add(tf.reshape(tf.mul(batchedMatMul(q, k, false, true), scale), [batch, nHead, seq, seq]), maskBias);
     const probs = tf.reshape(tf.softmax(scores), [bh, seq, seq]) as tf.Tensor3D;
     const used = dropout ? (dropout(probs) as tf.Tensor3D) : probs;
     const out = batchedMatMul(used, v); // [B·H, T, D]
@@ -162,14 +185,14 @@ export function causalSelfAttention(qkv: tf.Tensor2D, batch: number, seq: number
       value: y,
       gradFunc: (dy: tf.Tensor, [sq, sk, sv, sprobs, sused]: tf.Tensor[]) => {
         const dOut = tf.reshape(tf.transpose(tf.reshape(dy, [batch, seq, nHead, d]), [0, 2, 1, 3]), [bh, seq, d]) as tf.Tensor3D;
-        const dv = batchedMatMul(transpose3(sused), dOut);
-        let dProbs = batchedMatMul(dOut, transpose3(sv)) as tf.Tensor;
+        const dv = batchedMatMul(sused as tf.Tensor3D, dOut, true, false);
+        let dProbs = batchedMatMul(dOut, sv as tf.Tensor3D, false, true) as tf.Tensor;
         // Dropout's mask is sused / sprobs (0 or 1/keep); route the gradient through it.
         if (dropout) dProbs = tf.mul(dProbs, tf.divNoNan(sused, sprobs));
         const pd = tf.mul(sprobs, dProbs);
         const dScores = tf.mul(tf.sub(pd, tf.mul(sprobs, tf.sum(pd, -1, true))), scale) as tf.Tensor3D;
         const dq = batchedMatMul(dScores, sk as tf.Tensor3D);
-        const dk = batchedMatMul(transpose3(dScores), sq as tf.Tensor3D);
+        const dk = batchedMatMul(dScores, sq as tf.Tensor3D, true, false);
         const dHeads = tf.concat([dq, dk, dv].map((t) => tf.reshape(t, [batch, nHead, seq, d])), 1); // [B, 3H, T, D]
         return tf.reshape(tf.transpose(dHeads, [0, 2, 1, 3]), [batch * seq, 3 * e]);
       },
@@ -197,19 +220,19 @@ export function tiedLmHead(h: tf.Tensor2D, wte: tf.Tensor2D): tf.Tensor2D {
   if (!isTrainable(wte)) {
     const f = customOp((hh: tf.Tensor, save: (t: Saved) => void) => {
       save([]);
-      return { value: tf.matMul(hh as tf.Tensor2D, tf.transpose(wte)), gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wte) };
+      return { value: matMul2d(hh as tf.Tensor2D, wte, false, true), gradFunc: (dy: tf.Tensor) => tf.matMul(dy as tf.Tensor2D, wte) };
     });
     return f(h) as tf.Tensor2D;
   }
   const f = customOp((hh: tf.Tensor, ww: tf.Tensor, save: (t: Saved) => void) => {
     save([hh, ww]);
     return {
-      value: tf.matMul(hh as tf.Tensor2D, tf.transpose(ww as tf.Tensor2D)),
+      value: matMul2d(hh as tf.Tensor2D, ww as tf.Tensor2D, false, true),
       gradFunc: (dy: tf.Tensor, [sh, sw]: tf.Tensor[]) => {
         const d = dy as tf.Tensor2D;
         // dWte = dyᵀ·h. Measured on wasm, transposing dy and multiplying by the small h beats (hᵀ·dy)ᵀ,
         // whose right operand (all of dy) XNNPACK has to repack.
-        return [tf.matMul(d, sw as tf.Tensor2D), tf.matMul(tf.transpose(d), sh as tf.Tensor2D)];
+        return [tf.matMul(d, sw as tf.Tensor2D), matMul2d(d, sh as tf.Tensor2D, true, false)];
       },
     };
   });
@@ -254,4 +277,22 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tenso
     };
   });
   return f(logits) as tf.Tensor1D;
+}
+
+/**
+ * One AdamW step for weight w with gradient g and moments m, v (see AdamWUpdateAttrs): returns
+ * [w', m', v'] for the caller to assign. One fused pass on wasm/cpu (trainer/kernels.ts); elsewhere
+ * the same arithmetic as tf ops.
+ */
+export function adamwUpdate(w: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, attrs: AdamWUpdateAttrs): [tf.Tensor, tf.Tensor, tf.Tensor] {
+  if (tf.getKernel(ADAMW_UPDATE, tf.getBackend())) {
+    return tf.engine().runKernel(ADAMW_UPDATE, { w, g, m, v }, attrs as unknown as tf.NamedAttrMap) as unknown as [tf.Tensor, tf.Tensor, tf.Tensor];
+  }
+  return tf.tidy(() => {
+    const m1 = tf.add(tf.mul(m, attrs.beta1), tf.mul(g, 1 - attrs.beta1));
+    const v1 = tf.add(tf.mul(v, attrs.beta2), tf.mul(tf.square(g), 1 - attrs.beta2));
+    const base = attrs.decayFactor === 1 ? w : tf.mul(w, attrs.decayFactor);
+    const update = tf.div(tf.mul(m1, attrs.stepSize), tf.add(tf.div(tf.sqrt(v1), attrs.sqrtBias2), attrs.epsilon));
+    return [tf.sub(base, update), m1, v1] as [tf.Tensor, tf.Tensor, tf.Tensor];
+  });
 }

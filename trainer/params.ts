@@ -1,10 +1,13 @@
 // Parameter counts and a memory estimate, computed from the config alone (no tensors), so that
 // `finetune params` answers instantly for GPT-2 small without its weights.
 import type { GPT2Config } from './config';
-import { BLOCK_LINEARS, blockFrozen, embeddingsFrozen, finalNormFrozen, linearShape, loraTargets, validateStrategy, type StrategyConfig } from './strategy';
+import { adapterParamsPerBlock, BLOCK_LINEARS, blockFrozen, embeddingsFrozen, finalNormFrozen, linearShape, loraTargets, validateStrategy, type StrategyConfig } from './strategy';
 
-/** The model's output head. Only the causal-LM head (tied to the token embedding) exists so far. */
-export type HeadKind = 'lm';
+/**
+ * The model's output head: the causal-LM head (tied to the token embedding, no parameters of its own),
+ * or GPT2ForSequenceClassification's `score` layer [n_embd → numLabels] without bias, always trainable.
+ */
+export type HeadKind = 'lm' | { kind: 'classification'; numLabels: number };
 
 export interface ParamGroup {
   name: string;
@@ -18,7 +21,7 @@ export interface LayerParams {
   total: number;
   trainable: number;
   frozen: boolean;
-  /** LoRA parameters added to this block (all trainable). */
+  /** Parameters the strategy adds to this block (LoRA, bottleneck adapters; all trainable). */
   lora: number;
 }
 
@@ -31,7 +34,7 @@ export interface ParameterBreakdown {
   ratio: number;
   /** PEFT's `print_trainable_parameters` line, e.g. `trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364`. */
   line: string;
-  /** The chapter's line, e.g. `Trainable: 294,912, Total: 124,734,720, Ratio: 0.24%`. */
+  /** The chapter's line, e.g. `Trainable: 294912, Total: 124734720, Ratio: 0.24%` (plain integers, as the chapter prints them). */
   chapterLine: string;
   groups: ParamGroup[];
   perLayer: LayerParams[];
@@ -49,7 +52,9 @@ function linearParams(config: GPT2Config, kind: (typeof BLOCK_LINEARS)[number]):
 }
 
 export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig, head: HeadKind = 'lm'): ParameterBreakdown {
-  if (head !== 'lm') throw new Error(`head '${String(head)}' is not supported yet (only the causal LM head)`);
+  if (head !== 'lm' && !(head.kind === 'classification' && Number.isInteger(head.numLabels) && head.numLabels >= 2)) {
+    throw new Error(`a classification head needs an integer number of labels of at least 2, got ${JSON.stringify(head)}`);
+  }
   validateStrategy(config, strategy);
   const e = config.nEmbd;
   const groups: ParamGroup[] = [];
@@ -66,6 +71,7 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
       loraPerLayer[t.layer] += strategy.r * (i + o); // A [r, in] + B [out, r]
     }
   }
+  if (strategy.strategy === 'adapter') loraPerLayer.fill(adapterParamsPerBlock(e, strategy.adapterDim));
   for (let layer = 0; layer < config.nLayer; layer++) {
     const frozen = blockFrozen(strategy, layer);
     const attn = linearParams(config, 'attn.c_attn') + linearParams(config, 'attn.c_proj');
@@ -80,9 +86,12 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
   const lnF = 2 * e;
   groups.push({ name: 'ln_f', total: lnF, trainable: finalNormFrozen(strategy) ? 0 : lnF });
   // The LM head shares wte's matrix: no parameters of its own (HF and PEFT count it once).
-  groups.push({ name: 'lm_head (tied to wte)', total: 0, trainable: 0 });
+  if (head === 'lm') groups.push({ name: 'lm_head (tied to wte)', total: 0, trainable: 0 });
+  else groups.push({ name: 'score (classification head)', total: e * head.numLabels, trainable: e * head.numLabels });
   const loraTotal = loraPerLayer.reduce((a, b) => a + b, 0);
   if (strategy.strategy === 'lora') groups.push({ name: 'lora', total: loraTotal, trainable: loraTotal });
+  if (strategy.strategy === 'adapter') groups.push({ name: 'adapters', total: loraTotal, trainable: loraTotal });
+  if (strategy.strategy === 'prompt') groups.push({ name: 'prompt (virtual tokens)', total: strategy.virtualTokens * e, trainable: strategy.virtualTokens * e });
 
   const total = groups.reduce((a, g) => a + g.total, 0);
   const trainable = groups.reduce((a, g) => a + g.trainable, 0);
@@ -93,7 +102,7 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
     frozen: total - trainable,
     ratio,
     line: `trainable params: ${withCommas(trainable)} || all params: ${withCommas(total)} || trainable%: ${(100 * ratio).toFixed(4)}`,
-    chapterLine: `Trainable: ${withCommas(trainable)}, Total: ${withCommas(total)}, Ratio: ${(100 * ratio).toFixed(2)}%`,
+    chapterLine: `Trainable: ${trainable}, Total: ${total}, Ratio: ${(100 * ratio).toFixed(2)}%`,
     groups,
     perLayer,
   };
@@ -120,8 +129,8 @@ export interface MemoryEstimate {
  * final norm (2·E). LoRA keeps its r-wide intermediate per wrapped layer (r floats a token each).
  * It is an estimate of the steady state, not of the allocator's peak.
  */
-export function memoryEstimate(config: GPT2Config, strategy: StrategyConfig, batch: number, seq: number): MemoryEstimate {
-  const p = parameterBreakdown(config, strategy);
+export function memoryEstimate(config: GPT2Config, strategy: StrategyConfig, batch: number, seq: number, head: HeadKind = 'lm'): MemoryEstimate {
+  const p = parameterBreakdown(config, strategy, head);
   const { nLayer: L, nEmbd: E, nHead: H, vocabSize: V } = config;
   const tokens = batch * seq;
   const loraWidth = strategy.strategy === 'lora' ? loraTargets(config, strategy.targets).length * strategy.r : 0;

@@ -97,6 +97,8 @@ export interface TrainerState {
   epoch: number;
   nextBatch: number;
   bestEvalLoss?: number;
+  /** Step of the checkpoint holding the best eval loss (kept by pruning; the output when early-stopped). */
+  bestStep?: number;
   evalsWithoutGain: number;
   lastEvalStep: number;
   trainSeconds: number;

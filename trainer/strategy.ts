@@ -5,7 +5,11 @@ import type { GPT2Config } from './config';
 export type StrategyConfig =
   | { strategy: 'full' }
   | { strategy: 'partial'; freezeLayers: number; freezeEmbeddings?: boolean }
-  | { strategy: 'lora'; r: number; alpha: number; dropout: number; targets: string[] | 'all-linear' };
+  | { strategy: 'lora'; r: number; alpha: number; dropout: number; targets: string[] | 'all-linear' }
+  /** Bottleneck adapters (trainer/adapter.ts) after attention and after the MLP of every block. */
+  | { strategy: 'adapter'; adapterDim: number }
+  /** Prompt tuning (trainer/promptTuning.ts): `virtualTokens` trained embeddings before the input; `promptInit` text or random. */
+  | { strategy: 'prompt'; virtualTokens: number; promptInit?: string };
 
 /** PEFT's LoraConfig defaults (r=8, lora_alpha=8, lora_dropout=0) with GPT-2's default target, c_attn. */
 export const LORA_DEFAULTS = { r: 8, alpha: 8, dropout: 0, targets: ['c_attn'] as string[] };
@@ -85,22 +89,39 @@ export function validateStrategy(config: GPT2Config, s: StrategyConfig): Strateg
       if (!(s.dropout >= 0 && s.dropout < 1)) throw new Error(`--lora-dropout must be in [0, 1), got ${s.dropout}`);
       loraTargets(config, s.targets);
       return s;
+    case 'adapter':
+      if (!Number.isInteger(s.adapterDim) || s.adapterDim < 1) throw new Error(`--adapter-dim must be a positive integer, got ${s.adapterDim}`);
+      return s;
+    case 'prompt':
+      if (!Number.isInteger(s.virtualTokens) || s.virtualTokens < 1) throw new Error(`--virtual-tokens must be a positive integer, got ${s.virtualTokens}`);
+      if (s.virtualTokens >= config.nPositions) throw new Error(`--virtual-tokens ${s.virtualTokens} leaves no room for the input in the model's context of ${config.nPositions}`);
+      return s;
     default:
-      throw new Error(`unknown strategy '${(s as { strategy: string }).strategy}' (full, partial or lora)`);
+      throw new Error(`unknown strategy '${(s as { strategy: string }).strategy}' (full, partial, lora, adapter or prompt)`);
   }
 }
 
 /** Whether block `layer` is frozen (its weights get no gradient). */
 export function blockFrozen(s: StrategyConfig, layer: number): boolean {
-  return s.strategy === 'lora' || (s.strategy === 'partial' && layer < s.freezeLayers);
+  return baseFrozen(s) || (s.strategy === 'partial' && layer < s.freezeLayers);
 }
 
 /** Whether the token and position embeddings (and so the tied head) are frozen. */
 export function embeddingsFrozen(s: StrategyConfig): boolean {
-  return s.strategy === 'lora' || (s.strategy === 'partial' && s.freezeEmbeddings === true);
+  return baseFrozen(s) || (s.strategy === 'partial' && s.freezeEmbeddings === true);
 }
 
-/** Whether the final layer norm is frozen: only under LoRA (partial freezes blocks, not ln_f). */
+/** Whether the final layer norm is frozen: under LoRA, adapters and prompt tuning (partial freezes blocks, not ln_f). */
 export function finalNormFrozen(s: StrategyConfig): boolean {
-  return s.strategy === 'lora';
+  return baseFrozen(s);
+}
+
+/** LoRA, adapters and prompt tuning train only what they add: the whole base model is frozen. */
+export function baseFrozen(s: StrategyConfig): boolean {
+  return s.strategy === 'lora' || s.strategy === 'adapter' || s.strategy === 'prompt';
+}
+
+/** Parameters of the bottleneck adapters of one block: two adapters of down [d→m] + up [m→d] with biases. */
+export function adapterParamsPerBlock(nEmbd: number, adapterDim: number): number {
+  return 2 * (2 * nEmbd * adapterDim + adapterDim + nEmbd);
 }

@@ -3,13 +3,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseTrainArgs, type DoneEvent, type DoneStatus, type StepEvent, type TrainConfig } from '../protocol/trainer';
+import { parseTrainArgs, TRAIN_DEFAULTS, type DoneEvent, type DoneStatus, type StepEvent, type TrainConfig } from '../protocol/trainer';
 import { gpt2TokenizerDir, gpt2Tokenizer, type TextTokenizer } from '../language/tokenizer';
 import { initBackend } from './backend';
 import { presetConfig, type GPT2Config } from './config';
 import { DatasetError, evalBatches, epochBatches, loadDataset, padBatch, splitEval, type Batch, type TrainingExample } from './data';
 import { resolveModel, type DownloadProgress } from './hub';
+import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, saveClassificationModel, SCORE_KEY, type LabelMap } from './classificationHead';
+import { loadAdapterStateDict, loadBottleneckAdapter, saveBottleneckAdapter } from './adapter';
+import { copyCheckpointOutput, pruneCheckpoints, writeDirAtomically } from './checkpoints';
 import { GPT2Model } from './model';
+import { taskSampledBatches } from './taskSampling';
+import { initPromptFromTokens, loadPromptAdapter, loadPromptEmbeddings, promptInitTokenIds, savePromptAdapter } from './promptTuning';
 import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from './modelFiles';
 import { AdamW, clipByGlobalNorm, globalNorm, GradientAccumulator, type TrainableVariable } from './optimizer';
 import { memoryEstimate, parameterBreakdown } from './params';
@@ -17,7 +22,9 @@ import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, prepareRunFol
 import { learningRateAt } from './schedule';
 import type { StrategyConfig } from './strategy';
 
-export function strategyOf(config: Pick<TrainConfig, 'strategy' | 'freezeLayers' | 'freezeEmbeddings' | 'loraR' | 'loraAlpha' | 'loraDropout' | 'loraTargets'>): StrategyConfig {
+export function strategyOf(
+  config: Pick<TrainConfig, 'strategy' | 'freezeLayers' | 'freezeEmbeddings' | 'loraR' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'adapterDim' | 'virtualTokens' | 'promptInit'>,
+): StrategyConfig {
   switch (config.strategy) {
     case 'full':
       return { strategy: 'full' };
@@ -25,6 +32,10 @@ export function strategyOf(config: Pick<TrainConfig, 'strategy' | 'freezeLayers'
       return { strategy: 'partial', freezeLayers: config.freezeLayers, freezeEmbeddings: config.freezeEmbeddings };
     case 'lora':
       return { strategy: 'lora', r: config.loraR, alpha: config.loraAlpha, dropout: config.loraDropout, targets: config.loraTargets };
+    case 'adapter':
+      return { strategy: 'adapter', adapterDim: config.adapterDim ?? TRAIN_DEFAULTS.adapterDim };
+    case 'prompt':
+      return { strategy: 'prompt', virtualTokens: config.virtualTokens ?? TRAIN_DEFAULTS.virtualTokens, ...(config.promptInit !== undefined ? { promptInit: config.promptInit } : {}) };
   }
 }
 
@@ -69,19 +80,19 @@ export async function loadBaseModel(spec: string, strategy: StrategyConfig, seed
 // One batch through the model.
 
 /**
- * Per-row weights so that the batch loss is Σ_t α_t·L_t / Σ_t α_t over the tasks present (L_t: that task's
- * token-weighted mean CE in the batch). Without tasks it is the token-weighted mean over the batch.
+ * Per-row weights so that the batch loss is Σ_t α_t·L_t over the tasks present, as the chapter writes it
+ * (L_t: that task's token-weighted mean CE in the batch; α_t from --task-weights, default 1). Without
+ * tasks it is the token-weighted mean over the batch (one task, α = 1).
  */
 export function rowWeights(batch: Batch, taskWeights?: Record<string, number>): Float32Array {
   const tokensByTask = new Map<string, number>();
   batch.tasks.forEach((task, b) => tokensByTask.set(task ?? '', (tokensByTask.get(task ?? '') ?? 0) + batch.rowLossTokens[b]));
   const alpha = (task: string) => (taskWeights && task !== '' ? (taskWeights[task] ?? 1) : 1);
-  let alphaSum = 0;
-  for (const task of tokensByTask.keys()) alphaSum += alpha(task);
   const w = new Float32Array(batch.size);
   batch.tasks.forEach((task, b) => {
     const key = task ?? '';
-    w[b] = alphaSum > 0 ? alpha(key) / (alphaSum * tokensByTask.get(key)!) : 0;
+    const n = tokensByTask.get(key)!;
+    w[b] = n > 0 ? alpha(key) / n : 0;
   });
   return w;
 }
@@ -102,13 +113,14 @@ export interface MicroBatchResult {
 }
 
 /** Forward + backward of one micro-batch; gradients in the order of `variables`. */
-export function microBatchGradients(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>): MicroBatchResult {
+export function microBatchGradients(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>, head?: ClassificationHead): MicroBatchResult {
   const t = batchTensors(batch);
   const weights = tf.tensor2d(rowWeights(batch, taskWeights), [batch.size, 1]);
   let rowSums: tf.Tensor | undefined;
   const { value, grads } = tf.variableGrads(
     () => {
-      const ce = model.tokenLoss(t.ids, t.labels, t.mask, true);
+      // Classification: one CE per row ([B, 1]; rowLossTokens is 1), weighted like token losses.
+      const ce = head ? tf.reshape(head.loss(model, batch, true), [batch.size, 1]) : model.tokenLoss(t.ids, t.labels, t.mask, true);
       rowSums = tf.keep(tf.sum(ce, 1));
       return tf.sum(tf.mul(ce, weights)) as tf.Scalar;
     },
@@ -181,7 +193,7 @@ export interface StepResult {
 export class NonFiniteLossError extends Error {}
 
 /** One optimizer step over `microBatches` (gradient accumulation), clipped, at learning rate `lr`. */
-export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>): StepResult {
+export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>, head?: ClassificationHead): StepResult {
   const accumulator = new GradientAccumulator();
   let lossSum = 0;
   let tokens = 0;
@@ -189,7 +201,7 @@ export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: 
   const taskTotals = new Map<string, { sum: number; tokens: number }>();
   try {
     for (const batch of microBatches) {
-      const r = microBatchGradients(model, optimizer.variables, batch, taskWeights);
+      const r = microBatchGradients(model, optimizer.variables, batch, taskWeights, head);
       accumulator.add(r.grads);
       if (!Number.isFinite(r.loss)) throw new NonFiniteLossError(`training loss is ${r.loss}`);
       lossSum += r.loss;
@@ -233,9 +245,23 @@ export interface TrainOptions {
  * Writes the model (full / partial / LoRA merged when `merge`) or the PEFT adapter into `dir`; returns
  * the file names. Checkpoints never merge, so that `--resume` can load the adapter back.
  */
-export function saveOutput(base: BaseModel, strategy: TrainConfig['strategy'], merge: boolean, dir: string): string[] {
+export interface OutputExtras {
+  /** Classification head and its labels: the output is a GPT2ForSequenceClassification folder (LoRA merged). */
+  head?: ClassificationHead;
+  labels?: LabelMap;
+  /** Prompt tuning's init text, recorded in adapter_config.json. */
+  promptInit?: string;
+}
+
+export function saveOutput(base: BaseModel, strategy: TrainConfig['strategy'], merge: boolean, dir: string, extras: OutputExtras = {}): string[] {
   fs.mkdirSync(dir, { recursive: true });
-  if (strategy === 'lora' && !merge) savePeftAdapter(base.model, base.baseName, dir);
+  if (extras.head && extras.labels) {
+    saveClassificationModel(base.model, extras.head, base.config, extras.labels, base.tokenizer.eosId, base.tokenizerDir, dir);
+    // LoRA's own weights beside the merged model, so that `--resume` continues the adapter exactly.
+    if (strategy === 'lora' && !merge) savePeftAdapter(base.model, base.baseName, dir);
+  } else if (strategy === 'lora' && !merge) savePeftAdapter(base.model, base.baseName, dir);
+  else if (strategy === 'adapter') saveBottleneckAdapter(base.model, base.baseName, dir);
+  else if (strategy === 'prompt') savePromptAdapter(base.model, { baseModel: base.baseName, tokenizerName: base.baseName, initText: extras.promptInit }, dir);
   else saveFullModel(base.model, base.config, base.tokenizerDir, dir);
   return fs.readdirSync(dir).sort();
 }
@@ -246,12 +272,22 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
 async function modelForRun(config: TrainConfig, strategy: StrategyConfig, checkpoint: string | undefined, log: (m: string) => void): Promise<BaseModel> {
   const base = await loadBaseModel(config.model, strategy, config.seed, log);
   if (!checkpoint) return base;
-  if (strategy.strategy === 'lora') {
+  if (strategy.strategy === 'lora' && fs.existsSync(path.join(checkpoint, 'adapter_config.json'))) {
     base.model.loadLoraStateDict(loadPeftAdapter(checkpoint).weights);
     return base;
   }
-  // Full / partial checkpoints are complete models; the base stays the source of tokenizer files.
+  if (strategy.strategy === 'adapter') {
+    loadAdapterStateDict(base.model, loadBottleneckAdapter(checkpoint).weights);
+    return base;
+  }
+  if (strategy.strategy === 'prompt') {
+    loadPromptEmbeddings(base.model, loadPromptAdapter(checkpoint).embeddings);
+    return base;
+  }
+  // Full / partial checkpoints are complete models; the base stays the source of tokenizer files. A
+  // classification checkpoint's score layer is read by the run itself (readClassificationFolder).
   const { weights } = loadModelFolder(checkpoint);
+  weights.delete(`transformer.${SCORE_KEY}`);
   base.model.dispose();
   return { ...base, model: GPT2Model.fromWeights(base.config, weights, strategy, config.seed) };
 }
@@ -293,7 +329,7 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       maxLength = modelConfig.nPositions;
     }
     // Examples are cut to maxLength tokens; the model sees maxLength - 1 inputs, as HF's shift does.
-    const dataOptions = { tokenizer, maxLength, trainOnPrompt: config.trainOnPrompt, skipInvalid: config.skipInvalid };
+    const dataOptions = { tokenizer, maxLength, trainOnPrompt: config.trainOnPrompt, skipInvalid: config.skipInvalid, classification: config.head === 'classification' };
     const trainData = loadDataset(config.data, dataOptions);
     let trainExamples = trainData.examples;
     let evalExamples: TrainingExample[] = [];
@@ -315,6 +351,23 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       if (unknown.length > 0) log(`--task-weights names task(s) not in the training data: ${unknown.join(', ')}`, 'warning');
     }
     if (trainExamples.length === 0) throw new DatasetError(`${config.data}: no record left to train on after holding out the eval split`);
+    let head: ClassificationHead | undefined;
+    let labelMap: LabelMap | undefined;
+    if (config.head === 'classification') {
+      const saved = checkpointToLoad ? readClassificationFolder(checkpointToLoad) : null;
+      labelMap = saved?.labels ?? labelMapping([...trainExamples, ...evalExamples].map((e) => e.labelText!));
+      if (config.numLabels !== undefined && config.numLabels !== labelMap.labels.length) {
+        throw new DatasetError(`--num-labels ${config.numLabels} but the data has ${labelMap.labels.length} distinct labels (${labelMap.labels.join(', ')})`);
+      }
+      if (labelMap.labels.length < 2) throw new DatasetError(`${config.data}: a classification head needs at least 2 distinct labels, found ${labelMap.labels.length}`);
+      assignLabels(trainExamples, labelMap);
+      assignLabels(evalExamples, labelMap);
+      head = new ClassificationHead(modelConfig.nEmbd, labelMap.labels.length, config.seed * 1000 + 999, saved?.score);
+    }
+    if (strategy.strategy === 'prompt' && strategy.promptInit !== undefined && !checkpointToLoad) {
+      initPromptFromTokens(model, promptInitTokenIds(tokenizer.encode(strategy.promptInit), strategy.virtualTokens));
+    }
+    const extras: OutputExtras = { head, labels: labelMap, promptInit: config.promptInit };
 
     const lengths = trainExamples.map((e) => e.inputIds.length);
     const batchesPerEpoch = Math.ceil(trainExamples.length / config.batchSize);
@@ -333,7 +386,8 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       ...(resumedFrom !== undefined ? { resumedFrom } : {}),
     });
     if (resumedFrom !== undefined) log(`continuing from the checkpoint of step ${resumedFrom} (${lastCheckpoint})`);
-    const p = parameterBreakdown(modelConfig, strategy);
+    const headKind = head ? { kind: 'classification' as const, numLabels: head.numLabels } : 'lm';
+    const p = parameterBreakdown(modelConfig, strategy, headKind);
     const row = (name: string) => p.groups.find((g) => g.name === name) ?? { total: 0, trainable: 0 };
     const edge = (name: string) => ({ name, frozen: row(name).total - row(name).trainable, trainable: row(name).trainable, added: 0 });
     const perLayer = [
@@ -342,39 +396,57 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       edge('ln_f'),
     ];
     writer.emit({ type: 'params', total: p.total, trainable: p.trainable, frozen: p.frozen, ratio: p.ratio, line: p.line, chapterLine: p.chapterLine, groups: p.groups, perLayer });
-    writer.emit({ type: 'memory', ...memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0)) });
+    writer.emit({ type: 'memory', ...memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0), headKind) });
 
-    optimizer = new AdamW(model.trainableVariables(), { weightDecay: config.weightDecay });
+    optimizer = new AdamW([...model.trainableVariables(), ...(head?.trainableVariables() ?? [])], { weightDecay: config.weightDecay });
     if (checkpointToLoad) optimizer.loadState(readOptimizerState(checkpointToLoad), state.step);
     const opt = optimizer;
     const padId = tokenizer.eosId;
     const runEval = (epoch: number): boolean => {
       if (evalExamples.length === 0 || state.lastEvalStep === state.step) return false;
       state.lastEvalStep = state.step;
-      const r = evaluate(model, evalExamples, config.batchSize, padId);
-      writer.emit({ type: 'eval', step: state.step, epoch, loss: r.loss, taskLosses: r.taskLosses, tokens: r.tokens, examples: r.examples });
+      let r: EvalResult & { accuracy?: number; perClass?: Record<string, { correct: number; total: number }> };
+      if (head && labelMap) r = evaluateClassification(model, head, evalExamples, labelMap.labels, config.batchSize, padId);
+      else r = evaluate(model, evalExamples, config.batchSize, padId);
+      writer.emit({
+        type: 'eval', step: state.step, epoch, loss: r.loss, taskLosses: r.taskLosses, tokens: r.tokens, examples: r.examples,
+        ...(r.accuracy !== undefined ? { accuracy: r.accuracy, perClass: r.perClass } : {}),
+      });
       if (state.bestEvalLoss === undefined || r.loss < state.bestEvalLoss - config.minDelta) {
         state.bestEvalLoss = r.loss;
         state.evalsWithoutGain = 0;
+        // The best model by eval loss is kept as a checkpoint whenever checkpoints or early stopping are on.
+        if (config.checkpointEvery > 0 || config.earlyStoppingPatience > 0) {
+          state.bestStep = state.step;
+          saveCheckpoint();
+        }
       } else {
         state.evalsWithoutGain++;
       }
       return config.earlyStoppingPatience > 0 && state.evalsWithoutGain >= config.earlyStoppingPatience;
     };
-    const saveCheckpoint = () => {
+    function saveCheckpoint() {
       if (lastCheckpoint === checkpointDir(paths, state.step)) return;
       const dir = checkpointDir(paths, state.step);
-      saveOutput(base!, config.strategy, false, dir);
-      writeCheckpointState(dir, state, opt.exportState());
+      // Written into a temporary folder and renamed: a killed run never leaves a half-written step-N.
+      writeDirAtomically(dir, (tmp) => {
+        saveOutput(base!, config.strategy, false, tmp, extras);
+        writeCheckpointState(tmp, state, opt.exportState());
+      });
       lastCheckpoint = dir;
       writer.emit({ type: 'checkpoint', step: state.step, path: dir });
-    };
+      pruneCheckpoints(paths.checkpoints, config.keepCheckpoints ?? TRAIN_DEFAULTS.keepCheckpoints, state.bestStep);
+    }
 
     let status: DoneStatus = 'completed';
     const stepsAtStart = state.step;
     const secondsAtStart = state.trainSeconds;
     outer: while (state.step < totalSteps) {
-      const batches = epochBatches(lengths, config.batchSize, { shuffle: !config.noShuffle, seed: config.seed, epoch: state.epoch });
+      const sampling = config.taskSampling ?? TRAIN_DEFAULTS.taskSampling;
+      const batches =
+        sampling !== 'proportional' && trainExamples.some((e) => e.task !== undefined)
+          ? taskSampledBatches(trainExamples.map((e) => e.task), config.batchSize, { mode: sampling, temperature: config.samplingTemperature ?? TRAIN_DEFAULTS.samplingTemperature, seed: config.seed, epoch: state.epoch })
+          : epochBatches(lengths, config.batchSize, { shuffle: !config.noShuffle, seed: config.seed, epoch: state.epoch });
       while (state.nextBatch < batches.length && state.step < totalSteps) {
         await yieldToEventLoop();
         if (signal?.aborted) {
@@ -387,7 +459,7 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
         const t0 = performance.now();
         let r: StepResult;
         try {
-          r = optimizerStep(model, opt, group, lr, config.gradClip, config.taskWeights);
+          r = optimizerStep(model, opt, group, lr, config.gradClip, config.taskWeights, head);
         } catch (err) {
           if (!(err instanceof NonFiniteLossError)) throw err;
           const message = `${err.message} at step ${state.step + 1}; the run stopped. Try a lower --lr (now ${config.lr}), a --grad-clip, or check the data.`;
@@ -437,7 +509,20 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
     if (state.step === 0) return finish(status, { message: 'stopped before the first step' });
     // A stopped run keeps a checkpoint so that `--resume` can continue it.
     if (status === 'stopped') saveCheckpoint();
-    const outputFiles = saveOutput(base, config.strategy, config.merge, paths.output);
+    const best = state.bestStep !== undefined ? checkpointDir(paths, state.bestStep) : undefined;
+    let outputFiles: string[];
+    if (status === 'early-stopped' && best && fs.existsSync(best) && state.bestStep !== state.step) {
+      // Early stopping keeps the best model by eval loss, not the last one.
+      log(`output: the best checkpoint by eval loss (step ${state.bestStep}, loss ${state.bestEvalLoss})`);
+      if (config.strategy === 'lora' && config.merge && !head) {
+        model.loadLoraStateDict(loadPeftAdapter(best).weights);
+        outputFiles = saveOutput(base, config.strategy, config.merge, paths.output, extras);
+      } else {
+        outputFiles = copyCheckpointOutput(best, paths.output);
+      }
+    } else {
+      outputFiles = saveOutput(base, config.strategy, config.merge, paths.output, extras);
+    }
     return finish(status, { outputDir: paths.output, outputFiles, message: status === 'stopped' ? `stopped at step ${state.step}` : undefined });
   } catch (err) {
     const e = err as Error;

@@ -39,7 +39,11 @@ test('bad values are refused with a message naming the flag', () => {
     [['--eval-data', 'e.jsonl', '--eval-fraction', '0.2'], /either --eval-data or --eval-fraction/],
     [['--bogus'], /Unknown option '--bogus'/],
     [['--task-weights', 'a'], /expected task=weight/],
-    [['--head', 'classification'], /not supported by this trainer yet/],
+    [['--head', 'classification', '--strategy', 'prompt'], /--head classification trains with --strategy full, partial or lora/],
+    [['--num-labels', '3'], /--num-labels needs --head classification/],
+    [['--adapter-dim', '8'], /--adapter-dim needs --strategy adapter/],
+    [['--prompt-init', 'Hi'], /--prompt-init needs --strategy prompt/],
+    [['--sampling-temperature', '3'], /--sampling-temperature needs --task-sampling temperature/],
   ];
   for (const [flags, message] of bad) assert.throws(() => parseTrainArgs([...base, ...flags]), (e: Error) => e instanceof TrainConfigError && message.test(e.message), flags.join(' '));
   assert.throws(() => parseTrainArgs(['--model', 'tiny', '--out', 'x']), /--data is required/);

@@ -38,7 +38,7 @@ describe('parameter breakdown', () => {
     assert.equal(p.trainable, 124_439_808);
     assert.equal(p.frozen, 0);
     assert.equal(p.line, 'trainable params: 124,439,808 || all params: 124,439,808 || trainable%: 100.0000');
-    assert.equal(p.chapterLine, 'Trainable: 124,439,808, Total: 124,439,808, Ratio: 100.00%');
+    assert.equal(p.chapterLine, 'Trainable: 124439808, Total: 124439808, Ratio: 100.00%');
     assert.equal(p.groups.find((g) => g.name === 'embeddings')!.total, 50257 * 768 + 1024 * 768);
     assert.equal(p.groups.find((g) => g.name === 'h.0.attn')!.total, 768 * 2304 + 2304 + 768 * 768 + 768);
     assert.equal(p.perLayer.length, 12);
@@ -50,7 +50,7 @@ describe('parameter breakdown', () => {
     assert.equal(p.line, 'trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364');
     assert.equal(p.trainable, 294_912);
     assert.equal(p.frozen, 124_439_808);
-    assert.equal(p.chapterLine, 'Trainable: 294,912, Total: 124,734,720, Ratio: 0.24%');
+    assert.equal(p.chapterLine, 'Trainable: 294912, Total: 124734720, Ratio: 0.24%');
     assert.deepEqual(p.groups.find((g) => g.name === 'lora'), { name: 'lora', total: 294_912, trainable: 294_912 });
     assert.equal(p.perLayer[3].lora, 8 * (768 + 2304));
   });
@@ -122,7 +122,7 @@ describe('finetune params', () => {
     const { code, out } = await capture(['--model', 'gpt2', '--strategy', 'lora']);
     assert.equal(code, 0);
     const lines = out.split('\n');
-    assert.ok(lines.includes('Trainable: 294,912, Total: 124,734,720, Ratio: 0.24%'), out);
+    assert.ok(lines.includes('Trainable: 294912, Total: 124734720, Ratio: 0.24%'), out);
     assert.ok(lines.includes('trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364'), out);
     assert.match(out, /Memory estimate \(float32, batch 8, sequence 1024\): weights 475\.8 MiB/);
   });
@@ -167,12 +167,14 @@ describe('finetune params', () => {
     }
   });
 
-  test('usage errors: --head classification (not yet), misplaced flags, bad numbers, unknown model', async () => {
-    await assert.rejects(run(['--model', 'gpt2', '--head', 'classification']), (e: Error) => e instanceof UsageError && /--head classification is not supported yet/.test(e.message));
+  test('usage errors: --head classification without --num-labels, misplaced flags, bad numbers, unknown model', async () => {
+    await assert.rejects(run(['--model', 'gpt2', '--head', 'classification']), (e: Error) => e instanceof UsageError && /--head classification needs --num-labels N/.test(e.message));
+    await assert.rejects(run(['--model', 'gpt2', '--num-labels', '2']), /--num-labels only applies to --head classification/);
+    await assert.rejects(run(['--model', 'gpt2', '--strategy', 'lora', '--adapter-dim', '4']), /--adapter-dim only applies to --strategy adapter/);
     await assert.rejects(run(['--model', 'gpt2', '--strategy', 'full', '--lora-r', '4']), /--lora-r only applies to --strategy lora/);
     await assert.rejects(run(['--model', 'gpt2', '--strategy', 'partial']), /needs --freeze-layers/);
     await assert.rejects(run(['--model', 'gpt2', '--strategy', 'lora', '--lora-r', 'x']), /--lora-r must be an integer/);
-    await assert.rejects(run(['--model', 'gpt2', '--strategy', 'prefix']), /--strategy must be full, partial or lora/);
+    await assert.rejects(run(['--model', 'gpt2', '--strategy', 'prefix']), /--strategy must be full, partial, lora, adapter or prompt/);
     await assert.rejects(run(['--model', '/nonexistent/model']), /neither a preset/);
     await assert.rejects(run([]), /--model is required/);
   });

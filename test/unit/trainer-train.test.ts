@@ -154,12 +154,12 @@ test('eval loss is token-weighted and does not depend on the batch size', async 
   base.model.dispose();
 });
 
-test('task weights: the batch loss is Σ α_t·L_t / Σ α_t over the tasks present', () => {
+test('task weights: the batch loss is Σ α_t·L_t over the tasks present (no normalisation by Σ α_t)', () => {
   const ex = (n: number, task?: string) => ({ line: 0, task, inputIds: new Array(n).fill(1), labels: new Array(n).fill(2), lossTokens: n });
   const batch = padBatch([ex(2, 'a'), ex(3, 'a'), ex(4, 'b')]);
   const w = rowWeights(batch, { a: 1, b: 0.5 });
-  // row weights times per-row CE sums: a's rows share 1/(1.5*5), b's 0.5/(1.5*4)
-  assert.ok(Math.abs(w[0] - 1 / 7.5) < 1e-7 && Math.abs(w[1] - 1 / 7.5) < 1e-7 && Math.abs(w[2] - 0.5 / 6) < 1e-7);
+  // row weights times per-row CE sums: a's rows share 1/5 (a has 5 loss tokens), b's 0.5/4
+  assert.ok(Math.abs(w[0] - 1 / 5) < 1e-7 && Math.abs(w[1] - 1 / 5) < 1e-7 && Math.abs(w[2] - 0.5 / 4) < 1e-7);
   const plain = rowWeights(padBatch([ex(2), ex(6)]));
   assert.ok(Math.abs(plain[0] - 1 / 8) < 1e-7 && Math.abs(plain[1] - 1 / 8) < 1e-7);
 });

@@ -1,0 +1,169 @@
+// Sequence classification as Hugging Face's GPT2ForSequenceClassification computes it: the final hidden
+// state of each row's last non-padding token times `score` (a linear layer n_embd → num_labels without
+// bias), cross-entropy over the labels. Padding is on the right, so the last non-padding token is at
+// index (Σ attention mask) − 1.
+// Labels: the distinct label strings of the training (and eval) data, sorted by JavaScript's default
+// string order (UTF-16 code units; for ASCII labels, byte order), get ids 0…N−1; config.json stores
+// them as id2label / label2id, as transformers does.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { toHfConfig, type GPT2Config } from './config';
+import { evalBatches, padBatch, type Batch, type TrainingExample } from './data';
+import type { GPT2Model, NamedTensor } from './model';
+import { copyTokenizerFiles } from './modelFiles';
+import { crossEntropy, matMul2d } from './ops';
+import { readSafetensors, writeSafetensors } from './safetensors';
+
+export const SCORE_KEY = 'score.weight';
+
+export interface LabelMap {
+  /** id (as a string key, as JSON stores it) -> label */
+  id2label: Record<string, string>;
+  label2id: Record<string, number>;
+  labels: string[];
+}
+
+/** Sorted distinct labels -> ids. */
+export function labelMapping(labels: Iterable<string>): LabelMap {
+  const sorted = [...new Set(labels)].sort();
+  return {
+    labels: sorted,
+    id2label: Object.fromEntries(sorted.map((l, i) => [String(i), l])),
+    label2id: Object.fromEntries(sorted.map((l, i) => [l, i])),
+  };
+}
+
+/** Sets `classLabel` on every example from its `labelText`. */
+export function assignLabels(examples: TrainingExample[], map: LabelMap): void {
+  for (const e of examples) {
+    if (e.labelText === undefined) throw new Error(`record on line ${e.line + 1} has no label`);
+    const id = map.label2id[e.labelText];
+    if (id === undefined) throw new Error(`record on line ${e.line + 1}: label '${e.labelText}' is not among the training labels (${map.labels.join(', ')})`);
+    e.classLabel = id;
+  }
+}
+
+export class ClassificationHead {
+  /** [n_embd, num_labels]: HF's score.weight [num_labels, n_embd] transposed. */
+  readonly score: tf.Variable;
+  constructor(
+    readonly nEmbd: number,
+    readonly numLabels: number,
+    seed: number,
+    weight?: { shape: readonly number[]; data: Float32Array },
+  ) {
+    if (!Number.isInteger(numLabels) || numLabels < 2) throw new Error(`a classification head needs at least 2 labels, got ${numLabels}`);
+    if (weight) {
+      if (weight.shape[0] !== numLabels || weight.shape[1] !== nEmbd) throw new Error(`score.weight has shape [${weight.shape.join(', ')}], expected [${numLabels}, ${nEmbd}]`);
+      this.score = tf.tidy(() => tf.variable(tf.transpose(tf.tensor2d(weight.data, [numLabels, nEmbd])), true));
+    } else {
+      // HF's _init_weights: N(0, initializer_range = 0.02).
+      this.score = tf.variable(tf.randomNormal([nEmbd, numLabels], 0, 0.02, 'float32', seed), true);
+    }
+  }
+
+  trainableVariables() {
+    return [{ name: SCORE_KEY, variable: this.score, decay: true }];
+  }
+
+  /** Logits [B, num_labels] from the last non-padding token of each row. */
+  logits(model: GPT2Model, inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
+    const [batch, seq] = inputIds.shape;
+    const hidden = model.hidden(inputIds, attentionMask, training);
+    const lengths = tf.sum(attentionMask, 1).dataSync();
+    const rows = Int32Array.from({ length: batch }, (_, b) => b * seq + Math.max(0, Math.round(lengths[b]) - 1));
+    const last = tf.gather(hidden, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
+    return matMul2d(last, this.score as tf.Tensor2D);
+  }
+
+  /** Cross-entropy per row [B]. */
+  loss(model: GPT2Model, batch: Batch, training: boolean): tf.Tensor1D {
+    if (!batch.classLabels) throw new Error('classification batch has no labels');
+    const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.length], 'int32');
+    const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.length], 'float32');
+    const logits = this.logits(model, ids, mask, training);
+    return crossEntropy(logits, tf.tensor1d(batch.classLabels, 'int32')) as tf.Tensor1D;
+  }
+
+  dispose(): void {
+    this.score.dispose();
+  }
+}
+
+export interface ClassificationEval {
+  loss: number;
+  accuracy: number;
+  /** label -> {correct, total} over the eval set. */
+  perClass: Record<string, { correct: number; total: number }>;
+  examples: number;
+  tokens: number;
+}
+
+/** Mean CE, accuracy (argmax = label) and per-class counts over `examples`. */
+export function evaluateClassification(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], labels: readonly string[], batchSize: number, padId = 0): ClassificationEval {
+  let sum = 0;
+  let correct = 0;
+  let tokens = 0;
+  const perClass: Record<string, { correct: number; total: number }> = Object.fromEntries(labels.map((l) => [l, { correct: 0, total: 0 }]));
+  for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
+    const batch = padBatch(indices.map((i) => examples[i]), padId);
+    const { ce, pred } = tf.tidy(() => {
+      const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.length], 'int32');
+      const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.length], 'float32');
+      const logits = head.logits(model, ids, mask, false);
+      return { ce: crossEntropy(logits, tf.tensor1d(batch.classLabels!, 'int32')), pred: tf.argMax(logits, 1) };
+    });
+    const ceValues = ce.dataSync();
+    const predValues = pred.dataSync();
+    ce.dispose();
+    pred.dispose();
+    tokens += batch.tokens;
+    for (let b = 0; b < batch.size; b++) {
+      sum += ceValues[b];
+      const label = labels[batch.classLabels![b]];
+      const hit = predValues[b] === batch.classLabels![b];
+      if (hit) correct++;
+      perClass[label].total++;
+      if (hit) perClass[label].correct++;
+    }
+  }
+  const n = examples.length;
+  return { loss: n > 0 ? sum / n : NaN, accuracy: n > 0 ? correct / n : NaN, perClass, examples: n, tokens };
+}
+
+/** HF's GPT2ForSequenceClassification state dict: the transformer's weights (LoRA merged) + score.weight [num_labels, n_embd]. */
+export function classificationStateDict(model: GPT2Model, head: ClassificationHead): Map<string, NamedTensor> {
+  const out = model.hfStateDict({ merged: true });
+  const w = tf.transpose(head.score);
+  out.set(SCORE_KEY, { shape: [...w.shape], data: w.dataSync() as Float32Array });
+  w.dispose();
+  return out;
+}
+
+/** config.json of a GPT2ForSequenceClassification, with the label map and the padding id. */
+export function classificationHfConfig(config: GPT2Config, labels: LabelMap, padTokenId: number): Record<string, unknown> {
+  return { ...toHfConfig(config), architectures: ['GPT2ForSequenceClassification'], id2label: labels.id2label, label2id: labels.label2id, pad_token_id: padTokenId };
+}
+
+/** Writes a model GPT2ForSequenceClassification.from_pretrained loads: config.json, model.safetensors, tokenizer files. */
+export function saveClassificationModel(model: GPT2Model, head: ClassificationHead, config: GPT2Config, labels: LabelMap, padTokenId: number, tokenizerDir: string | null, outDir: string): string[] {
+  fs.mkdirSync(outDir, { recursive: true });
+  fs.writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(classificationHfConfig(config, labels, padTokenId), null, 2) + '\n');
+  writeSafetensors(path.join(outDir, 'model.safetensors'), classificationStateDict(model, head), { format: 'pt' });
+  if (tokenizerDir) copyTokenizerFiles(tokenizerDir, outDir, config.nPositions);
+  return fs.readdirSync(outDir).map((f) => path.join(outDir, f));
+}
+
+/** The label map and score weight of a saved classification model folder (null when it is not one). */
+export function readClassificationFolder(dir: string): { labels: LabelMap; score: NamedTensor } | null {
+  const configFile = path.join(dir, 'config.json');
+  if (!fs.existsSync(configFile)) return null;
+  const raw = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { architectures?: string[]; id2label?: Record<string, string> };
+  if (!raw.architectures?.includes('GPT2ForSequenceClassification')) return null;
+  const score = readSafetensors(path.join(dir, 'model.safetensors')).get(SCORE_KEY);
+  if (!score || !raw.id2label) throw new Error(`${dir}: a GPT2ForSequenceClassification folder needs id2label in config.json and score.weight in model.safetensors`);
+  const ids = Object.keys(raw.id2label).map(Number).sort((a, b) => a - b);
+  const labels = ids.map((i) => raw.id2label![String(i)]);
+  return { labels: { labels, id2label: raw.id2label, label2id: Object.fromEntries(labels.map((l, i) => [l, i])) }, score: { shape: score.shape, data: score.data } };
+}
