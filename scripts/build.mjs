@@ -81,4 +81,8 @@ try {
 } catch {
   // tfjs-backend-wasm is not installed yet: nothing to copy.
 }
+// The optional native BLAS matMul addon (npm run build:native), where it was built: the trainer loads it
+// from next to itself and falls back to tfjs's kernels where it is missing or cannot load.
+const addon = path.join(root, 'trainer', 'native', 'build', 'Release', 'finetune_matmul.node');
+if (fs.existsSync(addon)) fs.copyFileSync(addon, path.join(dist, 'finetune_matmul.node'));
 console.log(`built ${Object.keys(entryPoints).join(', ')}${webviews.length ? `, webviews: ${webviews.join(', ')}` : ''}`);
