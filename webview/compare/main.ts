@@ -7,27 +7,16 @@ import '@vscode-elements/elements/dist/vscode-option/index.js';
 import uPlot from 'uplot';
 import type { CompareHostMessage, CompareRun, CompareWebviewMessage } from '../../protocol/panel';
 import { ThemedChart, injectChartCss, type ChartData, type ChartSpec, type SeriesSpec } from '../shared/chart';
-import { axisControls } from '../shared/controls';
+import { axisControls, restoreAxisControlState, type AxisControlState } from '../shared/controls';
 import { el, injectStyle, pageNonce, section } from '../shared/dom';
 import { formatBytes, formatDuration, formatMetric, formatRate, formatShortCount, withCommas } from '../shared/format';
-import { RunModel, X_AXES, clampSmoothing, summarize, type RunSummary, type XAxis } from '../shared/runModel';
+import { RunModel, summarize, type RunSummary } from '../shared/runModel';
 import { PANEL_CSS } from '../shared/styles';
 import { chartTheme, watchTheme } from '../shared/theme';
 import { RedrawThrottle } from '../shared/throttle';
 
-interface CompareState {
-  xAxis: XAxis;
-  smoothing: number;
-  log: boolean;
-}
-
-const vscode = acquireVsCodeApi<CompareState>();
-const saved = vscode.getState();
-const state: CompareState = {
-  xAxis: saved && X_AXES.includes(saved.xAxis) ? saved.xAxis : 'step',
-  smoothing: clampSmoothing(saved?.smoothing ?? 0.6),
-  log: saved?.log === true,
-};
+const vscode = acquireVsCodeApi<AxisControlState>();
+const state: AxisControlState = restoreAxisControlState(vscode.getState());
 const nonce = pageNonce();
 injectStyle(PANEL_CSS, nonce);
 injectChartCss(nonce);

@@ -11,27 +11,16 @@ import { RUN_STATUSES } from '../../protocol/panel';
 import { ThemedChart, injectChartCss, type ChartSpec } from '../shared/chart';
 import { el, injectStyle, keyValueTable, pageNonce, section } from '../shared/dom';
 import { formatBytes, formatConfigValue, formatDuration, formatMetric, formatRate, formatShortCount, withCommas } from '../shared/format';
-import { RunModel, X_AXES, clampSmoothing, groupsByKind, type XAxis } from '../shared/runModel';
+import { RunModel, groupsByKind, type XAxis } from '../shared/runModel';
 import { PANEL_CSS } from '../shared/styles';
 import { watchTheme } from '../shared/theme';
 import { RedrawThrottle } from '../shared/throttle';
-import { axisControls } from '../shared/controls';
+import { axisControls, restoreAxisControlState, type AxisControlState } from '../shared/controls';
 import { accuracyView, formatAccuracy } from './accuracyView';
 import { TRY_IT_CSS, tryItBox } from './tryItBox';
 
-interface PanelState {
-  xAxis: XAxis;
-  smoothing: number;
-  log: boolean;
-}
-
-const vscode = acquireVsCodeApi<PanelState>();
-const saved = vscode.getState();
-const state: PanelState = {
-  xAxis: saved && X_AXES.includes(saved.xAxis) ? saved.xAxis : 'step',
-  smoothing: clampSmoothing(saved?.smoothing ?? 0.6),
-  log: saved?.log === true,
-};
+const vscode = acquireVsCodeApi<AxisControlState>();
+const state: AxisControlState = restoreAxisControlState(vscode.getState());
 
 const nonce = pageNonce();
 injectStyle(PANEL_CSS, nonce);

@@ -8,6 +8,15 @@ export interface AxisControlState {
   log: boolean;
 }
 
+/** The controls' choices as `getState` returned them, checked, with the defaults for what is missing. */
+export function restoreAxisControlState(saved: Partial<AxisControlState> | undefined): AxisControlState {
+  return {
+    xAxis: saved?.xAxis !== undefined && X_AXES.includes(saved.xAxis) ? saved.xAxis : 'step',
+    smoothing: clampSmoothing(saved?.smoothing ?? 0.6),
+    log: saved?.log === true,
+  };
+}
+
 export interface AxisControlHandlers {
   onAxis(axis: XAxis): void;
   onSmoothing(value: number): void;
