@@ -8,7 +8,8 @@ import type { GPT2Config } from '../trainer/config';
 import { padBatch, type TrainingExample } from '../trainer/data';
 import { GPT2Model } from '../trainer/model';
 import { AdamW } from '../trainer/optimizer';
-import { parameterBreakdown } from '../trainer/params';
+import { explainWasmAbort, checkMemoryFits, type AdviceFlags } from '../trainer/memoryGuard';
+import { memoryEstimate, parameterBreakdown } from '../trainer/params';
 import { seededRandom } from '../trainer/random';
 import { optimizerStep, strategyOf } from '../trainer/train';
 import { numberFlag, parseFlags, UsageError } from './usage';
@@ -20,7 +21,11 @@ export interface BenchResult {
   trainable: number;
   total: number;
   peakRssBytes: number;
+  /** params.ts's memoryEstimate total for this shape (weights + gradients + optimizer + activations). */
+  estimatedBytes: number;
 }
+
+const BENCH_FLAGS: AdviceFlags = { batch: '--batch', length: '--seq' };
 
 /** Peak resident set size: the kernel's high-water mark where there is one, else the largest sample. */
 function peakRss(sampled: number): number {
@@ -85,6 +90,9 @@ export async function run(args: string[]): Promise<number> {
   });
   const { backend } = await initBackend(given.backend ?? 'auto');
   const config: GPT2Config = { vocabSize: vocab, nPositions: Math.max(seq, 128), nEmbd: embd, nLayer: layers, nHead: heads, layerNormEpsilon: 1e-5, dropout: 0 };
+  const estimate = memoryEstimate(config, strategy, batchSize, seq);
+  const fits = checkMemoryFits(estimate, backend, BENCH_FLAGS);
+  if (!fits.ok) throw new Error(fits.message);
   const model = new GPT2Model(config, strategy, seed);
   const optimizer = new AdamW(model.trainableVariables(), { weightDecay: 0.01 });
   const random = seededRandom(seed);
@@ -96,7 +104,11 @@ export async function run(args: string[]): Promise<number> {
   const batch = padBatch(examples);
   let rss = process.memoryUsage().rss;
   const oneStep = () => {
-    optimizerStep(model, optimizer, [batch], 1e-4, 1.0);
+    try {
+      optimizerStep(model, optimizer, [batch], 1e-4, 1.0);
+    } catch (err) {
+      throw explainWasmAbort(err, estimate, BENCH_FLAGS);
+    }
     rss = Math.max(rss, process.memoryUsage().rss);
   };
   for (let i = 0; i < 2; i++) oneStep();
@@ -111,6 +123,7 @@ export async function run(args: string[]): Promise<number> {
     trainable: p.trainable,
     total: p.total,
     peakRssBytes: peakRss(rss),
+    estimatedBytes: estimate.total,
   };
   optimizer.dispose();
   model.dispose();

@@ -1,0 +1,128 @@
+// Refuses, before the first step, a run whose tensors cannot fit in the wasm backend's 4 GiB heap, and turns
+// the wasm module's own out-of-memory abort (a bare "Aborted()") into the same advice when it happens anyway.
+import { formatBytes, type MemoryEstimate } from './params';
+
+/** WebAssembly's 32-bit linear memory: tfjs-backend-wasm grows its heap up to 4 GiB and then aborts. */
+export const WASM_HEAP_LIMIT_BYTES = 4 * 2 ** 30;
+
+/**
+ * How much wasm heap a training step really takes, per byte of params.ts's estimate, measured on this
+ * project's wasm backend (tfjs 4.22, native BLAS matMul addon on; heap = the wasm memory's byteLength after
+ * 3 optimizer steps, which only grows, so it is the step's high-water mark):
+ *
+ *   shape (layers/embd/heads/vocab, seq x batch)  strategy  estimate MiB (w / grad+opt / act)  heap MiB  projected  outcome
+ *   1/768/12/50257, 128x1                          full      756 (175 / 524 / 58)               3032      2801       fits
+ *   2/768/12/50257, 128x1                          full      872 (202 / 605 / 66)               3439      3213       fits
+ *   3/768/12/50257, 128x1                          full      988 (229 / 686 / 73)               3841      3625       fits
+ *   4/768/12/50257, 128x1                          full      1104 (256 / 767 / 81)              4096      4037       fits (heap at its limit)
+ *   8/768/12/50257, 128x1                          full      1569 (364 / 1092 / 113)            -         5684       Aborted()
+ *   6/768/12/4096, 128x1                           full      750 (175 / 524 / 52)               2787      2780       fits
+ *   12/768/12/4096, 128x1                          full      1447 (337 / 1011 / 99)             -         5251       Aborted()
+ *   12/768/12/50257, 128x1 (GPT-2 small)           full      2033 (472 / 1416 / 144)            -         7332       Aborted() (RSS 4.1 GB)
+ *   4/256/4/50257, 128x1                           full      305 (61 / 184 / 60)                986       1198       fits
+ *   12/768/12/50257, 128x1 (GPT-2 small)           lora r8   621 (473 / 3 / 144)                1108      1117       fits (RSS 1,142 MiB)
+ *   12/768/12/50257, 256x2 (GPT-2 small)           lora r8   1126 (474 / 3 / 650)               2879      2910       fits
+ *   12/768/12/50257, 256x3 (GPT-2 small)           lora r8   1451 (474 / 3 / 974)               4079      4063       fits (just)
+ *   12/768/12/50257, 256x4 (GPT-2 small)           lora r8   1776 (474 / 3 / 1299)              -         5216       Aborted()
+ *   (lora r8 on c_attn; positions = max(seq, 128) as `bench` builds them; 2 cores, Node 20.)
+ *
+ * Weights sit in the heap once (factor 1). The other factors were fitted so that every run above is
+ * classified as it behaved: each byte of the estimate's gradients + AdamW moments costs ~4.4 bytes of heap
+ * at the peak, each byte of kept activations ~3.55, plus ~100 MiB fixed. The estimate counts each tensor
+ * once; within a step the heap also holds the gradients of activations on the way back, logits-sized
+ * cross-entropy temporaries, the embedding gradient summed from two paths (gather and the tied LM head),
+ * the copies made by gradient clipping and the update, and the allocator's fragmentation (not profiled
+ * per tensor). The heap's byteLength overshoots the real need by up to one growth step, so small runs
+ * peak up to ~8% above their projection (far from the limit); both boundary runs (4-layer full, LoRA
+ * 256x3) sit within 2% of the limit. A run projected just under the limit can therefore still abort;
+ * explainWasmAbort turns that abort into the same advice.
+ */
+export const HEAP_FACTORS = { weights: 1.0, trainableState: 4.4, activations: 3.55 } as const;
+/** The heap before any model tensor (16 MiB measured) plus the fitted fixed part of a step (~100 MiB). */
+export const HEAP_BASE_BYTES = 116 * 2 ** 20;
+
+export type MemoryCheck = { ok: true; projectedBytes: number; limitBytes: number | null } | { ok: false; message: string; projectedBytes: number; limitBytes: number };
+
+/** Flag names in the advice: `train` calls them --batch-size/--max-length, `bench` --batch/--seq. */
+export interface AdviceFlags {
+  batch: string;
+  length: string;
+}
+const TRAIN_FLAGS: AdviceFlags = { batch: '--batch-size', length: '--max-length' };
+
+/** The heap limit of a tfjs backend, or null where tensors live in ordinary process memory. */
+export function heapLimitBytes(backend: string): number | null {
+  return backend === 'wasm' ? WASM_HEAP_LIMIT_BYTES : null;
+}
+
+/** Expected wasm heap high-water mark of a training step, from the estimate and the measured factors. */
+export function projectedHeapBytes(estimate: MemoryEstimate): number {
+  return (
+    HEAP_BASE_BYTES +
+    HEAP_FACTORS.weights * estimate.weights +
+    HEAP_FACTORS.trainableState * (estimate.gradients + estimate.optimizer) +
+    HEAP_FACTORS.activations * estimate.activations
+  );
+}
+
+function advice(flags: AdviceFlags): string {
+  return (
+    `To train anyway: train a small part of the model (--strategy lora, adapter or prompt: no gradients or optimizer state for the frozen weights), ` +
+    `lower ${flags.batch} or ${flags.length} (activations grow with both), ` +
+    `use --backend cpu (no heap limit, but slower), or a native TensorFlow backend (--backend tensorflow, after \`npm install @tensorflow/tfjs-node\`; no heap limit, faster)`
+  );
+}
+
+function breakdown(e: MemoryEstimate): string {
+  return `weights ${formatBytes(e.weights)}, gradients ${formatBytes(e.gradients)}, optimizer ${formatBytes(e.optimizer)}, activations ${formatBytes(e.activations)}`;
+}
+
+/**
+ * Whether training with this memory estimate fits the backend. Only wasm has a hard limit; the other
+ * backends use the process's memory (and the machine's swap), so they always pass.
+ */
+export function checkMemoryFits(estimate: MemoryEstimate, backend: string, flags: AdviceFlags = TRAIN_FLAGS): MemoryCheck {
+  const limit = heapLimitBytes(backend);
+  const projected = projectedHeapBytes(estimate);
+  if (limit === null || projected <= limit) return { ok: true, projectedBytes: projected, limitBytes: limit };
+  return {
+    ok: false,
+    projectedBytes: projected,
+    limitBytes: limit,
+    message:
+      `this run does not fit in the ${backend} backend's memory: estimated ${formatBytes(estimate.total)} of tensors (${breakdown(estimate)}), ` +
+      `about ${formatBytes(projected)} of heap at the peak of a step, but WebAssembly's heap is limited to ${formatBytes(limit)}. ${advice(flags)}.`,
+  };
+}
+
+/** The error the wasm module throws when its heap is exhausted or corrupted (emscripten's abort). */
+export function isWasmAbort(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  return (
+    (err.name === 'RuntimeError' || err instanceof WebAssembly.RuntimeError) &&
+    /^Aborted\(|memory access out of bounds|Cannot enlarge memory|Out of memory|OOM/i.test(err.message)
+  );
+}
+
+/** Raised in place of a wasm abort; the module is unusable afterwards, so the run must end. */
+export class WasmOutOfMemoryError extends Error {
+  constructor(message: string, override readonly cause?: unknown) {
+    super(message);
+    this.name = 'WasmOutOfMemoryError';
+  }
+}
+
+/**
+ * A wasm abort becomes a WasmOutOfMemoryError naming the estimate, the limit and what to do; any other
+ * error is returned unchanged. Use as `catch (err) { throw explainWasmAbort(err, estimate) }`.
+ */
+export function explainWasmAbort(err: unknown, estimate?: MemoryEstimate, flags: AdviceFlags = TRAIN_FLAGS): unknown {
+  if (!isWasmAbort(err)) return err;
+  const what = estimate
+    ? `estimated ${formatBytes(estimate.total)} of tensors (${breakdown(estimate)}), about ${formatBytes(projectedHeapBytes(estimate))} of heap at the peak of a step`
+    : 'the tensors of this run';
+  return new WasmOutOfMemoryError(
+    `the wasm backend ran out of memory (${(err as Error).message.split('.')[0]}): ${what}, but WebAssembly's heap is limited to ${formatBytes(WASM_HEAP_LIMIT_BYTES)}. ${advice(flags)}.`,
+    err,
+  );
+}
