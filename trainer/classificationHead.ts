@@ -70,9 +70,15 @@ export class ClassificationHead {
   /** Logits [B, num_labels] from the last non-padding token of each row. */
   logits(model: GPT2Model, inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
     const [batch, seq] = inputIds.shape;
+    // Read before the model uses the mask: a tensor made from CPU values still holds them then, so this
+    // works on webgpu too (it cannot read a GPU result synchronously in Node).
+    const mask = attentionMask.dataSync();
+    const rows = Int32Array.from({ length: batch }, (_, b) => {
+      let length = 0;
+      for (let t = 0; t < seq; t++) length += mask[b * seq + t];
+      return b * seq + Math.max(0, Math.round(length) - 1);
+    });
     const hidden = model.hidden(inputIds, attentionMask, training);
-    const lengths = tf.sum(attentionMask, 1).dataSync();
-    const rows = Int32Array.from({ length: batch }, (_, b) => b * seq + Math.max(0, Math.round(lengths[b]) - 1));
     const last = tf.gather(hidden, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;
     return matMul2d(last, this.score as tf.Tensor2D);
   }
@@ -100,12 +106,35 @@ export interface ClassificationEval {
   tokens: number;
 }
 
-/** Mean CE, accuracy (argmax = label) and per-class counts over `examples`. */
-export function evaluateClassification(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], labels: readonly string[], batchSize: number, padId = 0): ClassificationEval {
-  let sum = 0;
-  let correct = 0;
-  let tokens = 0;
-  const perClass: Record<string, { correct: number; total: number }> = Object.fromEntries(labels.map((l) => [l, { correct: 0, total: 0 }]));
+/** Running totals of a classification evaluation. */
+class ClassificationTotals {
+  private sum = 0;
+  private correct = 0;
+  private tokens = 0;
+  private readonly perClass: Record<string, { correct: number; total: number }>;
+
+  constructor(private readonly labels: readonly string[]) {
+    this.perClass = Object.fromEntries(labels.map((l) => [l, { correct: 0, total: 0 }]));
+  }
+
+  add(batch: Batch, ceValues: ArrayLike<number>, predValues: ArrayLike<number>): void {
+    this.tokens += batch.tokens;
+    for (let b = 0; b < batch.size; b++) {
+      this.sum += ceValues[b];
+      const label = this.labels[batch.classLabels![b]];
+      const hit = predValues[b] === batch.classLabels![b];
+      if (hit) this.correct++;
+      this.perClass[label].total++;
+      if (hit) this.perClass[label].correct++;
+    }
+  }
+
+  result(n: number): ClassificationEval {
+    return { loss: n > 0 ? this.sum / n : NaN, accuracy: n > 0 ? this.correct / n : NaN, perClass: this.perClass, examples: n, tokens: this.tokens };
+  }
+}
+
+function* classificationBatches(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], batchSize: number, padId: number): Generator<{ batch: Batch; ce: tf.Tensor; pred: tf.Tensor }> {
   for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
     const batch = padBatch(indices.map((i) => examples[i]), padId);
     const { ce, pred } = tf.tidy(() => {
@@ -114,30 +143,40 @@ export function evaluateClassification(model: GPT2Model, head: ClassificationHea
       const logits = head.logits(model, ids, mask, false);
       return { ce: crossEntropy(logits, tf.tensor1d(batch.classLabels!, 'int32')), pred: tf.argMax(logits, 1) };
     });
-    const ceValues = ce.dataSync();
-    const predValues = pred.dataSync();
-    ce.dispose();
-    pred.dispose();
-    tokens += batch.tokens;
-    for (let b = 0; b < batch.size; b++) {
-      sum += ceValues[b];
-      const label = labels[batch.classLabels![b]];
-      const hit = predValues[b] === batch.classLabels![b];
-      if (hit) correct++;
-      perClass[label].total++;
-      if (hit) perClass[label].correct++;
+    try {
+      yield { batch, ce, pred };
+    } finally {
+      tf.dispose([ce, pred]);
     }
   }
-  const n = examples.length;
-  return { loss: n > 0 ? sum / n : NaN, accuracy: n > 0 ? correct / n : NaN, perClass, examples: n, tokens };
+}
+
+/** Mean CE, accuracy (argmax = label) and per-class counts over `examples`. */
+export function evaluateClassification(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], labels: readonly string[], batchSize: number, padId = 0): ClassificationEval {
+  const totals = new ClassificationTotals(labels);
+  for (const { batch, ce, pred } of classificationBatches(model, head, examples, batchSize, padId)) totals.add(batch, ce.dataSync(), pred.dataSync());
+  return totals.result(examples.length);
+}
+
+/** `evaluateClassification` with asynchronous reads (the training loop's; works on webgpu). */
+export async function evaluateClassificationAsync(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], labels: readonly string[], batchSize: number, padId = 0): Promise<ClassificationEval> {
+  const totals = new ClassificationTotals(labels);
+  for (const { batch, ce, pred } of classificationBatches(model, head, examples, batchSize, padId)) {
+    const [ceValues, predValues] = await Promise.all([ce.data(), pred.data()]);
+    totals.add(batch, ceValues, predValues);
+  }
+  return totals.result(examples.length);
 }
 
 /** HF's GPT2ForSequenceClassification state dict: the transformer's weights (LoRA merged) + score.weight [num_labels, n_embd]. */
 export function classificationStateDict(model: GPT2Model, head: ClassificationHead): Map<string, NamedTensor> {
   const out = model.hfStateDict({ merged: true });
-  const w = tf.transpose(head.score);
-  out.set(SCORE_KEY, { shape: [...w.shape], data: w.dataSync() as Float32Array });
-  w.dispose();
+  // Transposed on the CPU: the score's values are what the caller has read (webgpu reads asynchronously).
+  const [nEmbd, numLabels] = head.score.shape;
+  const w = head.score.dataSync();
+  const data = new Float32Array(numLabels * nEmbd);
+  for (let i = 0; i < nEmbd; i++) for (let j = 0; j < numLabels; j++) data[j * nEmbd + i] = w[i * numLabels + j];
+  out.set(SCORE_KEY, { shape: [numLabels, nEmbd], data });
   return out;
 }
 

@@ -72,6 +72,11 @@ export class AdamW {
     });
   }
 
+  /** The moment tensors, for reading them asynchronously before exportState (see trainer/deviceRead). */
+  stateTensors(): tf.Tensor[] {
+    return this.moments.flatMap(({ m, v }) => [m, v]);
+  }
+
   /** The moments by `<name>.exp_avg` / `<name>.exp_avg_sq` (PyTorch's names), for checkpoints. */
   exportState(): Map<string, { shape: number[]; data: Float32Array }> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -111,10 +116,28 @@ export class AdamW {
   }
 }
 
-/** The L2 norm of all gradients together (read back to the CPU: one sync per step). */
+/**
+ * The sum of squares of all gradients, left on the device so that the training step can read it
+ * together with its losses in one asynchronous read (webgpu has no synchronous read in Node).
+ */
+export function squaredGlobalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
+  if (grads.length === 0) return tf.scalar(0);
+  return tf.tidy(() => {
+    const squares = grads.map((g) => tf.sum(tf.square(g)));
+    // addN in groups of at most ADD_N_INPUTS: webgpu's AddN binds every input as a storage buffer, and
+    // Dawn's compatibility mode allows 8 per stage. Left to right, so the sum is the same as one addN.
+    let total = tf.addN(squares.slice(0, ADD_N_INPUTS));
+    for (let i = ADD_N_INPUTS; i < squares.length; i += ADD_N_INPUTS - 1) total = tf.addN([total, ...squares.slice(i, i + ADD_N_INPUTS - 1)]);
+    return total as tf.Scalar;
+  });
+}
+
+const ADD_N_INPUTS = 7;
+
+/** The L2 norm of all gradients together (a synchronous read; the training loop uses squaredGlobalNorm). */
 export function globalNorm(grads: readonly tf.Tensor[]): number {
   if (grads.length === 0) return 0;
-  const squared = tf.tidy(() => tf.addN(grads.map((g) => tf.sum(tf.square(g)))));
+  const squared = squaredGlobalNorm(grads);
   const value = squared.dataSync()[0];
   squared.dispose();
   return Math.sqrt(value);

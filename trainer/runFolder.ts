@@ -103,6 +103,8 @@ export interface TrainerState {
   lastEvalStep: number;
   trainSeconds: number;
   lastLoss?: number;
+  /** GPT2Model.dropoutCounter: how many dropout masks were drawn, so that resumed dropout masks match. */
+  dropoutCounter?: number;
 }
 
 const STATE_FILE = 'trainer_state.json';

@@ -9,14 +9,14 @@ import { initBackend } from './backend';
 import { presetConfig, type GPT2Config } from './config';
 import { DatasetError, evalBatches, epochBatches, loadDataset, padBatch, splitEval, type Batch, type TrainingExample } from './data';
 import { resolveModel, type DownloadProgress } from './hub';
-import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, saveClassificationModel, SCORE_KEY, type LabelMap } from './classificationHead';
+import { assignLabels, ClassificationHead, evaluateClassificationAsync, labelMapping, readClassificationFolder, saveClassificationModel, SCORE_KEY, type LabelMap } from './classificationHead';
 import { loadAdapterStateDict, loadBottleneckAdapter, saveBottleneckAdapter } from './adapter';
 import { copyCheckpointOutput, pruneCheckpoints, writeDirAtomically } from './checkpoints';
 import { GPT2Model } from './model';
 import { taskSampledBatches } from './taskSampling';
 import { initPromptFromTokens, loadPromptAdapter, loadPromptEmbeddings, promptInitTokenIds, savePromptAdapter } from './promptTuning';
 import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from './modelFiles';
-import { AdamW, clipByGlobalNorm, globalNorm, GradientAccumulator, type TrainableVariable } from './optimizer';
+import { AdamW, clipByGlobalNorm, GradientAccumulator, squaredGlobalNorm, type TrainableVariable } from './optimizer';
 import { memoryEstimate, parameterBreakdown } from './params';
 import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, prepareRunFolder, readOptimizerState, writeCheckpointState, type TrainerState } from './runFolder';
 import { learningRateAt } from './schedule';
@@ -112,36 +112,74 @@ export interface MicroBatchResult {
   grads: tf.Tensor[];
 }
 
-/** Forward + backward of one micro-batch; gradients in the order of `variables`. */
-export function microBatchGradients(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>, head?: ClassificationHead): MicroBatchResult {
+/** A micro-batch's forward + backward with its results still on the device. */
+interface MicroBatchTensors {
+  /** The weighted batch loss, shape [1]. */
+  loss: tf.Tensor1D;
+  /** CE summed per row, shape [B]. */
+  rowSums: tf.Tensor1D;
+  grads: tf.Tensor[];
+}
+
+function microBatchTensors(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>, head?: ClassificationHead): MicroBatchTensors {
   const t = batchTensors(batch);
   const weights = tf.tensor2d(rowWeights(batch, taskWeights), [batch.size, 1]);
-  let rowSums: tf.Tensor | undefined;
-  const { value, grads } = tf.variableGrads(
-    () => {
-      // Classification: one CE per row ([B, 1]; rowLossTokens is 1), weighted like token losses.
-      const ce = head ? tf.reshape(head.loss(model, batch, true), [batch.size, 1]) : model.tokenLoss(t.ids, t.labels, t.mask, true);
-      rowSums = tf.keep(tf.sum(ce, 1));
-      return tf.sum(tf.mul(ce, weights)) as tf.Scalar;
-    },
-    variables.map((v) => v.variable),
-  );
-  const loss = value.dataSync()[0];
-  const sums = rowSums!.dataSync();
-  const taskSums = new Map<string, { sum: number; tokens: number }>();
+  let rowSums: tf.Tensor1D | undefined;
+  try {
+    const { value, grads } = tf.variableGrads(
+      () => {
+        // Classification: one CE per row ([B, 1]; rowLossTokens is 1), weighted like token losses.
+        const ce = head ? tf.reshape(head.loss(model, batch, true), [batch.size, 1]) : model.tokenLoss(t.ids, t.labels, t.mask, true);
+        rowSums = tf.keep(tf.sum(ce, 1) as tf.Tensor1D);
+        return tf.sum(tf.mul(ce, weights)) as tf.Scalar;
+      },
+      variables.map((v) => v.variable),
+    );
+    const loss = tf.reshape(value, [1]) as tf.Tensor1D;
+    value.dispose();
+    return { loss, rowSums: rowSums!, grads: variables.map((v) => grads[v.variable.name]) };
+  } finally {
+    tf.dispose([weights, t.ids, t.labels, t.mask]);
+  }
+}
+
+function addTaskSums(into: Map<string, { sum: number; tokens: number }>, batch: Batch, sums: ArrayLike<number>): void {
   batch.tasks.forEach((task, b) => {
-    const entry = taskSums.get(task ?? '') ?? { sum: 0, tokens: 0 };
+    const entry = into.get(task ?? '') ?? { sum: 0, tokens: 0 };
     entry.sum += sums[b];
     entry.tokens += batch.rowLossTokens[b];
-    taskSums.set(task ?? '', entry);
+    into.set(task ?? '', entry);
   });
-  value.dispose();
-  rowSums!.dispose();
-  weights.dispose();
-  t.ids.dispose();
-  t.labels.dispose();
-  t.mask.dispose();
-  return { loss, taskSums, grads: variables.map((v) => grads[v.variable.name]) };
+}
+
+/** Forward + backward of one micro-batch; gradients in the order of `variables` (reads synchronously). */
+export function microBatchGradients(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>, head?: ClassificationHead): MicroBatchResult {
+  const r = microBatchTensors(model, variables, batch, taskWeights, head);
+  const loss = r.loss.dataSync()[0];
+  const taskSums = new Map<string, { sum: number; tokens: number }>();
+  addTaskSums(taskSums, batch, r.rowSums.dataSync());
+  tf.dispose([r.loss, r.rowSums]);
+  return { loss, taskSums, grads: r.grads };
+}
+
+/**
+ * Reads `tensors` once asynchronously so that their values are cached on the CPU: after that the
+ * synchronous reads of the save functions (hfStateDict, exportState, ...) work on webgpu too. On wasm
+ * and cpu the data already is on the CPU.
+ */
+async function cacheOnCpu(tensors: readonly tf.Tensor[]): Promise<void> {
+  if (tf.getBackend() !== 'webgpu') return;
+  await Promise.all(tensors.filter((t) => !t.isDisposed).map((t) => t.data()));
+}
+
+/** Every tensor a checkpoint or output of this run reads. */
+function savedTensors(model: GPT2Model, optimizer?: AdamW, head?: ClassificationHead): tf.Tensor[] {
+  return [
+    ...model.namedParameters().map(([, v]) => v),
+    ...model.trainableVariables().map((v) => v.variable),
+    ...(head?.trainableVariables().map((v) => v.variable) ?? []),
+    ...(optimizer?.stateTensors() ?? []),
+  ];
 }
 
 export interface EvalResult {
@@ -151,34 +189,62 @@ export interface EvalResult {
   taskLosses?: Record<string, number>;
 }
 
-/** Token-weighted mean CE over every loss token of `examples` (batching cannot change it). */
-export function evaluate(model: GPT2Model, examples: readonly TrainingExample[], batchSize: number, padId = 0): EvalResult {
-  let sum = 0;
-  let tokens = 0;
-  const byTask = new Map<string, { sum: number; tokens: number }>();
-  for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
-    const batch = padBatch(indices.map((i) => examples[i]), padId);
-    const t = batchTensors(batch);
-    const rows = tf.tidy(() => tf.sum(model.tokenLoss(t.ids, t.labels, t.mask, false), 1));
-    const values = rows.dataSync();
-    rows.dispose();
-    t.ids.dispose();
-    t.labels.dispose();
-    t.mask.dispose();
+class EvalTotals {
+  private sum = 0;
+  private tokens = 0;
+  private readonly byTask = new Map<string, { sum: number; tokens: number }>();
+
+  add(batch: Batch, values: ArrayLike<number>): void {
     batch.tasks.forEach((task, b) => {
-      sum += values[b];
-      tokens += batch.rowLossTokens[b];
+      this.sum += values[b];
+      this.tokens += batch.rowLossTokens[b];
       if (task !== undefined) {
-        const e = byTask.get(task) ?? { sum: 0, tokens: 0 };
+        const e = this.byTask.get(task) ?? { sum: 0, tokens: 0 };
         e.sum += values[b];
         e.tokens += batch.rowLossTokens[b];
-        byTask.set(task, e);
+        this.byTask.set(task, e);
       }
     });
   }
-  const result: EvalResult = { loss: tokens > 0 ? sum / tokens : NaN, tokens, examples: examples.length };
-  if (byTask.size > 0) result.taskLosses = Object.fromEntries([...byTask].map(([k, v]) => [k, v.sum / v.tokens]));
-  return result;
+
+  result(examples: number): EvalResult {
+    const result: EvalResult = { loss: this.tokens > 0 ? this.sum / this.tokens : NaN, tokens: this.tokens, examples };
+    if (this.byTask.size > 0) result.taskLosses = Object.fromEntries([...this.byTask].map(([k, v]) => [k, v.sum / v.tokens]));
+    return result;
+  }
+}
+
+function* evalRows(model: GPT2Model, examples: readonly TrainingExample[], batchSize: number, padId: number): Generator<{ batch: Batch; rows: tf.Tensor }> {
+  for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
+    const batch = padBatch(indices.map((i) => examples[i]), padId);
+    const t = batchTensors(batch);
+    try {
+      yield { batch, rows: tf.tidy(() => tf.sum(model.tokenLoss(t.ids, t.labels, t.mask, false), 1)) };
+    } finally {
+      tf.dispose([t.ids, t.labels, t.mask]);
+    }
+  }
+}
+
+/** Token-weighted mean CE over every loss token of `examples` (batching cannot change it). */
+export function evaluate(model: GPT2Model, examples: readonly TrainingExample[], batchSize: number, padId = 0): EvalResult {
+  const totals = new EvalTotals();
+  for (const { batch, rows } of evalRows(model, examples, batchSize, padId)) {
+    totals.add(batch, rows.dataSync());
+    rows.dispose();
+  }
+  return totals.result(examples.length);
+}
+
+/** `evaluate` with asynchronous reads (the training loop's; works on webgpu). */
+export async function evaluateAsync(model: GPT2Model, examples: readonly TrainingExample[], batchSize: number, padId = 0): Promise<EvalResult> {
+  const totals = new EvalTotals();
+  for (const { batch, rows } of evalRows(model, examples, batchSize, padId)) {
+    const values = await rows.data();
+    rows.dispose();
+    totals.add(batch, values);
+  }
+  return totals.result(examples.length);
 }
 
 export interface StepResult {
@@ -192,44 +258,81 @@ export interface StepResult {
 /** Thrown when a loss or gradient is NaN/infinite: the update is not applied. */
 export class NonFiniteLossError extends Error {}
 
-/** One optimizer step over `microBatches` (gradient accumulation), clipped, at learning rate `lr`. */
-export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>, head?: ClassificationHead): StepResult {
+/** One optimizer step's forward/backward work, with everything the step reports packed in one tensor. */
+interface PendingStep {
+  grads: tf.Tensor[];
+  /** [loss per micro-batch…, squared grad norm, row sums of each micro-batch…] */
+  packed: tf.Tensor1D;
+}
+
+function stepTensors(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], taskWeights?: Record<string, number>, head?: ClassificationHead): PendingStep {
   const accumulator = new GradientAccumulator();
-  let lossSum = 0;
-  let tokens = 0;
-  let lossTokens = 0;
-  const taskTotals = new Map<string, { sum: number; tokens: number }>();
+  const reads: tf.Tensor1D[] = [];
   try {
     for (const batch of microBatches) {
-      const r = microBatchGradients(model, optimizer.variables, batch, taskWeights, head);
+      const r = microBatchTensors(model, optimizer.variables, batch, taskWeights, head);
       accumulator.add(r.grads);
-      if (!Number.isFinite(r.loss)) throw new NonFiniteLossError(`training loss is ${r.loss}`);
-      lossSum += r.loss;
+      reads.push(r.loss, r.rowSums);
+    }
+    const grads = accumulator.mean()!;
+    const losses = reads.filter((_, i) => i % 2 === 0);
+    const rowSums = reads.filter((_, i) => i % 2 === 1);
+    const packed = tf.tidy(() => tf.concat([...losses, tf.reshape(squaredGlobalNorm(grads), [1]), ...rowSums]) as tf.Tensor1D);
+    return { grads, packed };
+  } finally {
+    tf.dispose(reads);
+    accumulator.dispose();
+  }
+}
+
+/** Checks the values read back, clips and applies the update (not applied when anything is non-finite). */
+function finishStep(optimizer: AdamW, microBatches: readonly Batch[], pending: PendingStep, values: Float32Array, lr: number, gradClip: number): StepResult {
+  let grads = pending.grads;
+  try {
+    const n = microBatches.length;
+    let lossSum = 0;
+    let tokens = 0;
+    let lossTokens = 0;
+    const taskTotals = new Map<string, { sum: number; tokens: number }>();
+    let offset = n + 1;
+    microBatches.forEach((batch, i) => {
+      if (!Number.isFinite(values[i])) throw new NonFiniteLossError(`training loss is ${values[i]}`);
+      lossSum += values[i];
       tokens += batch.tokens;
       lossTokens += batch.lossTokens;
-      for (const [task, s] of r.taskSums) {
-        const e = taskTotals.get(task) ?? { sum: 0, tokens: 0 };
-        e.sum += s.sum;
-        e.tokens += s.tokens;
-        taskTotals.set(task, e);
-      }
-    }
-    let grads = accumulator.mean()!;
-    const gradNorm = globalNorm(grads);
-    if (!Number.isFinite(gradNorm)) {
-      grads.forEach((g) => g.dispose());
-      throw new NonFiniteLossError(`gradient norm is ${gradNorm}`);
-    }
+      addTaskSums(taskTotals, batch, values.subarray(offset, offset + batch.size));
+      offset += batch.size;
+    });
+    const gradNorm = Math.sqrt(values[n]);
+    if (!Number.isFinite(gradNorm)) throw new NonFiniteLossError(`gradient norm is ${gradNorm}`);
     grads = clipByGlobalNorm(grads, gradNorm, gradClip);
     optimizer.applyGradients(grads, lr);
-    grads.forEach((g) => g.dispose());
     const named = [...taskTotals].filter(([task]) => task !== '');
-    const result: StepResult = { loss: lossSum / microBatches.length, gradNorm, tokens, lossTokens };
+    const result: StepResult = { loss: lossSum / n, gradNorm, tokens, lossTokens };
     if (named.length > 0) result.taskLosses = Object.fromEntries(named.map(([k, v]) => [k, v.sum / v.tokens]));
     return result;
   } finally {
-    accumulator.dispose();
+    tf.dispose([...grads, pending.packed]);
   }
+}
+
+/** One optimizer step over `microBatches` (gradient accumulation), clipped, at learning rate `lr`; one synchronous read. */
+export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>, head?: ClassificationHead): StepResult {
+  const pending = stepTensors(model, optimizer, microBatches, taskWeights, head);
+  return finishStep(optimizer, microBatches, pending, pending.packed.dataSync() as Float32Array, lr, gradClip);
+}
+
+/** `optimizerStep` with its one read asynchronous: the training loop's, and the only one webgpu can run in Node. */
+export async function optimizerStepAsync(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>, head?: ClassificationHead): Promise<StepResult> {
+  const pending = stepTensors(model, optimizer, microBatches, taskWeights, head);
+  let values: Float32Array;
+  try {
+    values = (await pending.packed.data()) as Float32Array;
+  } catch (err) {
+    tf.dispose([...pending.grads, pending.packed]);
+    throw err;
+  }
+  return finishStep(optimizer, microBatches, pending, values, lr, gradClip);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -399,15 +502,18 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
     writer.emit({ type: 'memory', ...memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0), headKind) });
 
     optimizer = new AdamW([...model.trainableVariables(), ...(head?.trainableVariables() ?? [])], { weightDecay: config.weightDecay });
-    if (checkpointToLoad) optimizer.loadState(readOptimizerState(checkpointToLoad), state.step);
+    if (checkpointToLoad) {
+      optimizer.loadState(readOptimizerState(checkpointToLoad), state.step);
+      model.dropoutCounter = state.dropoutCounter ?? 0;
+    }
     const opt = optimizer;
     const padId = tokenizer.eosId;
-    const runEval = (epoch: number): boolean => {
+    const runEval = async (epoch: number): Promise<boolean> => {
       if (evalExamples.length === 0 || state.lastEvalStep === state.step) return false;
       state.lastEvalStep = state.step;
       let r: EvalResult & { accuracy?: number; perClass?: Record<string, { correct: number; total: number }> };
-      if (head && labelMap) r = evaluateClassification(model, head, evalExamples, labelMap.labels, config.batchSize, padId);
-      else r = evaluate(model, evalExamples, config.batchSize, padId);
+      if (head && labelMap) r = await evaluateClassificationAsync(model, head, evalExamples, labelMap.labels, config.batchSize, padId);
+      else r = await evaluateAsync(model, evalExamples, config.batchSize, padId);
       writer.emit({
         type: 'eval', step: state.step, epoch, loss: r.loss, taskLosses: r.taskLosses, tokens: r.tokens, examples: r.examples,
         ...(r.accuracy !== undefined ? { accuracy: r.accuracy, perClass: r.perClass } : {}),
@@ -418,16 +524,19 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
         // The best model by eval loss is kept as a checkpoint whenever checkpoints or early stopping are on.
         if (config.checkpointEvery > 0 || config.earlyStoppingPatience > 0) {
           state.bestStep = state.step;
-          saveCheckpoint();
+          await saveCheckpoint();
         }
       } else {
         state.evalsWithoutGain++;
       }
       return config.earlyStoppingPatience > 0 && state.evalsWithoutGain >= config.earlyStoppingPatience;
     };
-    function saveCheckpoint() {
+    async function saveCheckpoint() {
       if (lastCheckpoint === checkpointDir(paths, state.step)) return;
       const dir = checkpointDir(paths, state.step);
+      // The dropout masks drawn so far: a resumed run draws the same masks as an uninterrupted one.
+      state.dropoutCounter = model.dropoutCounter;
+      await cacheOnCpu(savedTensors(model, opt, head));
       // Written into a temporary folder and renamed: a killed run never leaves a half-written step-N.
       writeDirAtomically(dir, (tmp) => {
         saveOutput(base!, config.strategy, false, tmp, extras);
@@ -459,7 +568,7 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
         const t0 = performance.now();
         let r: StepResult;
         try {
-          r = optimizerStep(model, opt, group, lr, config.gradClip, config.taskWeights, head);
+          r = await optimizerStepAsync(model, opt, group, lr, config.gradClip, config.taskWeights, head);
         } catch (err) {
           if (!(err instanceof NonFiniteLossError)) throw err;
           const message = `${err.message} at step ${state.step + 1}; the run stopped. Try a lower --lr (now ${config.lr}), a --grad-clip, or check the data.`;
@@ -494,13 +603,13 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
           state.nextBatch = 0;
         }
         if ((config.evalEvery > 0 && state.step % config.evalEvery === 0) || epochEnd || state.step === totalSteps) {
-          if (runEval(epoch)) {
+          if (await runEval(epoch)) {
             log(`eval loss did not improve by ${config.minDelta} for ${config.earlyStoppingPatience} evaluation(s); stopping early`);
             status = 'early-stopped';
             break outer;
           }
         }
-        if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0 && state.step < totalSteps) saveCheckpoint();
+        if (config.checkpointEvery > 0 && state.step % config.checkpointEvery === 0 && state.step < totalSteps) await saveCheckpoint();
         // The next epoch has its own batch order.
         if (epochEnd) break;
       }
@@ -508,7 +617,8 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
     // Stopped before its first step: nothing was trained, so nothing is written.
     if (state.step === 0) return finish(status, { message: 'stopped before the first step' });
     // A stopped run keeps a checkpoint so that `--resume` can continue it.
-    if (status === 'stopped') saveCheckpoint();
+    if (status === 'stopped') await saveCheckpoint();
+    await cacheOnCpu(savedTensors(model, opt, head));
     const best = state.bestStep !== undefined ? checkpointDir(paths, state.bestStep) : undefined;
     let outputFiles: string[];
     if (status === 'early-stopped' && best && fs.existsSync(best) && state.bestStep !== state.step) {
