@@ -11,7 +11,7 @@ import { AdamW } from '../trainer/optimizer';
 import { explainWasmAbort, checkMemoryFits, type AdviceFlags } from '../trainer/memoryGuard';
 import { memoryEstimate, parameterBreakdown } from '../trainer/params';
 import { seededRandom } from '../trainer/random';
-import { optimizerStep, strategyOf } from '../trainer/train';
+import { optimizerStepAsync, strategyOf } from '../trainer/train';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
 export interface BenchResult {
@@ -103,17 +103,18 @@ export async function run(args: string[]): Promise<number> {
   });
   const batch = padBatch(examples);
   let rss = process.memoryUsage().rss;
-  const oneStep = () => {
+  // The async step reads its results with data(): the webgpu backend cannot read synchronously in Node.
+  const oneStep = async () => {
     try {
-      optimizerStep(model, optimizer, [batch], 1e-4, 1.0);
+      await optimizerStepAsync(model, optimizer, [batch], 1e-4, 1.0);
     } catch (err) {
       throw explainWasmAbort(err, estimate, BENCH_FLAGS);
     }
     rss = Math.max(rss, process.memoryUsage().rss);
   };
-  for (let i = 0; i < 2; i++) oneStep();
+  for (let i = 0; i < 2; i++) await oneStep();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) oneStep();
+  for (let i = 0; i < steps; i++) await oneStep();
   const seconds = (performance.now() - t0) / 1000;
   const p = parameterBreakdown(config, strategy);
   const result: BenchResult = {

@@ -4,9 +4,9 @@ import { TRAIN_DEFAULTS } from '../protocol/trainer';
 import { initBackend } from '../trainer/backend';
 import { DatasetError, loadDataset } from '../trainer/data';
 import * as fs from 'node:fs';
-import { assignLabels, ClassificationHead, evaluateClassification, readClassificationFolder } from '../trainer/classificationHead';
+import { assignLabels, ClassificationHead, evaluateClassificationAsync, readClassificationFolder } from '../trainer/classificationHead';
 import { loadModelWithAdapter } from '../trainer/generate';
-import { evaluate } from '../trainer/train';
+import { evaluateAsync } from '../trainer/train';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
 export async function run(args: string[]): Promise<number> {
@@ -51,7 +51,7 @@ export async function run(args: string[]): Promise<number> {
       throw err;
     }
     if (head && classifier) {
-      const c = evaluateClassification(base.model, head, data.examples, classifier.labels.labels, batchSize, base.tokenizer.eosId);
+      const c = await evaluateClassificationAsync(base.model, head, data.examples, classifier.labels.labels, batchSize, base.tokenizer.eosId);
       if (values.json) process.stdout.write(JSON.stringify({ loss: c.loss, accuracy: c.accuracy, perClass: c.perClass, examples: c.examples }) + '\n');
       else {
         process.stdout.write(`loss ${c.loss.toFixed(6)}, accuracy ${(100 * c.accuracy).toFixed(2)}% over ${c.examples} examples\n`);
@@ -59,7 +59,7 @@ export async function run(args: string[]): Promise<number> {
       }
       return 0;
     }
-    const r = evaluate(base.model, data.examples, batchSize, base.tokenizer.eosId);
+    const r = await evaluateAsync(base.model, data.examples, batchSize, base.tokenizer.eosId);
     const result: Record<string, unknown> = { loss: r.loss, tokens: r.tokens, examples: r.examples };
     if (r.taskLosses) result.taskLosses = r.taskLosses;
     if (data.skippedInvalid > 0) result.skipped = data.skippedInvalid;

@@ -17,6 +17,7 @@ import { taskSampledBatches } from './taskSampling';
 import { initPromptFromTokens, loadPromptAdapter, loadPromptEmbeddings, promptInitTokenIds, savePromptAdapter } from './promptTuning';
 import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from './modelFiles';
 import { AdamW, clipByGlobalNorm, GradientAccumulator, squaredGlobalNorm, type TrainableVariable } from './optimizer';
+import { checkMemoryFits, explainWasmAbort, WasmOutOfMemoryError } from './memoryGuard';
 import { memoryEstimate, parameterBreakdown } from './params';
 import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, prepareRunFolder, readOptimizerState, writeCheckpointState, type TrainerState } from './runFolder';
 import { learningRateAt } from './schedule';
@@ -499,7 +500,11 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       edge('ln_f'),
     ];
     writer.emit({ type: 'params', total: p.total, trainable: p.trainable, frozen: p.frozen, ratio: p.ratio, line: p.line, chapterLine: p.chapterLine, groups: p.groups, perLayer });
-    writer.emit({ type: 'memory', ...memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0), headKind) });
+    const estimate = memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0), headKind);
+    writer.emit({ type: 'memory', ...estimate });
+    // wasm's heap stops at 4 GiB: refuse a run that cannot fit before it aborts halfway through a step.
+    const fits = checkMemoryFits(estimate, backend);
+    if (!fits.ok) throw new WasmOutOfMemoryError(fits.message);
 
     optimizer = new AdamW([...model.trainableVariables(), ...(head?.trainableVariables() ?? [])], { weightDecay: config.weightDecay });
     if (checkpointToLoad) {
@@ -570,7 +575,7 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
         try {
           r = await optimizerStepAsync(model, opt, group, lr, config.gradClip, config.taskWeights, head);
         } catch (err) {
-          if (!(err instanceof NonFiniteLossError)) throw err;
+          if (!(err instanceof NonFiniteLossError)) throw explainWasmAbort(err, estimate);
           const message = `${err.message} at step ${state.step + 1}; the run stopped. Try a lower --lr (now ${config.lr}), a --grad-clip, or check the data.`;
           writer.emit({ type: 'error', message });
           return finish('failed', { message });
@@ -637,7 +642,7 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
   } catch (err) {
     const e = err as Error;
     // A bad dataset is the user's to fix: its message says everything, a stack would only add noise.
-    writer.emit({ type: 'error', message: e.message ?? String(err), ...(err instanceof DatasetError ? {} : { stack: e.stack }) });
+    writer.emit({ type: 'error', message: e.message ?? String(err), ...(err instanceof DatasetError || err instanceof WasmOutOfMemoryError ? {} : { stack: e.stack }) });
     return finish('failed', { message: e.message });
   } finally {
     optimizer?.dispose();
