@@ -6,27 +6,15 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../../cli/eval';
+import { captureStdout } from './captureStdout';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
 const DATA = path.join(FIXTURES, 'eval.jsonl');
 
 async function evalJson(args: string[]): Promise<{ loss: number; tokens: number; examples: number }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  // Only text: loading the wasm backend can push binary chunks through stdout's machinery.
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if (typeof chunk !== 'string') return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    chunks.push(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  let code: number;
-  try {
-    code = await run([...args, '--data', DATA, '--backend', 'wasm', '--json']);
-  } finally {
-    process.stdout.write = write;
-  }
-  assert.equal(code, 0, chunks.join(''));
-  return JSON.parse(chunks.join('').trim().split('\n').pop()!);
+  const { code, out } = await captureStdout(() => run([...args, '--data', DATA, '--backend', 'wasm', '--json']));
+  assert.equal(code, 0, out);
+  return JSON.parse(out.trim().split('\n').pop()!);
 }
 
 function expected(file: string): { loss: number; tokens: number; examples: number } {

@@ -10,26 +10,12 @@ import { memoryEstimate, parameterBreakdown } from '../../trainer/params';
 import { loraTargets, type StrategyConfig } from '../../trainer/strategy';
 import { run } from '../../cli/params';
 import { UsageError } from '../../cli/usage';
+import { captureStdout } from './captureStdout';
 
 const gpt2 = presetConfig('gpt2');
 const lora = (targets: string[] | 'all-linear', r = 8): StrategyConfig => ({ strategy: 'lora', r, alpha: 8, dropout: 0, targets });
 
-async function capture(args: string[]): Promise<{ code: number; out: string }> {
-  const chunks: string[] = [];
-  const write = process.stdout.write.bind(process.stdout);
-  // Only text: node's test runner talks to its parent through stdout in binary frames.
-  process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-    if (typeof chunk !== 'string') return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-    chunks.push(chunk);
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const code = await run(args);
-    return { code, out: chunks.join('') };
-  } finally {
-    process.stdout.write = write;
-  }
-}
+const capture = (args: string[]) => captureStdout(() => run(args));
 
 describe('parameter breakdown', () => {
   test('GPT-2 small has 124,439,808 parameters, all trainable in full fine-tuning', () => {

@@ -18,6 +18,7 @@ import { initPromptFromTokens, loadPromptAdapter, promptInitTokenIds, savePrompt
 import { adapterParamsPerBlock, type StrategyConfig } from '../../trainer/strategy';
 import { microBatchGradients, rowWeights } from '../../trainer/train';
 import { run as paramsCli } from '../../cli/params';
+import { captureStdout } from './captureStdout';
 
 const gpt2 = presetConfig('gpt2');
 /** Small enough that every test here runs in well under a second. */
@@ -80,19 +81,9 @@ describe('parameter counts on GPT-2 small, every strategy', () => {
     assert.equal(p.groups.find((g) => g.name.startsWith('score'))!.trainable, 1536);
     // a LoRA run with a classification head trains the score layer too (PEFT's modules_to_save)
     assert.equal(count({ strategy: 'lora', r: 8, alpha: 8, dropout: 0, targets: ['c_attn'] }, { kind: 'classification', numLabels: 3 }).trainable, 294_912 + 3 * 768);
-    const chunks: string[] = [];
-    const write = process.stdout.write.bind(process.stdout);
-    process.stdout.write = ((chunk: unknown, ...rest: unknown[]) => {
-      if (typeof chunk !== 'string') return (write as (...a: unknown[]) => boolean)(chunk, ...rest);
-      chunks.push(chunk);
-      return true;
-    }) as typeof process.stdout.write;
-    try {
-      assert.equal(await paramsCli(['--model', 'gpt2', '--strategy', 'partial', '--freeze-layers', '6', '--head', 'classification', '--num-labels', '2']), 0);
-    } finally {
-      process.stdout.write = write;
-    }
-    assert.ok(chunks.join('').split('\n').includes('Trainable: 81914112, Total: 124441344, Ratio: 65.83%'), chunks.join(''));
+    const { code, out } = await captureStdout(() => paramsCli(['--model', 'gpt2', '--strategy', 'partial', '--freeze-layers', '6', '--head', 'classification', '--num-labels', '2']));
+    assert.equal(code, 0);
+    assert.ok(out.split('\n').includes('Trainable: 81914112, Total: 124441344, Ratio: 65.83%'), out);
   });
 
   test('model variables agree with the counts (small model)', () => {
