@@ -7,17 +7,18 @@ export function makeNonce(): string {
   return randomBytes(18).toString('base64').replace(/[^A-Za-z0-9]/g, '');
 }
 
-export function contentSecurityPolicy(cspSource: string, nonce: string): string {
+/** The webviews' CSP: nothing but the extension's own files and nonce'd scripts and styles. */
+export function contentSecurityPolicy(cspSource: string, nonce: string, opts: { dataImages?: boolean } = {}): string {
   return [
     "default-src 'none'",
     `script-src 'nonce-${nonce}'`,
     `style-src ${cspSource} 'nonce-${nonce}'`,
     `font-src ${cspSource}`,
-    `img-src ${cspSource}`,
+    `img-src ${cspSource}${opts.dataImages ? ' data:' : ''}`,
   ].join('; ');
 }
 
-function escapeAttribute(value: string): string {
+export function escapeAttribute(value: string): string {
   return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 

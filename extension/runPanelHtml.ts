@@ -3,21 +3,13 @@
 // nonce, which it reads from its <script> element. Only that script runs, nothing remote loads, and
 // every piece of run data reaches the DOM as text. No `vscode` import: the caller passes the webview's
 // cspSource and the webview URIs.
+import { contentSecurityPolicy, escapeAttribute } from './previewHtml';
+
 export { makeNonce } from './previewHtml';
 
 export function panelContentSecurityPolicy(cspSource: string, nonce: string): string {
-  return [
-    "default-src 'none'",
-    `script-src 'nonce-${nonce}'`,
-    `style-src ${cspSource} 'nonce-${nonce}'`,
-    `font-src ${cspSource}`,
-    // uPlot draws on canvases; data: covers images a theme's CSS may inline.
-    `img-src ${cspSource} data:`,
-  ].join('; ');
-}
-
-function escapeAttribute(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  // uPlot draws on canvases; data: covers images a theme's CSS may inline.
+  return contentSecurityPolicy(cspSource, nonce, { dataImages: true });
 }
 
 function escapeText(value: string): string {
