@@ -1,8 +1,8 @@
 // `finetune bench`: trains a randomly initialised GPT-2 of the given shape on random tokens: 2 untimed
 // warm-up steps, then K timed optimizer steps (forward + backward + AdamW), the same work per step as
-// shared/reference/gpt2_ref.py bench, so the two tokens/s figures compare directly.
+// the PyTorch reference's `reference/gpt2_ref.py bench`, so the two tokens/s figures compare directly.
 import * as fs from 'node:fs';
-import { parseTrainFlags, TrainConfigError } from '../protocol/trainer';
+import { parseTrainFlags, type TrainConfigError } from '../protocol/trainer';
 import { initBackend } from '../trainer/backend';
 import type { GPT2Config } from '../trainer/config';
 import { padBatch, type TrainingExample } from '../trainer/data';
@@ -67,12 +67,13 @@ export async function run(args: string[]): Promise<number> {
   const seed = numberFlag('seed', values.seed, 0, { integer: true, min: 0 });
   if (embd % heads !== 0) throw new UsageError(`--embd (${embd}) must be divisible by --heads (${heads})`);
   // Strategy flags are parsed exactly as `train` parses them.
-  const trainFlags: string[] = ['--strategy', values.strategy ?? 'full'];
+  // `--flag=value`: a value that starts with '-' stays a value (and gets train's own message).
+  const trainFlags: string[] = [`--strategy=${values.strategy ?? 'full'}`];
   for (const name of ['freeze-layers', 'lora-r', 'lora-alpha', 'lora-targets', 'backend'] as const) {
-    if (values[name] !== undefined) trainFlags.push(`--${name}`, values[name]!);
+    if (values[name] !== undefined) trainFlags.push(`--${name}=${values[name]!}`);
   }
   if (values['freeze-embeddings']) trainFlags.push('--freeze-embeddings');
-  let given;
+  let given: ReturnType<typeof parseTrainFlags>;
   try {
     given = parseTrainFlags(trainFlags);
   } catch (err) {
@@ -89,7 +90,15 @@ export async function run(args: string[]): Promise<number> {
     loraTargets: given.loraTargets ?? ['c_attn'],
   });
   const { backend } = await initBackend(given.backend ?? 'auto');
-  const config: GPT2Config = { vocabSize: vocab, nPositions: Math.max(seq, 128), nEmbd: embd, nLayer: layers, nHead: heads, layerNormEpsilon: 1e-5, dropout: 0 };
+  const config: GPT2Config = {
+    vocabSize: vocab,
+    nPositions: Math.max(seq, 128),
+    nEmbd: embd,
+    nLayer: layers,
+    nHead: heads,
+    layerNormEpsilon: 1e-5,
+    dropout: 0,
+  };
   const estimate = memoryEstimate(config, strategy, batchSize, seq);
   const fits = checkMemoryFits(estimate, backend, BENCH_FLAGS);
   if (!fits.ok) throw new Error(fits.message);

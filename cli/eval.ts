@@ -29,7 +29,8 @@ export async function run(args: string[]): Promise<number> {
   // The `tiny` preset is randomly initialised from the seed: use the training run's seed to evaluate it.
   const seed = numberFlag('seed', values.seed, TRAIN_DEFAULTS.seed, { integer: true, min: 0 });
   const backendChoice = values.backend ?? 'auto';
-  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backendChoice)) throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backendChoice}'`);
+  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backendChoice))
+    throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backendChoice}'`);
   await initBackend(backendChoice as 'auto');
 
   // --adapter: a LoRA, bottleneck-adapter or prompt-tuning folder; a GPT2ForSequenceClassification
@@ -39,9 +40,15 @@ export async function run(args: string[]): Promise<number> {
   const head = classifier ? new ClassificationHead(base.config.nEmbd, classifier.labels.labels.length, seed, classifier.score) : undefined;
   try {
     const maxLength = Math.min(maxLengthFlag ?? base.config.nPositions, base.config.nPositions);
-    let data;
+    let data: Awaited<ReturnType<typeof loadDataset>>;
     try {
-      data = loadDataset(values.data, { tokenizer: base.tokenizer, maxLength, trainOnPrompt: values['train-on-prompt'] ?? false, skipInvalid: values['skip-invalid'] ?? false, classification: head !== undefined });
+      data = await loadDataset(values.data, {
+        tokenizer: base.tokenizer,
+        maxLength,
+        trainOnPrompt: values['train-on-prompt'] ?? false,
+        skipInvalid: values['skip-invalid'] ?? false,
+        classification: head !== undefined,
+      });
       if (classifier) assignLabels(data.examples, classifier.labels);
     } catch (err) {
       if (err instanceof DatasetError || (classifier && err instanceof Error && /label/.test(err.message))) {

@@ -18,27 +18,32 @@ export const HELP = `usage: finetune generate --model M [--adapter DIR] --prompt
   --backend B           auto (default), tensorflow, webgpu, wasm or cpu
   --json                print {text, tokens, prompt, promptTokens, stopReason}`;
 
+/** The flags `generate` takes (Try It builds its arguments for exactly these). */
+export const GENERATE_OPTIONS = {
+  model: { type: 'string' },
+  adapter: { type: 'string' },
+  prompt: { type: 'string' },
+  template: { type: 'string' },
+  'max-new-tokens': { type: 'string' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  seed: { type: 'string' },
+  'model-seed': { type: 'string' },
+  'no-stop': { type: 'boolean' },
+  backend: { type: 'string' },
+  json: { type: 'boolean' },
+} as const;
+
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, {
-    model: { type: 'string' },
-    adapter: { type: 'string' },
-    prompt: { type: 'string' },
-    template: { type: 'string' },
-    'max-new-tokens': { type: 'string' },
-    temperature: { type: 'string' },
-    'top-k': { type: 'string' },
-    seed: { type: 'string' },
-    'model-seed': { type: 'string' },
-    'no-stop': { type: 'boolean' },
-    backend: { type: 'string' },
-    json: { type: 'boolean' },
-  });
+  const { values } = parseFlags(args, GENERATE_OPTIONS);
   if (!values.model) throw new UsageError(`--model is required\n${HELP}`);
   if (values.prompt === undefined) throw new UsageError(`--prompt is required\n${HELP}`);
   const template = values.template ?? 'none';
-  if (template !== 'none' && !(DATASET_FORMATS as readonly string[]).includes(template)) throw new UsageError(`--template must be none or one of ${DATASET_FORMATS.join(', ')}, got '${template}'`);
+  if (template !== 'none' && !(DATASET_FORMATS as readonly string[]).includes(template))
+    throw new UsageError(`--template must be none or one of ${DATASET_FORMATS.join(', ')}, got '${template}'`);
   const backend = values.backend ?? 'auto';
-  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backend)) throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backend}'`);
+  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backend))
+    throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backend}'`);
   const result = await generate({
     modelSpec: values.model,
     adapterDir: values.adapter,

@@ -19,7 +19,8 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usageLine() + '\n');
     return name ? 0 : 2;
   }
-  const load = commands[name];
+  // Own keys only: `finetune constructor` is an unknown command, not Object.prototype's member.
+  const load = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!load) {
     process.stderr.write(`finetune: unknown command '${name}'\n${usageLine()}\n`);
     return 2;

@@ -2,6 +2,7 @@
 // from its config alone (presets are built in; a folder's config.json is read, never its weights).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../language/regularFile';
 import { isRepoId, resolveModel } from '../trainer/hub';
 import { fromHfConfig, isPresetName, presetConfig, type GPT2Config } from '../trainer/config';
 import { formatBytes, memoryEstimate, parameterBreakdown, withCommas, type HeadKind } from '../trainer/params';
@@ -42,9 +43,15 @@ export const HELP = `usage: finetune params --model M [--strategy full|partial|l
   --json                one JSON object: {total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory}`;
 
 function readConfigFile(file: string): GPT2Config {
+  let text: string;
+  try {
+    text = readRegularFileSync(file, { what: 'model config', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
+  } catch (err) {
+    throw new UsageError(err instanceof NotRegularFileError ? err.message : `cannot read ${file}: ${(err as Error).message}`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    raw = JSON.parse(text);
   } catch (err) {
     throw new Error(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }

@@ -28,7 +28,8 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(ar
 export function numberFlag(name: string, value: string | undefined, fallback: number, opts: { integer?: boolean; min?: number; max?: number } = {}): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n))) throw new UsageError(`--${name} must be ${opts.integer ? 'an integer' : 'a number'}, got '${value}'`);
+  if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)))
+    throw new UsageError(`--${name} must be ${opts.integer ? 'an integer' : 'a number'}, got '${value}'`);
   if (opts.min !== undefined && n < opts.min) throw new UsageError(`--${name} must be at least ${opts.min}, got ${n}`);
   if (opts.max !== undefined && n > opts.max) throw new UsageError(`--${name} must be at most ${opts.max}, got ${n}`);
   return n;

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseFlags, numberFlag, UsageError } from './usage';
 import { validateFile, type FileValidation } from '../language/validateFile';
+import { describeFileKind, MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../language/regularFile';
 import { DATASET_FORMATS, type DatasetFormat } from '../language/types';
 
 const DEFAULT_MAX_DIAGNOSTICS = 1000;
@@ -73,8 +74,9 @@ export async function run(args: string[]): Promise<number> {
   if (values.schema !== undefined) {
     let text: string;
     try {
-      text = fs.readFileSync(values.schema, 'utf8');
+      text = readRegularFileSync(values.schema, { what: 'schema', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
     } catch (e) {
+      if (e instanceof NotRegularFileError) throw new UsageError(e.message);
       throw new UsageError(`cannot read schema ${values.schema}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     try {
@@ -82,12 +84,13 @@ export async function run(args: string[]): Promise<number> {
     } catch (e) {
       throw new UsageError(`schema ${values.schema} is not valid JSON: ${(e as Error).message}`);
     }
-    if (userSchema === null || typeof userSchema !== 'object' || Array.isArray(userSchema)) throw new UsageError(`schema ${values.schema} must be a JSON object`);
+    if (userSchema === null || typeof userSchema !== 'object' || Array.isArray(userSchema))
+      throw new UsageError(`schema ${values.schema} must be a JSON object`);
   }
 
   try {
     const st = fs.statSync(file);
-    if (!st.isFile()) throw new UsageError(`${file} is not a file`);
+    if (!st.isFile()) throw new UsageError(`${file} is ${describeFileKind(st)}, not a regular file`);
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
@@ -97,7 +100,11 @@ export async function run(args: string[]): Promise<number> {
   try {
     // The main thread validates too (it would only wait): one worker fewer than cores, the cores all busy.
     result = await validateFile(file, {
-      workers: cliWorkers(fs.statSync(file).size, typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length, os.loadavg()[0]),
+      workers: cliWorkers(
+        fs.statSync(file).size,
+        typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length,
+        os.loadavg()[0],
+      ),
       shareCallingThread: true,
       format: format as DatasetFormat | 'auto',
       maxTokens,

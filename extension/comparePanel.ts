@@ -37,7 +37,12 @@ export class ComparePanel {
     return (ComparePanel.current = new ComparePanel(panel, extensionUri, runDirs, isActive));
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runDirs: string[], private isActive: (runDir: string) => boolean) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    runDirs: string[],
+    private isActive: (runDir: string) => boolean,
+  ) {
     this.runDirs = runDirs;
     const webview = panel.webview;
     webview.html = compareRunsHtml({

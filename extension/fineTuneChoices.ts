@@ -2,9 +2,22 @@
 // which order, the defaults for each, the checks on what the user types, and the run.json they become.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_LR, parseTrainArgs, parseTrainFlags, resolveTrainConfig, runJsonOf, TRAIN_SETTING_NAMES, TrainConfigError, type HeadKind, type Strategy, type TrainConfig } from '../protocol/trainer';
+import {
+  DEFAULT_LR,
+  parseTrainArgs,
+  parseTrainFlags,
+  presetTrainDefaults,
+  resolveTrainConfig,
+  TRAIN_DEFAULTS,
+  TRAIN_SETTING_NAMES,
+  TrainConfigError,
+  type HeadKind,
+  type Strategy,
+  type TrainConfig,
+} from '../protocol/trainer';
 import { defaultHubCacheDir } from '../trainer/hubCache';
 import { latestCheckpoint, runPaths } from '../trainer/runFolder';
+import { createRunFolder } from '../trainer/runOwnership';
 import { RUN_JSON } from './runFolders';
 
 /** The strategies the flow offers: every strategy of the engine. */
@@ -106,7 +119,6 @@ export interface ModelChoice {
   tiny?: boolean;
 }
 
-
 /** The base-model items, first the one Enter should take: a cached model if any, else `tiny`. */
 export function modelChoices(cached: readonly CachedModel[]): ModelChoice[] {
   const items: ModelChoice[] = cached.map((m) => ({
@@ -118,7 +130,15 @@ export function modelChoices(cached: readonly CachedModel[]): ModelChoice[] {
     nLayer: m.nLayer,
   }));
   items.push(
-    { kind: 'preset', label: 'tiny', description: 'preset · random weights, 2 layers, offline', detail: 'A small GPT-2 for trying the workflow: trains in seconds, learns little.', model: 'tiny', nLayer: 2, tiny: true },
+    {
+      kind: 'preset',
+      label: 'tiny',
+      description: 'preset · random weights, 2 layers, offline',
+      detail: 'A small GPT-2 for trying the workflow: memorises a sample dataset in about a minute, knows nothing else. Pick gpt2 or distilgpt2 for real work.',
+      model: 'tiny',
+      nLayer: 2,
+      tiny: true,
+    },
     { kind: 'preset', label: 'gpt2', description: 'preset · 124M parameters, needs a download', model: 'gpt2', nLayer: 12 },
     { kind: 'preset', label: 'distilgpt2', description: 'preset · 82M parameters, needs a download', model: 'distilgpt2', nLayer: 6 },
     { kind: 'browse', label: 'Browse…', description: 'a local model folder (config.json + model.safetensors)' },
@@ -166,20 +186,20 @@ export interface RunDefaults {
   virtualTokens: number;
 }
 
-
 /**
- * `tiny` has random weights, so it wants a far larger learning rate than fine-tuning does, and short
- * examples keep a run on a sample dataset well under a minute on a laptop CPU.
+ * The values the quick pick offers: a preset's own training defaults where it has them (`tiny`, whose
+ * random weights need many epochs at a large rate: PRESET_TRAIN_DEFAULTS, the declaration the CLI's
+ * defaults come from too), else the trainer's, with 256 tokens so that a pretrained model's run on a
+ * sample stays short.
  */
 export function runDefaults(model: ModelChoice, strategy: FlowStrategy): RunDefaults {
   const layers = model.nLayer ?? 12;
-  // Prompt tuning's few embeddings want a large rate whatever the model (PEFT's examples use 3e-2).
-  const tinyLr = strategy === 'prompt' ? DEFAULT_LR.prompt : strategy === 'full' || strategy === 'partial' ? 1e-3 : 2e-3;
+  const preset = presetTrainDefaults(model.model, strategy);
   return {
-    epochs: 3,
-    batchSize: 8,
-    lr: model.tiny ? tinyLr : DEFAULT_LR[strategy],
-    maxLength: model.tiny ? 128 : 256,
+    epochs: preset.epochs ?? TRAIN_DEFAULTS.epochs,
+    batchSize: preset.batchSize ?? TRAIN_DEFAULTS.batchSize,
+    lr: preset.lr ?? DEFAULT_LR[strategy],
+    maxLength: preset.maxLength ?? 256,
     freezeLayers: Math.max(1, Math.floor(layers / 2)),
     adapterDim: 64,
     virtualTokens: 20,
@@ -212,7 +232,11 @@ export interface HeadChoice {
 export function headChoices(format: string | undefined, labels: readonly string[]): HeadChoice[] {
   if (format !== 'classification' || labels.length < 2) return [];
   return [
-    { head: 'classification', label: 'classification head', description: `a score per label (${labels.length}: ${labels.slice(0, 6).join(', ')}${labels.length > 6 ? ', …' : ''}); eval reports accuracy` },
+    {
+      head: 'classification',
+      label: 'classification head',
+      description: `a score per label (${labels.length}: ${labels.slice(0, 6).join(', ')}${labels.length > 6 ? ', …' : ''}); eval reports accuracy`,
+    },
     { head: 'lm', label: 'causal LM', description: 'generate the label as text (any strategy, adapters and prompt tuning included)' },
   ];
 }
@@ -305,7 +329,7 @@ export function datasetFacts(file: string, maxBytes = 64 * 1024 * 1024): { tasks
 export function taskSamplingChoices(settings: readonly string[] = TRAIN_SETTING_NAMES): { value: string; label: string; description: string }[] {
   if (!settings.includes('taskSampling')) return [];
   return [
-    { value: 'proportional', label: 'proportional', description: 'in proportion to each task\'s number of examples' },
+    { value: 'proportional', label: 'proportional', description: "in proportion to each task's number of examples" },
     { value: 'uniform', label: 'uniform', description: 'every task equally often, whatever its size' },
     { value: 'temperature', label: 'temperature', description: 'between the two: proportional to size^(1/T)' },
   ];
@@ -384,7 +408,8 @@ export function configForRerun(saved: Partial<TrainConfig>, runDir: string): Tra
  */
 export function trainerArgs(runDir: string, resume = false): string[] {
   const dir = path.resolve(runDir);
-  return resume ? ['--resume', dir] : ['--config', path.join(dir, RUN_JSON)];
+  // `--flag=value`: a folder name can never be read as an option.
+  return resume ? [`--resume=${dir}`] : [`--config=${path.join(dir, RUN_JSON)}`];
 }
 
 /** The last complete checkpoint of a run folder (the one `--resume` continues from), if any. */
@@ -407,11 +432,13 @@ export function resumeConfig(runDir: string): TrainConfig {
   return parseTrainArgs(['--resume', path.resolve(runDir)]);
 }
 
+/**
+ * Creates the run folder (marked as a run's, by the run-folder rule of trainer/runOwnership.ts) and its
+ * run.json, so that the trainer started on it finds a folder it owns. Throws RunFolderError for a folder
+ * that holds anything else.
+ */
 export function writeRunJson(config: TrainConfig): string {
-  const file = path.join(config.out, 'run.json');
-  fs.mkdirSync(config.out, { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(runJsonOf(config), null, 2) + '\n');
-  return file;
+  return createRunFolder(config);
 }
 
 /** `finetune.runsDirectory`: absolute as given, else relative to the workspace folder (or the fallback). */

@@ -7,9 +7,28 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { readConfigFile, type HeadKind, type TrainConfig } from '../protocol/trainer';
 import {
-  canResume, checkNonNegativeInt, checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetFacts,
-  defaultPromptInit, findCachedModels, gpt2ModelFolderInfo, headChoices, modelChoices, parseTaskWeights, resumeConfig, runDefaults,
-  strategyChoices, taskSamplingChoices, taskWeightsText, writeRunJson, type FineTuneChoices, type ModelChoice,
+  canResume,
+  checkNonNegativeInt,
+  checkPositiveInt,
+  checkPositiveNumber,
+  checkRepoId,
+  configForRerun,
+  configFromChoices,
+  datasetFacts,
+  defaultPromptInit,
+  findCachedModels,
+  gpt2ModelFolderInfo,
+  headChoices,
+  modelChoices,
+  parseTaskWeights,
+  resumeConfig,
+  runDefaults,
+  strategyChoices,
+  taskSamplingChoices,
+  taskWeightsText,
+  writeRunJson,
+  type FineTuneChoices,
+  type ModelChoice,
 } from './fineTuneChoices';
 import { language } from './languageLoader';
 import { runIdFor, summarizeRunFolder, uniqueRunDir } from './runFolders';
@@ -23,7 +42,8 @@ export interface FineTuneDeps {
   log: vscode.LogOutputChannel;
 }
 
-export const UNTRUSTED_MESSAGE = 'Fine-tuning runs the trainer and may download models, so it needs a trusted workspace. Dataset validation and previews keep working.';
+export const UNTRUSTED_MESSAGE =
+  'Fine-tuning runs the trainer and may download models, so it needs a trusted workspace. Dataset validation and previews keep working.';
 
 /** True when training may start; otherwise explains and offers the trust editor. */
 export function requireTrust(): boolean {
@@ -47,7 +67,10 @@ async function checkDataset(uri: vscode.Uri, deps: FineTuneDeps): Promise<{ form
     return undefined;
   }
   if (result.errors > 0) {
-    const pick = await vscode.window.showErrorMessage(`${result.errors} error${result.errors === 1 ? '' : 's'} in ${name}: fix them before training.`, 'Open Problems');
+    const pick = await vscode.window.showErrorMessage(
+      `${result.errors} error${result.errors === 1 ? '' : 's'} in ${name}: fix them before training.`,
+      'Open Problems',
+    );
     if (pick === 'Open Problems') {
       // Opening the file runs the live diagnostics, which fill Problems.
       await vscode.window.showTextDocument(uri, { preview: false });
@@ -76,11 +99,21 @@ async function input(step: Step, prompt: string, value: string, validate: (v: st
 
 async function chooseModel(step: Step): Promise<ModelChoice | undefined> {
   const choices = modelChoices(findCachedModels());
-  const picked = await pick(choices.map((c) => ({ label: c.label, description: c.description, detail: c.detail, choice: c })), step, 'Base model (Enter: the first, which needs no download)');
+  const picked = await pick(
+    choices.map((c) => ({ label: c.label, description: c.description, detail: c.detail, choice: c })),
+    step,
+    'Base model (Enter: the first, which needs no download)',
+  );
   if (!picked) return undefined;
   const choice = picked.choice;
   if (choice.kind === 'browse') {
-    const folder = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, canSelectMany: false, openLabel: 'Use This Model', title: 'A model folder with config.json and model.safetensors' });
+    const folder = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Use This Model',
+      title: 'A model folder with config.json and model.safetensors',
+    });
     if (!folder?.[0]) return undefined;
     const info = gpt2ModelFolderInfo(folder[0].fsPath);
     if (!info) {
@@ -111,27 +144,49 @@ async function askChoices(uri: vscode.Uri, format: string | undefined): Promise<
   if (!model?.model) return undefined;
   let head: HeadKind = 'lm';
   if (heads.length) {
-    const picked = await pick(heads.map((h) => ({ label: h.label, description: h.description, value: h.head })), step('Head'), `What the model outputs for the ${labels.length} labels`);
+    const picked = await pick(
+      heads.map((h) => ({ label: h.label, description: h.description, value: h.head })),
+      step('Head'),
+      `What the model outputs for the ${labels.length} labels`,
+    );
     if (!picked) return undefined;
     head = picked.value;
   }
-  const strategyPick = await pick(strategyChoices(model, head).map((s) => ({ ...s, value: s.strategy })), step('Strategy'), 'Training strategy');
+  const strategyPick = await pick(
+    strategyChoices(model, head).map((s) => ({ ...s, value: s.strategy })),
+    step('Strategy'),
+    'Training strategy',
+  );
   if (!strategyPick) return undefined;
   const strategy = strategyPick.value;
   const d = runDefaults(model, strategy);
-  const choices: FineTuneChoices = { data: uri.fsPath, model: model.model, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength };
+  const choices: FineTuneChoices = {
+    data: uri.fsPath,
+    model: model.model,
+    strategy,
+    epochs: d.epochs,
+    lr: d.lr,
+    batchSize: d.batchSize,
+    maxLength: d.maxLength,
+  };
   if (head === 'classification') Object.assign(choices, { head, numLabels: labels.length });
 
   if (strategy === 'partial') {
     const layers = model.nLayer;
-    const v = await input({ title: `Fine-tune ${name}: partial` }, `Freeze how many of the ${layers ?? ''} transformer layers (from the bottom)?`.replace('  ', ' '), String(d.freezeLayers),
-      (t) => checkNonNegativeInt(t, 'Frozen layers', layers ?? Number.MAX_SAFE_INTEGER));
+    const v = await input(
+      { title: `Fine-tune ${name}: partial` },
+      `Freeze how many of the ${layers ?? ''} transformer layers (from the bottom)?`.replace('  ', ' '),
+      String(d.freezeLayers),
+      (t) => checkNonNegativeInt(t, 'Frozen layers', layers ?? Number.MAX_SAFE_INTEGER),
+    );
     if (v === undefined) return undefined;
     choices.freezeLayers = Number(v);
   } else if (strategy === 'lora') {
     const r = await input({ title: `Fine-tune ${name}: LoRA rank` }, 'LoRA rank r', '8', (t) => checkPositiveInt(t, 'r', 1024));
     if (r === undefined) return undefined;
-    const alpha = await input({ title: `Fine-tune ${name}: LoRA alpha` }, 'LoRA alpha (the update is scaled by alpha / r)', r, (t) => checkPositiveNumber(t, 'alpha'));
+    const alpha = await input({ title: `Fine-tune ${name}: LoRA alpha` }, 'LoRA alpha (the update is scaled by alpha / r)', r, (t) =>
+      checkPositiveNumber(t, 'alpha'),
+    );
     if (alpha === undefined) return undefined;
     const targets = await pick(
       [
@@ -144,11 +199,18 @@ async function askChoices(uri: vscode.Uri, format: string | undefined): Promise<
     if (!targets) return undefined;
     Object.assign(choices, { loraR: Number(r), loraAlpha: Number(alpha), loraTargets: targets.value });
   } else if (strategy === 'adapter') {
-    const dim = await input({ title: `Fine-tune ${name}: adapter` }, 'Adapter bottleneck dimension (the down-projection\'s width)', String(d.adapterDim), (t) => checkPositiveInt(t, 'Adapter dimension', 65536));
+    const dim = await input({ title: `Fine-tune ${name}: adapter` }, "Adapter bottleneck dimension (the down-projection's width)", String(d.adapterDim), (t) =>
+      checkPositiveInt(t, 'Adapter dimension', 65536),
+    );
     if (dim === undefined) return undefined;
     choices.adapterDim = Number(dim);
   } else if (strategy === 'prompt') {
-    const n = await input({ title: `Fine-tune ${name}: prompt tuning` }, 'Virtual tokens (learnt embeddings put in front of every example)', String(d.virtualTokens), (t) => checkPositiveInt(t, 'Virtual tokens', 1024));
+    const n = await input(
+      { title: `Fine-tune ${name}: prompt tuning` },
+      'Virtual tokens (learnt embeddings put in front of every example)',
+      String(d.virtualTokens),
+      (t) => checkPositiveInt(t, 'Virtual tokens', 1024),
+    );
     if (n === undefined) return undefined;
     const init = await input(
       { title: `Fine-tune ${name}: prompt tuning` },
@@ -162,23 +224,44 @@ async function askChoices(uri: vscode.Uri, format: string | undefined): Promise<
 
   const epochs = await input(step('Epochs'), 'Epochs (passes over the training data)', String(d.epochs), (t) => checkPositiveNumber(t, 'Epochs'));
   if (epochs === undefined) return undefined;
-  const lr = await input(step('Learning Rate'), `Peak learning rate (linear decay)${model.tiny ? '; tiny has random weights and wants a large one' : ''}`, String(d.lr), (t) => checkPositiveNumber(t, 'Learning rate'));
+  const lr = await input(
+    step('Learning Rate'),
+    `Peak learning rate (linear decay)${model.tiny ? '; tiny has random weights and wants a large one' : ''}`,
+    String(d.lr),
+    (t) => checkPositiveNumber(t, 'Learning rate'),
+  );
   if (lr === undefined) return undefined;
-  const batch = await input(step('Batch Size'), `Examples per step (examples are cut to ${d.maxLength} tokens)`, String(d.batchSize), (t) => checkPositiveInt(t, 'Batch size', 4096));
+  const batch = await input(step('Batch Size'), `Examples per step (examples are cut to ${d.maxLength} tokens)`, String(d.batchSize), (t) =>
+    checkPositiveInt(t, 'Batch size', 4096),
+  );
   if (batch === undefined) return undefined;
   Object.assign(choices, { epochs: Number(epochs), lr: Number(lr), batchSize: Number(batch) });
 
   if (tasks.length) {
-    const w = await input(step('Task Weights'), `Loss weight α per task (${tasks.join(', ')}); 0 leaves a task out of the loss`, taskWeightsText(tasks), (t) => parseTaskWeights(t).error);
+    const w = await input(
+      step('Task Weights'),
+      `Loss weight α per task (${tasks.join(', ')}); 0 leaves a task out of the loss`,
+      taskWeightsText(tasks),
+      (t) => parseTaskWeights(t).error,
+    );
     if (w === undefined) return undefined;
     choices.taskWeights = parseTaskWeights(w).weights;
   }
   if (samplings.length) {
-    const sampling = await pick(samplings.map((s) => ({ label: s.label, description: s.description, value: s.value })), step('Task Sampling'), 'How batches draw examples from the tasks');
+    const sampling = await pick(
+      samplings.map((s) => ({ label: s.label, description: s.description, value: s.value })),
+      step('Task Sampling'),
+      'How batches draw examples from the tasks',
+    );
     if (!sampling) return undefined;
     choices.taskSampling = sampling.value;
     if (sampling.value === 'temperature') {
-      const t = await input({ title: `Fine-tune ${name}: temperature sampling` }, 'Temperature T: each task is drawn in proportion to its size^(1/T) (1 = proportional, large = uniform)', '2', (v) => checkPositiveNumber(v, 'T'));
+      const t = await input(
+        { title: `Fine-tune ${name}: temperature sampling` },
+        'Temperature T: each task is drawn in proportion to its size^(1/T) (1 = proportional, large = uniform)',
+        '2',
+        (v) => checkPositiveNumber(v, 'T'),
+      );
       if (t === undefined) return undefined;
       choices.samplingTemperature = Number(t);
     }
@@ -187,7 +270,13 @@ async function askChoices(uri: vscode.Uri, format: string | undefined): Promise<
 }
 
 function startRun(config: TrainConfig, deps: FineTuneDeps): void {
-  writeRunJson(config);
+  try {
+    writeRunJson(config);
+  } catch (err) {
+    // A runs folder that cannot be written, or a folder no run created (trainer/runOwnership.ts).
+    void vscode.window.showErrorMessage(`Fine-tune: ${(err as Error).message}`);
+    return;
+  }
   deps.log.info(`Fine-tune: starting ${config.out}`);
   deps.manager.start(config);
 }
@@ -263,9 +352,10 @@ export async function resumeRunCommand(runDir: string, deps: FineTuneDeps): Prom
   }
   const summary = summarizeRunFolder(runDir);
   if (!canResume(summary.status, runDir)) {
-    const why = summary.status === 'stopped' || summary.status === 'failed'
-      ? 'it has no checkpoint to continue from (checkpoints are written when a run is stopped and every --checkpoint-every steps)'
-      : `it is ${summary.status}; only stopped or failed runs continue`;
+    const why =
+      summary.status === 'stopped' || summary.status === 'failed'
+        ? 'it has no checkpoint to continue from (checkpoints are written when a run is stopped and every --checkpoint-every steps)'
+        : `it is ${summary.status}; only stopped or failed runs continue`;
     void vscode.window.showErrorMessage(`Cannot resume ${id}: ${why}.`);
     return;
   }

@@ -67,9 +67,7 @@ export function hoverMarkdown(preview: RecordPreview, fileFormat?: string): stri
   if (preview.label !== undefined) head.push(`label ${escapeMarkdown(preview.label)}`);
   if (fileFormat && fileFormat !== preview.format) head.push(`file format ${escapeMarkdown(fileFormat)}`);
   parts.push(head.join(' · ') + '\n\n');
-  parts.push(
-    `Tokens: prompt ${preview.promptTokens} · target ${preview.targetTokens} · total ${preview.totalTokens} · loss on ${inLoss}\n\n`,
-  );
+  parts.push(`Tokens: prompt ${preview.promptTokens} · target ${preview.targetTokens} · total ${preview.totalTokens} · loss on ${inLoss}\n\n`);
   parts.push('**Prompt**\n\n', codeBlock(truncateText(preview.prompt, HOVER_TEXT_LIMIT)), '\n');
   parts.push('**Target**\n\n', codeBlock(truncateText(preview.target, HOVER_TEXT_LIMIT)), '\n');
   parts.push(`**Loss mask** (tokens in ⟦ ⟧ are the ${inLoss} the loss is taken on)\n\n`, codeBlock(lossMaskText(preview.tokens)));

@@ -40,5 +40,7 @@ export async function installNativeBackendCommand(context: vscode.ExtensionConte
     });
     return;
   }
-  void vscode.window.showInformationMessage(`The ${choice.label} TensorFlow backend is installed in ${targetDir}; new runs use it (backend "auto" or "tensorflow").`);
+  void vscode.window.showInformationMessage(
+    `The ${choice.label} TensorFlow backend is installed in ${targetDir}; new runs use it (backend "auto" or "tensorflow").`,
+  );
 }

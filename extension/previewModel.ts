@@ -69,7 +69,9 @@ export class PreviewModel {
     const rows = picked.map((line) => {
       const text = this.lines[line];
       if (text.length > PREVIEW_MAX_LINE_CHARS) {
-        return toPreviewRow(line, { error: `a record of ${text.length.toLocaleString('en-US')} characters is too long to render here (limit ${PREVIEW_MAX_LINE_CHARS.toLocaleString('en-US')})` });
+        return toPreviewRow(line, {
+          error: `a record of ${text.length.toLocaleString('en-US')} characters is too long to render here (limit ${PREVIEW_MAX_LINE_CHARS.toLocaleString('en-US')})`,
+        });
       }
       return toPreviewRow(line, this.lang.previewRecord(text, options));
     });

@@ -3,13 +3,7 @@
 // draws text. One panel per file; it follows unsaved edits of the file's open document.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import {
-  DEFAULT_PREVIEW_QUERY,
-  isWebviewToHost,
-  normalizeQuery,
-  type HostToWebview,
-  type PreviewQuery,
-} from '../protocol/preview';
+import { DEFAULT_PREVIEW_QUERY, isWebviewToHost, normalizeQuery, type HostToWebview, type PreviewQuery } from '../protocol/preview';
 import { language } from './languageLoader';
 import { makeNonce, previewHtml } from './previewHtml';
 import { PreviewModel } from './previewModel';
@@ -51,7 +45,13 @@ export class DatasetPreviewPanel implements vscode.Disposable {
   }
 
   /** Re-creates a panel VS Code restored after a reload. */
-  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, state: PersistedPreviewState | undefined, settings: DatasetSettings, log: vscode.LogOutputChannel): void {
+  static revive(
+    panel: vscode.WebviewPanel,
+    extensionUri: vscode.Uri,
+    state: PersistedPreviewState | undefined,
+    settings: DatasetSettings,
+    log: vscode.LogOutputChannel,
+  ): void {
     if (!state?.uri) {
       panel.dispose();
       return;
@@ -89,7 +89,11 @@ export class DatasetPreviewPanel implements vscode.Disposable {
         ? vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(uri.fsPath)), path.basename(uri.fsPath)))
         : undefined;
     if (watcher) {
-      this.disposables.push(watcher, watcher.onDidChange(() => this.invalidate()), watcher.onDidDelete(() => this.invalidate()));
+      this.disposables.push(
+        watcher,
+        watcher.onDidChange(() => this.invalidate()),
+        watcher.onDidDelete(() => this.invalidate()),
+      );
     }
     this.disposables.push(
       webview.onDidReceiveMessage((m: unknown) => void this.receive(m)),

@@ -3,14 +3,7 @@
 import type { DatasetDiagnostic, QuickFix } from '../language/types';
 
 /** Identity of a diagnostic as VS Code round-trips it: range, code and message. */
-export function diagnosticKey(d: {
-  line: number;
-  column: number;
-  endLine: number;
-  endColumn: number;
-  code: string;
-  message: string;
-}): string {
+export function diagnosticKey(d: { line: number; column: number; endLine: number; endColumn: number; code: string; message: string }): string {
   return `${d.line}:${d.column}:${d.endLine}:${d.endColumn}:${d.code}:${d.message}`;
 }
 

@@ -13,7 +13,13 @@ export const TRAINER_LOG = 'trainer.log';
 /** `2026-11-28T14-55-03-alpaca-lora`: sortable by time, readable in a folder listing. */
 export function runIdFor(date: Date, dataset: string, strategy: string): string {
   const stamp = date.toISOString().slice(0, 19).replace(/:/g, '-');
-  const name = path.basename(dataset).replace(/\.[^.]*$/, '').replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 40) || 'dataset';
+  const name =
+    path
+      .basename(dataset)
+      .replace(/\.[^.]*$/, '')
+      .replace(/[^A-Za-z0-9._-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 40) || 'dataset';
   return `${stamp}-${name}-${strategy}`;
 }
 
@@ -161,7 +167,9 @@ export class RunEventFold {
     const fromJson = (key: string) => (runJson && typeof runJson[key] === 'string' ? (runJson[key] as string) : undefined);
     const data = fromJson('data');
     const summary: RunSummary = {
-      id, dir, status: 'waiting',
+      id,
+      dir,
+      status: 'waiting',
       dataset: data ? path.basename(data) : this.dataset,
       model: fromJson('model') ?? this.model,
       strategy: fromJson('strategy') ?? this.strategy,
@@ -193,7 +201,13 @@ export class RunEventFold {
   }
 }
 
-export function summarizeEvents(id: string, dir: string, events: readonly TrainerEvent[], runJson: Record<string, unknown> | undefined, opts: SummaryOptions = {}): RunSummary {
+export function summarizeEvents(
+  id: string,
+  dir: string,
+  events: readonly TrainerEvent[],
+  runJson: Record<string, unknown> | undefined,
+  opts: SummaryOptions = {},
+): RunSummary {
   return new RunEventFold().add(events).summary(id, dir, runJson, opts);
 }
 

@@ -27,7 +27,11 @@ export interface RunManagerHooks {
 export function nativeBackendEnv(setting: string | undefined, globalStorage: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = { ...env };
   if (setting && setting.trim()) out.FINETUNE_TFJS_NODE_PATH = setting.trim();
-  else if (!out.FINETUNE_TFJS_NODE_PATH && [false, true].some((gpu) => fs.existsSync(path.join(globalStorage, 'node_modules', ...nativeTfjsPackageName(gpu).split('/'))))) out.FINETUNE_TFJS_NODE_PATH = globalStorage;
+  else if (
+    !out.FINETUNE_TFJS_NODE_PATH &&
+    [false, true].some((gpu) => fs.existsSync(path.join(globalStorage, 'node_modules', ...nativeTfjsPackageName(gpu).split('/'))))
+  )
+    out.FINETUNE_TFJS_NODE_PATH = globalStorage;
   return out;
 }
 
@@ -40,7 +44,10 @@ export class RunManager implements vscode.Disposable {
   readonly onEvent = this.eventEmitter.event;
   readonly output: vscode.OutputChannel;
 
-  constructor(private readonly context: vscode.ExtensionContext, private readonly hooks: RunManagerHooks) {
+  constructor(
+    private readonly context: vscode.ExtensionContext,
+    private readonly hooks: RunManagerHooks,
+  ) {
     this.output = vscode.window.createOutputChannel('Fine-Tune');
   }
 
@@ -80,7 +87,13 @@ export class RunManager implements vscode.Disposable {
       runDir: dir,
       env,
       onEvent: (event) => this.onRunEvent(run, event),
-      onLog: (text) => this.output.append(text.split('\n').map((l, i, a) => (i === a.length - 1 && l === '' ? '' : `[${id}] ${l}`)).join('\n')),
+      onLog: (text) =>
+        this.output.append(
+          text
+            .split('\n')
+            .map((l, i, a) => (i === a.length - 1 && l === '' ? '' : `[${id}] ${l}`))
+            .join('\n'),
+        ),
     });
     this.runs.set(dir, run);
     this.updateStatusItem(run);
@@ -104,7 +117,9 @@ export class RunManager implements vscode.Disposable {
     switch (event.type) {
       case 'start':
         run.last.totalSteps = event.totalSteps;
-        this.output.appendLine(`[${run.id}] ${event.backend} on ${event.device}; ${event.dataset?.train} training / ${event.dataset?.eval} eval records, ${event.totalSteps} steps`);
+        this.output.appendLine(
+          `[${run.id}] ${event.backend} on ${event.device}; ${event.dataset?.train} training / ${event.dataset?.eval} eval records, ${event.totalSteps} steps`,
+        );
         break;
       case 'step':
         run.last.step = event.step;
@@ -142,7 +157,9 @@ export class RunManager implements vscode.Disposable {
         else if (pick === 'Open Run') this.hooks.showPanel(run.dir, false);
       });
     } else if (exit.done?.status === 'stopped') {
-      void vscode.window.showInformationMessage(`Training stopped: ${run.id} (${exit.done.message ?? `step ${exit.done.step}`}). Its output and checkpoint are saved.`);
+      void vscode.window.showInformationMessage(
+        `Training stopped: ${run.id} (${exit.done.message ?? `step ${exit.done.step}`}). Its output and checkpoint are saved.`,
+      );
     } else if (exit.done) {
       void vscode.window.showInformationMessage(`Training ${exit.done.status}: ${run.id}`, 'Reveal Output').then((pick) => {
         if (pick === 'Reveal Output') void revealRunOutput(run.dir);
@@ -157,10 +174,7 @@ export class RunManager implements vscode.Disposable {
     const runs = [...this.runs.values()];
     for (const run of runs) run.process.stop(stopGraceMs, termGraceMs);
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(runs.map((r) => r.process.exited)),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, capMs))),
-    ]);
+    await Promise.race([Promise.all(runs.map((r) => r.process.exited)), new Promise<void>((resolve) => (timer = setTimeout(resolve, capMs)))]);
     clearTimeout(timer);
     for (const run of runs) if (run.process.running) run.process.kill();
   }

@@ -87,18 +87,25 @@ export class RunPanel implements vscode.Disposable {
       existing.panel.reveal(undefined, preserveFocus);
       return existing;
     }
-    const panel = vscode.window.createWebviewPanel(RUN_PANEL_VIEW_TYPE, runPanelTitle(path.basename(dir)), { viewColumn: vscode.ViewColumn.Beside, preserveFocus }, {
-      enableScripts: true,
-      retainContextWhenHidden: true,
-      localResourceRoots: [vscode.Uri.joinPath(deps.context.extensionUri, 'dist', 'webview')],
-    });
+    const panel = vscode.window.createWebviewPanel(
+      RUN_PANEL_VIEW_TYPE,
+      runPanelTitle(path.basename(dir)),
+      { viewColumn: vscode.ViewColumn.Beside, preserveFocus },
+      {
+        enableScripts: true,
+        retainContextWhenHidden: true,
+        localResourceRoots: [vscode.Uri.joinPath(deps.context.extensionUri, 'dist', 'webview')],
+      },
+    );
     return new RunPanel(panel, dir, deps);
   }
 
   /** After a window reload: the run folder is found from the title (workspace state remembers the folder). */
   static revive(panel: vscode.WebviewPanel, deps: RunPanelDeps): void {
     const id = panel.title.replace(/^Training: /, '');
-    const remembered = deps.context.workspaceState.get<Record<string, string>>(OPEN_PANELS_KEY, {})[id];
+    const open = deps.context.workspaceState.get<Record<string, string>>(OPEN_PANELS_KEY, {});
+    // Own keys only: a run folder may be called `constructor`.
+    const remembered = Object.hasOwn(open, id) && typeof open[id] === 'string' ? open[id] : undefined;
     const dir = remembered ?? path.join(deps.runsDirectory(), id);
     if (!fs.existsSync(dir)) {
       panel.webview.html = `<!DOCTYPE html><html><body><p>The run folder of ${id.replace(/[<>&]/g, '')} no longer exists.</p></body></html>`;
@@ -112,7 +119,11 @@ export class RunPanel implements vscode.Disposable {
     for (const p of [...RunPanel.panels.values()]) p.panel.dispose();
   }
 
-  private constructor(readonly panel: vscode.WebviewPanel, readonly runDir: string, private readonly deps: RunPanelDeps) {
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    readonly runDir: string,
+    private readonly deps: RunPanelDeps,
+  ) {
     RunPanel.panels.set(runDir, this);
     const webview = panel.webview;
     const nonce = makeNonce();
@@ -135,10 +146,11 @@ export class RunPanel implements vscode.Disposable {
 
   private async remember(open: boolean): Promise<void> {
     const id = path.basename(this.runDir);
-    const map = { ...this.deps.context.workspaceState.get<Record<string, string>>(OPEN_PANELS_KEY, {}) };
-    if (open) map[id] = this.runDir;
-    else delete map[id];
-    await this.deps.context.workspaceState.update(OPEN_PANELS_KEY, map);
+    // A Map in between: a run folder called `__proto__` must be a key, not an assignment to the prototype.
+    const map = new Map(Object.entries(this.deps.context.workspaceState.get<Record<string, string>>(OPEN_PANELS_KEY, {})));
+    if (open) map.set(id, this.runDir);
+    else map.delete(id);
+    await this.deps.context.workspaceState.update(OPEN_PANELS_KEY, Object.fromEntries(map));
   }
 
   private post(message: RunPanelHostMessage): void {
@@ -210,22 +222,25 @@ export class RunPanel implements vscode.Disposable {
     this.timer = undefined;
     const active = this.deps.manager.isActive(this.runDir);
     if (this.sawDone && !active && delay === undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      const { text, end, truncated } = readCompleteLines(this.eventsFile, this.sent);
-      if (truncated) {
-        // The file was replaced (a new run in the same folder): start the panel over.
-        this.sendBacklog();
-        return;
-      }
-      this.sent = end;
-      const events = parseEventLines(text);
-      if (events.length) {
-        this.note(events);
-        this.post({ type: 'events', events });
-      }
-      this.schedule();
-    }, delay ?? (active ? LIVE_POLL_MS : IDLE_POLL_MS));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        const { text, end, truncated } = readCompleteLines(this.eventsFile, this.sent);
+        if (truncated) {
+          // The file was replaced (a new run in the same folder): start the panel over.
+          this.sendBacklog();
+          return;
+        }
+        this.sent = end;
+        const events = parseEventLines(text);
+        if (events.length) {
+          this.note(events);
+          this.post({ type: 'events', events });
+        }
+        this.schedule();
+      },
+      delay ?? (active ? LIVE_POLL_MS : IDLE_POLL_MS),
+    );
   }
 
   dispose(): void {

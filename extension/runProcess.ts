@@ -219,7 +219,13 @@ export class RunProcess {
     const lines: object[] = [];
     if (!inFile) lines.push({ type: 'error', time: now, message });
     const done: DoneEvent = {
-      type: 'done', time: now, status: 'failed', step: this.lastStep, elapsedSec: (now - this.started) / 1000, outputFiles: [], message,
+      type: 'done',
+      time: now,
+      status: 'failed',
+      step: this.lastStep,
+      elapsedSec: (now - this.started) / 1000,
+      outputFiles: [],
+      message,
     };
     lines.push(done);
     try {

@@ -25,7 +25,10 @@ export function runContextValue(status: RunStatus, resumable: boolean): string {
 }
 
 export class RunItem extends vscode.TreeItem {
-  constructor(readonly summary: RunSummary, readonly resumable = false) {
+  constructor(
+    readonly summary: RunSummary,
+    readonly resumable = false,
+  ) {
     super(summary.id, vscode.TreeItemCollapsibleState.None);
     this.id = summary.dir;
     this.resourceUri = vscode.Uri.file(summary.dir);
@@ -62,7 +65,10 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunItem>, vscod
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly summaries = new RunSummaryCache();
 
-  constructor(private readonly runsDirectory: () => string, private readonly manager: RunManager) {
+  constructor(
+    private readonly runsDirectory: () => string,
+    private readonly manager: RunManager,
+  ) {
     this.disposables.push(
       manager.onDidChange(() => this.refreshSoon()),
       vscode.workspace.onDidChangeConfiguration((e) => {

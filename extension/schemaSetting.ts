@@ -2,6 +2,7 @@
 // passes the workspace folders, and errors come back as messages the extension shows as they are.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../language/regularFile';
 
 /**
  * The file a schema setting names: absolute as given; relative to the first workspace folder that
@@ -44,8 +45,10 @@ export function parseSchemaText(text: string, file: string): SchemaLoad {
 export function loadSchemaFile(file: string): SchemaLoad {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // On the extension host's thread: a FIFO named as the schema must be refused, not read (it would block).
+    text = readRegularFileSync(file, { what: 'schema', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
   } catch (err) {
+    if (err instanceof NotRegularFileError) return { error: `finetune.dataset.schema: ${err.message}` };
     const code = (err as NodeJS.ErrnoException).code;
     return { error: `finetune.dataset.schema: cannot read ${file}${code === 'ENOENT' ? ' (no such file)' : ` (${code ?? String(err)})`}` };
   }

@@ -95,9 +95,7 @@ export class DatasetSettings implements vscode.Disposable {
     this.schemaWatcher = undefined;
     this.watchedSchema = file;
     if (!file) return;
-    const watcher = vscode.workspace.createFileSystemWatcher(
-      new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)),
-    );
+    const watcher = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(path.dirname(file)), path.basename(file)));
     const reload = () => this.invalidate();
     watcher.onDidChange(reload);
     watcher.onDidCreate(reload);

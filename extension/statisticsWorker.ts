@@ -30,7 +30,10 @@ export function computeStatisticsInWorker(text: string, options: ValidationOptio
   const workerData = { text, options };
   // Under tsx (tests, development) the worker is TypeScript: load it through tsx's require hook.
   const worker = file.endsWith('.ts')
-    ? new Worker(`const r = require('node:module').createRequire(${JSON.stringify(file)}); r('tsx/cjs'); r(${JSON.stringify(file)});`, { eval: true, workerData })
+    ? new Worker(`const r = require('node:module').createRequire(${JSON.stringify(file)}); r('tsx/cjs'); r(${JSON.stringify(file)});`, {
+        eval: true,
+        workerData,
+      })
     : new Worker(file, { workerData });
   let settled = false;
   let cancel: () => void = () => {};

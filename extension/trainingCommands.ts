@@ -43,7 +43,10 @@ export function registerTraining(context: vscode.ExtensionContext, settings: Dat
       void vscode.window.showInformationMessage('No training runs found in ' + runsDirectory());
       return undefined;
     }
-    const picked = await vscode.window.showQuickPick(runs.map((r) => ({ label: r.id, description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`, dir: r.dir })), { placeHolder });
+    const picked = await vscode.window.showQuickPick(
+      runs.map((r) => ({ label: r.id, description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`, dir: r.dir })),
+      { placeHolder },
+    );
     return picked?.dir;
   };
 
@@ -73,7 +76,12 @@ export function registerTraining(context: vscode.ExtensionContext, settings: Dat
         }
         const picked = await vscode.window.showQuickPick(
           // Enter alone compares the selected run (if any) with the newest ones: two runs in all.
-          runs.map((r, i) => ({ label: r.id, description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`, dir: r.dir, picked: dirs.includes(r.dir) || (dirs.length === 0 && i < 2) || (dirs.length === 1 && i === (runs[0].dir === dirs[0] ? 1 : 0)) })),
+          runs.map((r, i) => ({
+            label: r.id,
+            description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`,
+            dir: r.dir,
+            picked: dirs.includes(r.dir) || (dirs.length === 0 && i < 2) || (dirs.length === 1 && i === (runs[0].dir === dirs[0] ? 1 : 0)),
+          })),
           { canPickMany: true, title: 'Compare Runs', placeHolder: 'Pick two or more runs' },
         );
         if (!picked) return;
@@ -122,7 +130,10 @@ export function registerTraining(context: vscode.ExtensionContext, settings: Dat
           void vscode.window.showInformationMessage('No stopped or failed run with a checkpoint to resume.');
           return;
         }
-        const picked = await vscode.window.showQuickPick(resumable.map((r) => ({ label: r.id, description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`, dir: r.dir })), { placeHolder: 'Resume which run?' });
+        const picked = await vscode.window.showQuickPick(
+          resumable.map((r) => ({ label: r.id, description: `${r.status} · ${r.dataset ?? ''} · ${r.strategy ?? ''}`, dir: r.dir })),
+          { placeHolder: 'Resume which run?' },
+        );
         dir = picked?.dir;
       }
       if (dir) await resumeRunCommand(dir, flowDeps);

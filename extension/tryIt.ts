@@ -55,8 +55,10 @@ function lastSegment(events: readonly TrainerEvent[]): { start?: StartEvent; don
 export function tryItTarget(events: readonly TrainerEvent[]): TryItTarget | { error: string } {
   const { start, done } = lastSegment(events);
   if (!start || !done) return { error: 'Try It needs a finished run; this one has not finished.' };
-  if (!FINISHED.includes(done.status)) return { error: `Try It needs a run that finished with an output; this one ${done.status === 'failed' ? 'failed' : `is ${done.status}`}.` };
-  if (start.config.head === 'classification') return { error: 'This run trained a classification head, which scores labels rather than generating text: its eval accuracy is in the panel.' };
+  if (!FINISHED.includes(done.status))
+    return { error: `Try It needs a run that finished with an output; this one ${done.status === 'failed' ? 'failed' : `is ${done.status}`}.` };
+  if (start.config.head === 'classification')
+    return { error: 'This run trained a classification head, which scores labels rather than generating text: its eval accuracy is in the panel.' };
   const out = done.outputDir;
   if (!out || !fs.existsSync(out)) return { error: `The run's output folder ${out ?? '(none)'} is missing; Try It loads the model from it.` };
   const format = start.dataset?.format && FORMATS.includes(start.dataset.format) ? start.dataset.format : 'text';
@@ -99,14 +101,16 @@ export function formatTryItPrompt(text: string, format: string): string {
 
 /**
  * `finetune generate`'s arguments for one request: the prompt already formatted (so `--template` stays
- * `none`), greedy at temperature 0, a fresh sampling seed per request above it, JSON output.
+ * `none`), greedy at temperature 0, a fresh sampling seed per request above it, JSON output. Every value
+ * is joined to its flag (`--prompt=TEXT`): a prompt or path that starts with `-` is then still a value,
+ * never read as an option.
  */
 export function generateArgs(target: TryItTarget, prompt: string, request: TryItRequest, seed = 0): string[] {
-  const args = ['generate', '--model', target.model];
-  if (target.adapter) args.push('--adapter', target.adapter);
-  args.push('--prompt', prompt, '--max-new-tokens', String(request.maxNewTokens), '--temperature', String(request.temperature));
-  args.push('--seed', String(seed), '--model-seed', String(target.modelSeed));
-  if (target.backend) args.push('--backend', target.backend);
+  const args = ['generate', `--model=${target.model}`];
+  if (target.adapter) args.push(`--adapter=${target.adapter}`);
+  args.push(`--prompt=${prompt}`, `--max-new-tokens=${request.maxNewTokens}`, `--temperature=${request.temperature}`);
+  args.push(`--seed=${seed}`, `--model-seed=${target.modelSeed}`);
+  if (target.backend) args.push(`--backend=${target.backend}`);
   args.push('--json');
   return args;
 }
@@ -180,7 +184,12 @@ export function runGenerate(opts: GenerateProcessOptions): { result: Promise<str
       clearTimeout(timer);
       if (cancelled) return reject(new Error('generation was cancelled'));
       if (code === 0) return resolve(parseGenerateOutput(stdout));
-      const why = stderr.trim().split('\n').filter((l) => l.trim()).slice(-3).join('\n');
+      const why = stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim())
+        .slice(-3)
+        .join('\n');
       reject(new Error(why || `the generator exited with ${signal ?? `code ${code}`}`));
     });
   });
@@ -200,7 +209,10 @@ export function runGenerate(opts: GenerateProcessOptions): { result: Promise<str
 export class TryItSession {
   private current: { cancel(): void } | undefined;
 
-  constructor(private readonly runDir: string, private readonly process: Omit<GenerateProcessOptions, 'args'>) {}
+  constructor(
+    private readonly runDir: string,
+    private readonly process: Omit<GenerateProcessOptions, 'args'>,
+  ) {}
 
   async handle(request: TryItRequest): Promise<RunPanelHostMessage | undefined> {
     const target = tryItTarget(readRunEvents(this.runDir));

@@ -69,7 +69,13 @@ export async function validateDatasetFile(uri: vscode.Uri, deps: ValidateFileDep
 
   const live = deps.isLive(uri);
   const problems = live ? [] : result.diagnostics.slice(0, maxProblems).map(toVscodeDiagnostic);
-  const counts = { format: result.format ?? 'no format detected', records: result.records, errors: result.errors, warnings: result.warnings, truncated: result.truncated };
+  const counts = {
+    format: result.format ?? 'no format detected',
+    records: result.records,
+    errors: result.errors,
+    warnings: result.warnings,
+    truncated: result.truncated,
+  };
   const shown = live ? result.errors + result.warnings : problems.length;
   const summary = new vscode.Diagnostic(new vscode.Range(0, 0, 0, 0), summaryDiagnosticMessage(counts, shown), vscode.DiagnosticSeverity.Information);
   summary.source = DIAGNOSTIC_SOURCE;

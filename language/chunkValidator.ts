@@ -101,7 +101,13 @@ export function decodeChunk(bytes: Uint8Array, first: boolean): string {
 
 export function invalidUtf8Diagnostic(bytes: Uint8Array, lineStart: number, lineEnd: number, bad: number): DatasetDiagnostic {
   const column = decoder.decode(bytes.subarray(lineStart, bad)).length;
-  return makeDiagnostic('invalid-utf8', 'error', column, column + 1, `invalid UTF-8: byte 0x${bytes[bad].toString(16).toUpperCase().padStart(2, '0')} at byte ${bad - lineStart + 1} of the line is not part of a valid UTF-8 sequence`);
+  return makeDiagnostic(
+    'invalid-utf8',
+    'error',
+    column,
+    column + 1,
+    `invalid UTF-8: byte 0x${bytes[bad].toString(16).toUpperCase().padStart(2, '0')} at byte ${bad - lineStart + 1} of the line is not part of a valid UTF-8 sequence`,
+  );
 }
 
 type Building = DiagnosticBucket & { lines: number[] };
@@ -133,7 +139,9 @@ function scannerFor(options: ValidationOptions, check: CheckOptions): RecordScan
   let sc = scanners.get(options);
   if (sc === undefined) {
     // A user schema needs the parsed record: every line takes the full path.
-    sc = options.userSchema ? null : new RecordScanner({ forced: check.forced ? (options.format as DatasetFormat) : undefined, maxTokens: check.maxTokens, template: check.template });
+    sc = options.userSchema
+      ? null
+      : new RecordScanner({ forced: check.forced ? (options.format as DatasetFormat) : undefined, maxTokens: check.maxTokens, template: check.template });
     scanners.set(options, sc);
   }
   return sc ?? undefined;

@@ -2,7 +2,21 @@
 // re-parses only the changed lines, and the file-level checks are recomputed from per-line summaries.
 // `step(budgetMs)` does a bounded slice of the pending work so that an editor never blocks for long.
 import type { DatasetDiagnostic, DatasetFormat, ValidationOptions } from './types';
-import { analyzeLine, atLine, cachedCheck, clearCheck, checkLine, checkOptions, fullHash, makeDiagnostic, topLevelValueRange, wholeRange, DEFAULT_MIN_TASK_EXAMPLES, type CheckOptions, type LineAnalysis } from './lineAnalysis';
+import {
+  analyzeLine,
+  atLine,
+  cachedCheck,
+  clearCheck,
+  checkLine,
+  checkOptions,
+  fullHash,
+  makeDiagnostic,
+  topLevelValueRange,
+  wholeRange,
+  DEFAULT_MIN_TASK_EXAMPLES,
+  type CheckOptions,
+  type LineAnalysis,
+} from './lineAnalysis';
 import { countUp, duplicateMessage, fewTaskMessage, labelImbalanceMessage, majorityFormat, rareLabels, rareTasks, type FirstSeen } from './fileChecks';
 import { checkTemplate } from './promptFormat';
 import { userSchemaValidator } from './formats';
@@ -195,7 +209,14 @@ export class DatasetDocument {
 
   private scanFile(format: DatasetFormat, deadline: number): boolean {
     const n = this.lines.length;
-    const s: FileScan = (this.scan ??= { next: 0, firstByFingerprint: new Map(), sameFingerprint: new Map(), tasks: new Map(), labels: new Map(), out: [] as DatasetDiagnostic[] });
+    const s: FileScan = (this.scan ??= {
+      next: 0,
+      firstByFingerprint: new Map(),
+      sameFingerprint: new Map(),
+      tasks: new Map(),
+      labels: new Map(),
+      out: [] as DatasetDiagnostic[],
+    });
     const out = s.out;
     while (s.next < n) {
       const i = s.next++;
@@ -207,9 +228,16 @@ export class DatasetDocument {
       if (a.kind === 'blank') {
         // The empty line after a final line break is not a blank record.
         if (i < n - 1 || a.text.length > 0) {
-          const edit = i < n - 1 ? { line: i, column: 0, endLine: i + 1, endColumn: 0, newText: '' } : { line: i - 1, column: this.lines[i - 1]?.length ?? 0, endLine: i, endColumn: a.text.length, newText: '' };
+          const edit =
+            i < n - 1
+              ? { line: i, column: 0, endLine: i + 1, endColumn: 0, newText: '' }
+              : { line: i - 1, column: this.lines[i - 1]?.length ?? 0, endLine: i, endColumn: a.text.length, newText: '' };
           const fixes = [{ title: 'Delete blank line', edits: [edit], preferred: true }];
-          out.push({ ...makeDiagnostic('blank-line', 'warning', 0, a.text.length, 'blank line: every line of a JSONL file should hold one record', fixes), line: i, endLine: i });
+          out.push({
+            ...makeDiagnostic('blank-line', 'warning', 0, a.text.length, 'blank line: every line of a JSONL file should hold one record', fixes),
+            line: i,
+            endLine: i,
+          });
         }
         continue;
       }
@@ -225,7 +253,8 @@ export class DatasetDocument {
         same.push(i);
         if (original !== undefined) {
           const [st, en] = wholeRange(a.text);
-          const fixes = i < n - 1 ? [{ title: 'Delete duplicate line', edits: [{ line: i, column: 0, endLine: i + 1, endColumn: 0, newText: '' }] }] : undefined;
+          const fixes =
+            i < n - 1 ? [{ title: 'Delete duplicate line', edits: [{ line: i, column: 0, endLine: i + 1, endColumn: 0, newText: '' }] }] : undefined;
           out.push({ ...makeDiagnostic('duplicate-record', 'warning', st, en, duplicateMessage(original), fixes), line: i, endLine: i });
         }
       }
@@ -237,12 +266,20 @@ export class DatasetDocument {
     }
     for (const r of rareLabels(s.labels)) {
       const [st, en] = topLevelValueRange(this.analyses[r.seen.line]!, 'label');
-      out.push({ ...makeDiagnostic('label-imbalance', 'warning', st, en, labelImbalanceMessage(r.label, r.seen.count, r.top, r.topCount)), line: r.seen.line, endLine: r.seen.line });
+      out.push({
+        ...makeDiagnostic('label-imbalance', 'warning', st, en, labelImbalanceMessage(r.label, r.seen.count, r.top, r.topCount)),
+        line: r.seen.line,
+        endLine: r.seen.line,
+      });
     }
     const min = this.options.minTaskExamples ?? DEFAULT_MIN_TASK_EXAMPLES;
     for (const t of rareTasks(s.tasks, min)) {
       const [st, en] = topLevelValueRange(this.analyses[t.seen.line]!, 'task');
-      out.push({ ...makeDiagnostic('few-task-examples', 'warning', st, en, fewTaskMessage(t.task, t.seen.count, min)), line: t.seen.line, endLine: t.seen.line });
+      out.push({
+        ...makeDiagnostic('few-task-examples', 'warning', st, en, fewTaskMessage(t.task, t.seen.count, min)),
+        line: t.seen.line,
+        endLine: t.seen.line,
+      });
     }
     this.fileDiagnostics = out;
     this.fileChecksDone = true;
@@ -297,7 +334,10 @@ export class DatasetDocument {
 }
 
 /** Validate a whole text at once. */
-export function validateText(text: string, options: ValidationOptions = {}): { format: DatasetFormat | undefined; diagnostics: DatasetDiagnostic[]; records: number } {
+export function validateText(
+  text: string,
+  options: ValidationOptions = {},
+): { format: DatasetFormat | undefined; diagnostics: DatasetDiagnostic[]; records: number } {
   const doc = new DatasetDocument(options);
   doc.setText(text);
   while (!doc.step(Infinity));

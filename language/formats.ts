@@ -32,39 +32,86 @@ export const CHAT_ROLES = ['system', 'user', 'assistant'] as const;
 /**
  * Alias keys: a key commonly used by other tools for one of the format's fields. An unknown field that is
  * an alias gets a "Rename to ..." quick fix (and so does the missing field it stands for).
+ * Maps, not objects: they are looked up with the user's keys, and a key like `constructor` or `__proto__`
+ * must find nothing rather than Object.prototype's members.
  */
-export const KEY_ALIASES: Record<DatasetFormat, Record<string, string>> = {
-  alpaca: {
-    response: 'output', answer: 'output', target: 'output', completion: 'output', reply: 'output', output_text: 'output', outputs: 'output',
-    question: 'instruction', prompt: 'instruction', query: 'instruction', instructions: 'instruction', instruct: 'instruction',
-    context: 'input', input_text: 'input', inputs: 'input',
-  },
-  chat: { conversations: 'messages', conversation: 'messages', dialog: 'messages', dialogue: 'messages', turns: 'messages' },
-  completion: {
-    input: 'prompt', question: 'prompt', source: 'prompt', context: 'prompt',
-    output: 'completion', response: 'completion', answer: 'completion', target: 'completion',
-  },
-  text: { content: 'text', body: 'text', document: 'text', sentence: 'text' },
-  classification: {
-    sentence: 'text', content: 'text', input: 'text', document: 'text',
-    labels: 'label', category: 'label', class: 'label', target: 'label', sentiment: 'label',
-  },
+const aliasMap = <V extends string>(entries: Record<string, V>): ReadonlyMap<string, V> => new Map(Object.entries(entries));
+
+export const KEY_ALIASES: Record<DatasetFormat, ReadonlyMap<string, string>> = {
+  alpaca: aliasMap({
+    response: 'output',
+    answer: 'output',
+    target: 'output',
+    completion: 'output',
+    reply: 'output',
+    output_text: 'output',
+    outputs: 'output',
+    question: 'instruction',
+    prompt: 'instruction',
+    query: 'instruction',
+    instructions: 'instruction',
+    instruct: 'instruction',
+    context: 'input',
+    input_text: 'input',
+    inputs: 'input',
+  }),
+  chat: aliasMap({ conversations: 'messages', conversation: 'messages', dialog: 'messages', dialogue: 'messages', turns: 'messages' }),
+  completion: aliasMap({
+    input: 'prompt',
+    question: 'prompt',
+    source: 'prompt',
+    context: 'prompt',
+    output: 'completion',
+    response: 'completion',
+    answer: 'completion',
+    target: 'completion',
+  }),
+  text: aliasMap({ content: 'text', body: 'text', document: 'text', sentence: 'text' }),
+  classification: aliasMap({
+    sentence: 'text',
+    content: 'text',
+    input: 'text',
+    document: 'text',
+    labels: 'label',
+    category: 'label',
+    class: 'label',
+    target: 'label',
+    sentiment: 'label',
+  }),
 };
 
 /** Aliases of a chat message's keys (ShareGPT writes {from, value}). */
-export const MESSAGE_KEY_ALIASES: Record<string, string> = { from: 'role', speaker: 'role', value: 'content', text: 'content', message: 'content' };
+export const MESSAGE_KEY_ALIASES: ReadonlyMap<string, string> = aliasMap({
+  from: 'role',
+  speaker: 'role',
+  value: 'content',
+  text: 'content',
+  message: 'content',
+});
 
 /** Role spellings that mean one of the three roles; anything differing only in case maps too. */
-export const ROLE_ALIASES: Record<string, (typeof CHAT_ROLES)[number]> = {
-  human: 'user', customer: 'user', person: 'user', prompter: 'user', usr: 'user',
-  bot: 'assistant', gpt: 'assistant', model: 'assistant', ai: 'assistant', chatbot: 'assistant', agent: 'assistant', answer: 'assistant',
-  sys: 'system', system_prompt: 'system', instruction: 'system',
-};
+export const ROLE_ALIASES: ReadonlyMap<string, (typeof CHAT_ROLES)[number]> = aliasMap({
+  human: 'user',
+  customer: 'user',
+  person: 'user',
+  prompter: 'user',
+  usr: 'user',
+  bot: 'assistant',
+  gpt: 'assistant',
+  model: 'assistant',
+  ai: 'assistant',
+  chatbot: 'assistant',
+  agent: 'assistant',
+  answer: 'assistant',
+  sys: 'system',
+  system_prompt: 'system',
+  instruction: 'system',
+});
 
 export function roleFor(role: string): (typeof CHAT_ROLES)[number] | undefined {
   const lower = role.trim().toLowerCase();
   if ((CHAT_ROLES as readonly string[]).includes(lower)) return lower as (typeof CHAT_ROLES)[number];
-  return ROLE_ALIASES[lower];
+  return ROLE_ALIASES.get(lower);
 }
 
 const hasOwn = Object.prototype.hasOwnProperty;

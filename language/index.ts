@@ -6,7 +6,7 @@ export { formatRecord, tokenizeExample, checkTemplate, PROMPT_TEMPLATES, type Fo
 export { DatasetDocument, validateText, splitLines } from './datasetDocument';
 export { validateFile, validateWorkerPath, type ValidateFileOptions, type FileValidation } from './validateFile';
 export { previewRecord, computeStatistics, previewDataset, type PreviewOptions, type DatasetPreviewPage } from './preview';
-export { readDataset, type DatasetExample, type DatasetRead } from './readDataset';
+export { readDataset, readDatasetBytes, type DatasetExample, type DatasetRead } from './readDataset';
 export { FORMAT_SCHEMAS, FORMAT_KEYS, KEY_ALIASES, MESSAGE_KEY_ALIASES, ROLE_ALIASES, CHAT_ROLES, bestFormat } from './formats';
 export { DEFAULT_MAX_TOKENS, DEFAULT_MIN_TASK_EXAMPLES } from './lineAnalysis';
 export { IMBALANCE_RATIO } from './fileChecks';

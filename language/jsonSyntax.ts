@@ -10,7 +10,7 @@ export interface JsonSyntaxError {
   message: string;
 }
 
-const enum Container {
+enum Container {
   Object = 1,
   Array = 2,
 }

@@ -3,12 +3,14 @@
 // their line with `atLine`. Positions come from the line text (jsonc-parser's tree), and are computed only
 // for lines that have something to report: a clean record costs a JSON.parse and a compiled ajv check.
 // The ESM build: esbuild (platform node) would otherwise pick the UMD build, whose dynamic requires it cannot bundle.
-import { parseTree, findNodeAtLocation, type Node as JsonNode } from 'jsonc-parser/lib/esm/main.js';
+import { parseTree, type Node as JsonNode } from 'jsonc-parser/lib/esm/main.js';
 import type { ErrorObject } from 'ajv';
 import type { DatasetDiagnostic, DatasetFormat, DiagnosticCode, QuickFix, Severity, TextEdit, ValidationOptions } from './types';
 import { findJsonSyntaxError, nestingDepth } from './jsonSyntax';
-import { bestFormat, formatScore, formatValidator, userSchemaValidator, KEY_ALIASES, MESSAGE_KEY_ALIASES, roleFor } from './formats';
+import { bestFormat, formatScore, formatValidator, KEY_ALIASES, MESSAGE_KEY_ALIASES, roleFor } from './formats';
+import { checkUserSchema, DEFAULT_SCHEMA_TIME_LIMIT_MS, schemaTimeoutMessage, type SchemaError } from './userSchemaGuard';
 import { recordHash, recordFingerprint } from './recordHash';
+import { findLastNodeAtLocation, mayHaveShapeWarnings, shapeWarnings } from './recordShape';
 import { formatRecord } from './promptFormat';
 import { exceedsTokenLimit } from './tokenLength';
 
@@ -117,7 +119,15 @@ export function analyzeLine(text: string): LineAnalysis {
     return {
       text,
       kind: 'error',
-      errors: [diag(text[s] === '{' ? 'invalid-json' : 'not-an-object', 'error', s, e2, 'the value is nested too deeply to be a record; each line must be a flat JSON object')],
+      errors: [
+        diag(
+          text[s] === '{' ? 'invalid-json' : 'not-an-object',
+          'error',
+          s,
+          e2,
+          'the value is nested too deeply to be a record; each line must be a flat JSON object',
+        ),
+      ],
       bestScore: 0,
       bestComplete: false,
     };
@@ -180,7 +190,8 @@ class Locator {
   }
 
   node(path: (string | number)[]): JsonNode | undefined {
-    return this.tree ? findNodeAtLocation(this.tree, path) : undefined;
+    // A repeated key resolves to its last occurrence: the value JSON.parse kept, which the checks saw.
+    return this.tree ? findLastNodeAtLocation(this.tree, path) : undefined;
   }
 
   value(path: (string | number)[]): [number, number] {
@@ -228,7 +239,8 @@ function pathLabel(path: (string | number)[]): string {
 function get(record: unknown, path: (string | number)[]): unknown {
   let v: unknown = record;
   for (const p of path) {
-    if (v === null || typeof v !== 'object') return undefined;
+    // Own properties only: a path step named `constructor` must not reach Object.prototype.
+    if (v === null || typeof v !== 'object' || !hasOwn.call(v, p)) return undefined;
     v = (v as Record<string | number, unknown>)[p];
   }
   return v;
@@ -250,7 +262,7 @@ function mapFormatErrors(a: LineAnalysis, format: DatasetFormat, errors: ErrorOb
         const aliases = isMessage ? MESSAGE_KEY_ALIASES : KEY_ALIASES[format];
         const obj = (value ?? {}) as Record<string, unknown>;
         const fixes: QuickFix[] = [];
-        for (const [alias, canonical] of Object.entries(aliases)) {
+        for (const [alias, canonical] of aliases) {
           if (canonical === field && hasOwn.call(obj, alias)) {
             fixes.push({ title: `Rename '${alias}' to '${field}'`, edits: [loc.renameKey([...path, alias], field)], preferred: true });
             break;
@@ -271,7 +283,9 @@ function mapFormatErrors(a: LineAnalysis, format: DatasetFormat, errors: ErrorOb
         if (want.includes('string') && (typeof value === 'number' || typeof value === 'boolean')) {
           fixes.push({ title: 'Convert to a string', edits: [edit(s, en, JSON.stringify(String(value)))], preferred: true });
         }
-        out.push(diag('wrong-type', 'error', s, en, `'${pathLabel(path)}' must be ${/^[aeiou]/.test(want) ? 'an' : 'a'} ${want}, found ${jsonType(value)}`, fixes));
+        out.push(
+          diag('wrong-type', 'error', s, en, `'${pathLabel(path)}' must be ${/^[aeiou]/.test(want) ? 'an' : 'a'} ${want}, found ${jsonType(value)}`, fixes),
+        );
         break;
       }
       case 'pattern': {
@@ -303,8 +317,8 @@ function mapFormatErrors(a: LineAnalysis, format: DatasetFormat, errors: ErrorOb
         const key = (e.params as { additionalProperty: string }).additionalProperty;
         const keyPath = [...path, key];
         const [s, en] = loc.key(keyPath);
-        const aliases = isMessage ? MESSAGE_KEY_ALIASES : path.length === 0 ? KEY_ALIASES[format] : {};
-        const canonical = aliases[key];
+        const aliases = isMessage ? MESSAGE_KEY_ALIASES : path.length === 0 ? KEY_ALIASES[format] : undefined;
+        const canonical = aliases?.get(key);
         const obj = (value ?? {}) as Record<string, unknown>;
         const fixes: QuickFix[] = [];
         if (canonical && !hasOwn.call(obj, canonical)) {
@@ -330,7 +344,7 @@ function mapFormatErrors(a: LineAnalysis, format: DatasetFormat, errors: ErrorOb
   return out;
 }
 
-function mapUserSchemaErrors(errors: ErrorObject[], loc: Locator): DatasetDiagnostic[] {
+function mapUserSchemaErrors(errors: SchemaError[], loc: Locator): DatasetDiagnostic[] {
   return errors.map((e) => {
     const path = parsePointer(e.instancePath);
     const [s, en] = loc.value(path);
@@ -342,6 +356,7 @@ function mapUserSchemaErrors(errors: ErrorObject[], loc: Locator): DatasetDiagno
 export interface CheckOptions {
   maxTokens: number;
   userSchema?: object;
+  schemaTimeLimitMs?: number;
   template?: string;
   /** The format was forced (option / --format), not detected. */
   forced: boolean;
@@ -351,6 +366,7 @@ export function checkOptions(options: ValidationOptions = {}): CheckOptions {
   return {
     maxTokens: options.maxTokens ?? DEFAULT_MAX_TOKENS,
     userSchema: options.userSchema,
+    schemaTimeLimitMs: options.schemaTimeLimitMs,
     template: options.template,
     forced: options.format !== undefined && options.format !== 'auto',
   };
@@ -404,7 +420,12 @@ function computeCheck(a: LineAnalysis, format: DatasetFormat, opts: CheckOptions
   if (isFormatMismatch(a, format)) {
     const [s, e] = trimmedRange(a.text);
     const why = opts.forced ? 'the format was set to' : "the file's format (most of its records) is";
-    return { diagnostics: [diag('format-mismatch', 'error', s, e, `this is a ${a.best} record, but ${why} ${format}`)], errors: 1, warnings: 0, overLength: false };
+    return {
+      diagnostics: [diag('format-mismatch', 'error', s, e, `this is a ${a.best} record, but ${why} ${format}`)],
+      errors: 1,
+      warnings: 0,
+      overLength: false,
+    };
   }
   const validate = formatValidator(format);
   let diagnostics: DatasetDiagnostic[] = [];
@@ -414,16 +435,16 @@ function computeCheck(a: LineAnalysis, format: DatasetFormat, opts: CheckOptions
     diagnostics = mapFormatErrors(a, format, validate.errors ?? [], loc);
   }
   if (opts.userSchema) {
-    const user = userSchemaValidator(opts.userSchema);
-    let ok: boolean;
-    try {
-      ok = user(record) as boolean;
-    } catch (err) {
-      ok = false;
-      user.errors = [{ instancePath: '', schemaPath: '', keyword: 'schema', params: {}, message: `could not be checked (${err instanceof Error ? err.message : String(err)})` }];
-    }
-    if (!ok) diagnostics.push(...mapUserSchemaErrors(user.errors ?? [], (loc ??= new Locator(a))));
+    // In a worker with a time limit: a runaway pattern in the user's schema cannot block this thread.
+    const limit = opts.schemaTimeLimitMs ?? DEFAULT_SCHEMA_TIME_LIMIT_MS;
+    const user = checkUserSchema(opts.userSchema, a.text, limit);
+    if ('timedOut' in user) {
+      const [s, e] = trimmedRange(a.text);
+      diagnostics.push(diag('schema-timeout', 'error', s, e, schemaTimeoutMessage(limit)));
+    } else if ('errors' in user) diagnostics.push(...mapUserSchemaErrors(user.errors, (loc ??= new Locator(a))));
   }
+  // Format-independent warnings about the line's JSON: repeated keys, lone surrogates (recordShape.ts).
+  if (mayHaveShapeWarnings(a.text, record)) diagnostics.push(...shapeWarnings(lineTree(a)));
   let errors = 0;
   for (const d of diagnostics) if (d.severity === 'error') errors++;
   let overLength = false;
@@ -434,7 +455,13 @@ function computeCheck(a: LineAnalysis, format: DatasetFormat, opts: CheckOptions
       overLength = true;
       const [s, e] = trimmedRange(a.text);
       diagnostics.push(
-        diag('too-long', 'warning', s, e, `the formatted example (prompt + target + end-of-text) is longer than ${opts.maxTokens} GPT-2 tokens; training truncates it`),
+        diag(
+          'too-long',
+          'warning',
+          s,
+          e,
+          `the formatted example (prompt + target + end-of-text) is longer than ${opts.maxTokens} GPT-2 tokens; training truncates it`,
+        ),
       );
     }
     if (format === 'classification') label = f.label;

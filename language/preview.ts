@@ -73,8 +73,10 @@ function statisticsOf(analyses: LineAnalysis[], options: ValidationOptions): Dat
   const format = forced ?? majorityFormat(byFormat) ?? 'alpaca';
   const check = checkOptions(options);
   const maxTokens = options.maxTokens ?? DEFAULT_MAX_TOKENS;
-  const byTask: Record<string, number> = {};
-  const byLabel: Record<string, number> = {};
+  // Maps: tasks and labels are the user's strings, and may be `constructor` or `__proto__` (counted in a
+  // plain object, they would reach Object.prototype). Object.fromEntries makes them own properties.
+  const byTask = new Map<string, number>();
+  const byLabel = new Map<string, number>();
   const seen = new Set<number>();
   let duplicates = 0;
   let overLength = 0;
@@ -83,10 +85,10 @@ function statisticsOf(analyses: LineAnalysis[], options: ValidationOptions): Dat
     const h = fullHash(a);
     if (seen.has(h)) duplicates++;
     else seen.add(h);
-    if (a.task !== undefined) byTask[a.task] = (byTask[a.task] ?? 0) + 1;
+    if (a.task !== undefined) byTask.set(a.task, (byTask.get(a.task) ?? 0) + 1);
     const c = checkLine(a, format, check);
     if (c.errors > 0) continue;
-    if (c.label !== undefined) byLabel[c.label] = (byLabel[c.label] ?? 0) + 1;
+    if (c.label !== undefined) byLabel.set(c.label, (byLabel.get(c.label) ?? 0) + 1);
     const f = formatRecord(a.record, format, { template: options.template });
     // Exact GPT-2 counts without encoding (see tokenLength.ts): statistics of large files stay fast.
     const n = countTokensUpTo(f.prompt) + countTokensUpTo(f.target) + 1;
@@ -107,8 +109,8 @@ function statisticsOf(analyses: LineAnalysis[], options: ValidationOptions): Dat
   return {
     records: analyses.length,
     byFormat,
-    byTask,
-    byLabel,
+    byTask: Object.fromEntries(byTask),
+    byLabel: Object.fromEntries(byLabel),
     duplicates,
     overLength,
     lengthHistogram: histogram(lengths),
@@ -129,11 +131,7 @@ export interface DatasetPreviewPage {
  * One page of rendered records: non-blank lines whose text contains `query` (case-insensitive), from
  * `offset`, at most `limit`. Lines are 0-based.
  */
-export function previewDataset(
-  text: string,
-  options: PreviewOptions = {},
-  page: { offset?: number; limit?: number; query?: string } = {},
-): DatasetPreviewPage {
+export function previewDataset(text: string, options: PreviewOptions = {}, page: { offset?: number; limit?: number; query?: string } = {}): DatasetPreviewPage {
   const lines = splitLines(text);
   const analyses: LineAnalysis[] = [];
   const matching: number[] = [];

@@ -93,26 +93,36 @@ export interface TokenizedExample {
   ids: number[];
   /** Per token: whether the loss is taken on predicting it. */
   lossMask: boolean[];
+  /** Tokens of the prompt and of the target; with `maxLength` and `truncated`, at least those counted. */
   promptTokens: number;
   targetTokens: number;
+  /** The whole example (prompt + target + eos) is longer than `maxLength` and was cut. */
+  truncated: boolean;
 }
 
 /**
  * ids = tokens(prompt) + tokens(target) + [eos]. The loss is taken on the target tokens and the eos
- * (on every token with `trainOnPrompt`). `maxLength` keeps the first maxLength tokens.
+ * (on every token with `trainOnPrompt`). `maxLength` keeps the first maxLength tokens, and only those
+ * are tokenized (encodeUpTo): the ids are the same as when the whole text is, at the cost of a prefix.
  */
 export function tokenizeExample(
   formatted: { prompt: string; target: string },
   tokenizer: TextTokenizer,
   opts: { trainOnPrompt?: boolean; maxLength?: number } = {},
 ): TokenizedExample {
-  const promptIds = formatted.prompt ? tokenizer.encode(formatted.prompt) : [];
-  const targetIds = formatted.target ? tokenizer.encode(formatted.target) : [];
+  const max = opts.maxLength === undefined ? undefined : Math.max(0, opts.maxLength);
+  const encode = (text: string, limit: number) => (!text ? [] : max === undefined ? tokenizer.encode(text) : tokenizer.encodeUpTo(text, limit));
+  const promptIds = encode(formatted.prompt, max ?? Infinity);
+  // A prompt that fills the length leaves no room for the target: it is not tokenized at all.
+  const room = max === undefined ? Infinity : max - promptIds.length;
+  const targetIds = room > 0 ? encode(formatted.target, room) : [];
   let ids = [...promptIds, ...targetIds, tokenizer.eosId];
   let lossMask = ids.map((_, i) => opts.trainOnPrompt === true || i >= promptIds.length);
-  if (opts.maxLength !== undefined && ids.length > opts.maxLength) {
-    ids = ids.slice(0, Math.max(0, opts.maxLength));
+  // Longer than max exactly when the whole example is: encodeUpTo returns more than its limit then.
+  const truncated = max !== undefined && ids.length > max;
+  if (max !== undefined && ids.length > max) {
+    ids = ids.slice(0, max);
     lossMask = lossMask.slice(0, ids.length);
   }
-  return { ids, lossMask, promptTokens: promptIds.length, targetTokens: targetIds.length };
+  return { ids, lossMask, promptTokens: promptIds.length, targetTokens: targetIds.length, truncated };
 }

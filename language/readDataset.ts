@@ -1,11 +1,11 @@
 // The trainer's reader: every record of a JSONL file that has no error, formatted by the shared prompt
 // formatter, plus the diagnostics (so that the trainer can refuse, or skip invalid records).
-import * as fs from 'node:fs';
 import type { DatasetDiagnostic, DatasetFormat, ValidationOptions } from './types';
 import { DatasetDocument } from './datasetDocument';
 import { decodeChunk } from './chunkValidator';
 import { invalidUtf8Lines } from './validateFile';
 import { formatRecord, type FormattedExample } from './promptFormat';
+import { readRegularFile } from './regularFile';
 
 export interface DatasetExample {
   /** 0-based line. */
@@ -21,9 +21,17 @@ export interface DatasetRead {
   diagnostics: DatasetDiagnostic[];
 }
 
-/** Reads and validates a whole file (synchronously: the trainer holds the examples in memory anyway). */
-export function readDataset(file: string, options: ValidationOptions = {}): DatasetRead {
-  const bytes = fs.readFileSync(file);
+/**
+ * Reads and validates a whole file (the trainer holds the examples in memory anyway). The read is
+ * asynchronous and refuses anything but a regular file, so a FIFO cannot hang the trainer and Ctrl-C
+ * works while a large file is read.
+ */
+export async function readDataset(file: string, options: ValidationOptions = {}): Promise<DatasetRead> {
+  return readDatasetBytes(await readRegularFile(file, { what: 'dataset' }), options);
+}
+
+/** readDataset on bytes already read. */
+export function readDatasetBytes(bytes: Buffer, options: ValidationOptions = {}): DatasetRead {
   const text = decodeChunk(bytes, true);
   const badUtf8 = text.includes('\uFFFD') ? invalidUtf8Lines(bytes) : new Map<number, DatasetDiagnostic>();
   const doc = new DatasetDocument(options);

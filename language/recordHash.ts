@@ -97,7 +97,7 @@ export function recordFingerprint(record: unknown): number {
 /** Two 32-bit lanes: the result of fpString/fpBytes/fpValue, without allocating. */
 export const lanes = new Int32Array(2);
 
-export const enum FpTag {
+export enum FpTag {
   String = 1,
   Number = 2,
   Other = 3,
@@ -173,9 +173,18 @@ export function fpAsciiBytes(b: Uint8Array, start: number, end: number, tag: num
 }
 
 function fpValue(v: unknown, depth: number): void {
-  if (typeof v === 'string') return fpString(v, FpTag.String);
-  if (v === null || typeof v !== 'object') return fpString(String(v), typeof v === 'number' ? FpTag.Number : FpTag.Other);
-  if (depth > 8) return fpString('deep', FpTag.Deep);
+  if (typeof v === 'string') {
+    fpString(v, FpTag.String);
+    return;
+  }
+  if (v === null || typeof v !== 'object') {
+    fpString(String(v), typeof v === 'number' ? FpTag.Number : FpTag.Other);
+    return;
+  }
+  if (depth > 8) {
+    fpString('deep', FpTag.Deep);
+    return;
+  }
   if (Array.isArray(v)) {
     let a = 0x27d4eb2f ^ v.length;
     let b = 0x165667b1 ^ v.length;

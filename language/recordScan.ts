@@ -5,9 +5,10 @@
 // object of strings, keys among the formats' own keys, each at most once, and the format's schema
 // (required keys, no other keys, non-empty strings), the fingerprint (the same number recordFingerprint
 // gives the parsed record) and the too-long check (token counting only when the byte length cannot
-// decide). Anything else (other value types, nesting, unknown or escaped keys, any problem at all) makes
-// it return false, and the caller runs the full path (analyzeLine + checkLine), which finds and locates
-// the problem. So this path never reports anything; it only proves lines clean.
+// decide). Anything else (other value types, nesting, unknown or escaped keys, repeated keys, surrogate
+// escapes, which may be lone, any problem at all) makes it return false, and the caller runs the full
+// path (analyzeLine + checkLine), which finds and locates the problem. So this path never reports
+// anything; it only proves lines clean.
 import type { DatasetFormat } from './types';
 import { DATASET_FORMATS } from './types';
 import { FORMAT_KEYS, FORMAT_SCHEMAS, bestFormat } from './formats';
@@ -16,7 +17,10 @@ import { formatRecord } from './promptFormat';
 import { exceedsTokenLimit, exceedsTokenLimitUtf8 } from './tokenLength';
 
 /** The keys the scanner knows: every format's own keys and `task` (at most 20: key sets are bit masks). */
-const KEYS: readonly string[] = [...new Set([...DATASET_FORMATS.flatMap((f) => [...FORMAT_KEYS[f].required, ...FORMAT_KEYS[f].optional]), 'task'])].slice(0, 20);
+const KEYS: readonly string[] = [...new Set([...DATASET_FORMATS.flatMap((f) => [...FORMAT_KEYS[f].required, ...FORMAT_KEYS[f].optional]), 'task'])].slice(
+  0,
+  20,
+);
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
 const KEY_A = new Int32Array(KEYS.length);
 const KEY_B = new Int32Array(KEYS.length);
@@ -33,6 +37,8 @@ const STOP = new Uint8Array(256).map((_, c) => (c < 0x20 || c === 0x22 || c === 
 /** Characters allowed after a backslash, other than 'u'. */
 const ESCAPE = new Uint8Array(256).map((_, c) => ('"\\/bfnrt'.includes(String.fromCharCode(c)) ? 1 : 0));
 const HEX = new Uint8Array(256).map((_, c) => (/[0-9a-fA-F]/.test(String.fromCharCode(c)) ? 1 : 0));
+/** The second hex digit of a surrogate's escape (\uD8xx-\uDFxx). */
+const SURROGATE_SECOND = new Uint8Array(256).map((_, c) => (/[89a-fA-F]/.test(String.fromCharCode(c)) ? 1 : 0));
 const NOT_BLANK = /\S/u;
 
 /** What a format's JSON Schema asks of a flat record of strings, as key bit masks; undefined when it asks more. */
@@ -206,7 +212,7 @@ export class RecordScanner {
 
   private valueOf(id: number): string | undefined {
     if (id < 0 || !(this.mask & (1 << id))) return undefined;
-    return this.decoded[id] ?? this.buf.toString("latin1", this.start[id], this.end[id]);
+    return this.decoded[id] ?? this.buf.toString('latin1', this.start[id], this.end[id]);
   }
 
   get task(): string | undefined {
@@ -273,6 +279,8 @@ export class RecordScanner {
           const x = b[j + 1];
           if (x === 0x75) {
             if (j + 5 >= e || !HEX[b[j + 2]] || !HEX[b[j + 3]] || !HEX[b[j + 4]] || !HEX[b[j + 5]]) return false;
+            // A surrogate escape (\uD800-\uDFFF) may be lone, which the full path warns about.
+            if ((b[j + 2] | 0x20) === 0x64 && SURROGATE_SECOND[b[j + 3]]) return false;
             j += 6;
           } else if (j + 1 < e && ESCAPE[x]) j += 2;
           else return false;

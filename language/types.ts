@@ -21,8 +21,11 @@ export type DiagnosticCode =
   | 'empty-conversation' // chat: messages is []
   | 'format-mismatch' // record is of another format than the file's
   | 'schema' // the user's JSON Schema (finetune.dataset.schema / --schema) rejects the record
+  | 'schema-timeout' // the user's schema ran past its time limit on the record (a runaway pattern); not applied to later records
   // warnings
   | 'unknown-field'
+  | 'duplicate-key' // a key repeated in one object: JSON.parse keeps the last value (reported there)
+  | 'lone-surrogate' // a string with half of a UTF-16 surrogate pair ("\ud800"): training turns it into U+FFFD
   | 'duplicate-record'
   | 'too-long' // longer than the max length in tokens once formatted
   | 'label-imbalance'
@@ -67,6 +70,8 @@ export interface ValidationOptions {
   maxTokens?: number;
   /** An extra JSON Schema every record must satisfy. */
   userSchema?: object;
+  /** How long the user schema may take on one record before `schema-timeout` (default 1000 ms). */
+  schemaTimeLimitMs?: number;
   /** Prompt template name (default 'alpaca'); see language/promptFormat.ts. */
   template?: string;
   /** A task with fewer records than this is warned about (default 5); 0 disables. */

@@ -10,11 +10,31 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DatasetDiagnostic, DatasetFormat, ValidationOptions } from './types';
-import { validateChunk, decodeChunk, chunkLines, firstInvalidUtf8, invalidUtf8Diagnostic, type ChunkSummary, type DiagnosticBucket, type GroupKey } from './chunkValidator';
-import { analyzeLine, atLine, checkLine, checkOptions, fullHash, makeDiagnostic, topLevelValueRange, wholeRange, DEFAULT_MIN_TASK_EXAMPLES } from './lineAnalysis';
+import {
+  validateChunk,
+  decodeChunk,
+  chunkLines,
+  firstInvalidUtf8,
+  invalidUtf8Diagnostic,
+  type ChunkSummary,
+  type DiagnosticBucket,
+  type GroupKey,
+} from './chunkValidator';
+import {
+  analyzeLine,
+  atLine,
+  checkLine,
+  checkOptions,
+  fullHash,
+  makeDiagnostic,
+  topLevelValueRange,
+  wholeRange,
+  DEFAULT_MIN_TASK_EXAMPLES,
+} from './lineAnalysis';
 import { duplicateMessage, fewTaskMessage, labelImbalanceMessage, majorityFormat, rareLabels, rareTasks, type FirstSeen } from './fileChecks';
 import { checkTemplate } from './promptFormat';
 import { userSchemaValidator } from './formats';
+import { assertRegularFile, openRegularFile } from './regularFile';
 
 export interface ValidateFileOptions extends ValidationOptions {
   /** Keep at most this many diagnostics (the first ones by line); counts stay exact. Default: all. */
@@ -72,7 +92,10 @@ class WorkerPool {
     for (let w = 0; w < count; w++) {
       // Under tsx (tests, development) the worker is TypeScript: load it through tsx's require hook.
       const worker = file.endsWith('.ts')
-        ? new Worker(`const r = require('node:module').createRequire(${JSON.stringify(file)}); r('tsx/cjs'); r(${JSON.stringify(file)});`, { eval: true, workerData: data })
+        ? new Worker(`const r = require('node:module').createRequire(${JSON.stringify(file)}); r('tsx/cjs'); r(${JSON.stringify(file)});`, {
+            eval: true,
+            workerData: data,
+          })
         : new Worker(file, { workerData: data });
       worker.on('message', (m: { id: number; summary?: ChunkSummary; error?: string }) => {
         const p = this.pending.get(m.id);
@@ -210,7 +233,8 @@ class Merger {
  * worker), read into again: fresh buffers cost page faults for every byte of the file.
  */
 async function* readChunks(file: string, signal?: AbortSignal, spares: ArrayBuffer[] = []): AsyncGenerator<{ bytes: Uint8Array; end: number }> {
-  const fh = await fs.promises.open(file, 'r');
+  // Never a FIFO or device: its read would wait for a writer forever.
+  const { handle: fh } = await openRegularFile(file, { what: 'dataset' });
   try {
     let carry: Uint8Array = new Uint8Array(0);
     let position = 0;
@@ -244,14 +268,15 @@ async function* readChunks(file: string, signal?: AbortSignal, spares: ArrayBuff
 function checkValidationOptions(o: ValidationOptions): void {
   checkTemplate(o.template);
   if (o.userSchema) userSchemaValidator(o.userSchema);
-  if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) && o.maxTokens > 0)) throw new Error(`maxTokens must be a positive integer, got ${o.maxTokens}`);
+  if (o.maxTokens !== undefined && !(Number.isInteger(o.maxTokens) && o.maxTokens > 0))
+    throw new Error(`maxTokens must be a positive integer, got ${o.maxTokens}`);
 }
 
 export async function validateFile(file: string, options: ValidateFileOptions = {}): Promise<FileValidation> {
   const { maxDiagnostics, onProgress, signal, workers: wantedWorkers, shareCallingThread, ...validation } = options;
   checkValidationOptions(validation);
   const cap = maxDiagnostics === undefined ? Number.MAX_SAFE_INTEGER : Math.max(0, Math.floor(maxDiagnostics));
-  const size = (await fs.promises.stat(file)).size;
+  const size = (await assertRegularFile(file, 'dataset')).size;
   const check = checkOptions(validation);
   const forced = check.forced ? (validation.format as DatasetFormat) : undefined;
   const merger = new Merger(cap);
@@ -314,7 +339,14 @@ export async function validateFile(file: string, options: ValidateFileOptions = 
     if (!forced) for (const [k, g] of merger.groups) if (k !== format) for (const r of g.runs) for (const l of r.lines) revisit.push(l + r.base);
     if (revisit.length || merger.collided.size) {
       const lastRecheck = revisit.reduce((m, l) => Math.max(m, l), -1);
-      await secondPass(file, { format, validation, cap, recheck: new Set(revisit), lastRecheck, collided: merger.collided }, recheck, duplicates, merger, signal);
+      await secondPass(
+        file,
+        { format, validation, cap, recheck: new Set(revisit), lastRecheck, collided: merger.collided },
+        recheck,
+        duplicates,
+        merger,
+        signal,
+      );
     }
 
     const main = merger.groups.get(format) ?? { diagnostics: [], errors: 0, warnings: 0 };
@@ -322,7 +354,11 @@ export async function validateFile(file: string, options: ValidateFileOptions = 
     if (format === 'classification') {
       for (const r of rareLabels(merger.labels)) {
         const x = merger.labels.get(r.label)!;
-        fileLevel.push({ ...makeDiagnostic('label-imbalance', 'warning', x.s, x.e, labelImbalanceMessage(r.label, r.seen.count, r.top, r.topCount)), line: x.line, endLine: x.line });
+        fileLevel.push({
+          ...makeDiagnostic('label-imbalance', 'warning', x.s, x.e, labelImbalanceMessage(r.label, r.seen.count, r.top, r.topCount)),
+          line: x.line,
+          endLine: x.line,
+        });
       }
     }
     const min = validation.minTaskExamples ?? DEFAULT_MIN_TASK_EXAMPLES;

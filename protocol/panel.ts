@@ -62,9 +62,16 @@ export function isRunPanelWebviewMessage(value: unknown): value is RunPanelWebvi
   if (type === 'tryIt') {
     const m = value as { prompt?: unknown; maxNewTokens?: unknown; temperature?: unknown };
     return (
-      typeof m.prompt === 'string' && m.prompt.length <= TRY_IT_LIMITS.maxPromptChars &&
-      typeof m.maxNewTokens === 'number' && Number.isInteger(m.maxNewTokens) && m.maxNewTokens >= 1 && m.maxNewTokens <= TRY_IT_LIMITS.maxNewTokens &&
-      typeof m.temperature === 'number' && Number.isFinite(m.temperature) && m.temperature >= 0 && m.temperature <= TRY_IT_LIMITS.maxTemperature
+      typeof m.prompt === 'string' &&
+      m.prompt.length <= TRY_IT_LIMITS.maxPromptChars &&
+      typeof m.maxNewTokens === 'number' &&
+      Number.isInteger(m.maxNewTokens) &&
+      m.maxNewTokens >= 1 &&
+      m.maxNewTokens <= TRY_IT_LIMITS.maxNewTokens &&
+      typeof m.temperature === 'number' &&
+      Number.isFinite(m.temperature) &&
+      m.temperature >= 0 &&
+      m.temperature <= TRY_IT_LIMITS.maxTemperature
     );
   }
   return true;

@@ -35,9 +35,7 @@ export interface PreviewRow {
   error?: string;
 }
 
-export type WebviewToHost =
-  | { type: 'ready' }
-  | ({ type: 'query' } & PreviewQuery);
+export type WebviewToHost = { type: 'ready' } | ({ type: 'query' } & PreviewQuery);
 
 export type HostToWebview =
   | ({

@@ -23,13 +23,28 @@ const file = path.join(dir, 'alpaca.jsonl');
 
 // Deterministic, varied records in the chapter's style (translate, summarize, sentiment, questions).
 let seed = 42;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
-const words = 'the a model data learns from examples of text and produces answers that follow instructions with care while keeping meaning clear across many languages tasks'.split(' ');
+const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+const words =
+  'the a model data learns from examples of text and produces answers that follow instructions with care while keeping meaning clear across many languages tasks'.split(
+    ' ',
+  );
 const sentence = (n) => Array.from({ length: n }, () => words[Math.floor(rand() * words.length)]).join(' ');
 const kinds = [
-  () => ({ instruction: 'Translate the following English text to French.', input: sentence(12 + Math.floor(rand() * 20)), output: sentence(14 + Math.floor(rand() * 20)) }),
-  () => ({ instruction: 'Summarize the following paragraph in one sentence.', input: sentence(60 + Math.floor(rand() * 60)), output: sentence(15 + Math.floor(rand() * 10)) }),
-  () => ({ instruction: 'Classify the sentiment of this review as positive, negative or neutral.', input: sentence(20 + Math.floor(rand() * 30)), output: ['positive', 'negative', 'neutral'][Math.floor(rand() * 3)] }),
+  () => ({
+    instruction: 'Translate the following English text to French.',
+    input: sentence(12 + Math.floor(rand() * 20)),
+    output: sentence(14 + Math.floor(rand() * 20)),
+  }),
+  () => ({
+    instruction: 'Summarize the following paragraph in one sentence.',
+    input: sentence(60 + Math.floor(rand() * 60)),
+    output: sentence(15 + Math.floor(rand() * 10)),
+  }),
+  () => ({
+    instruction: 'Classify the sentiment of this review as positive, negative or neutral.',
+    input: sentence(20 + Math.floor(rand() * 30)),
+    output: ['positive', 'negative', 'neutral'][Math.floor(rand() * 3)],
+  }),
   () => ({ instruction: `Answer the question: what is ${sentence(4)}?`, output: sentence(20 + Math.floor(rand() * 40)) }),
 ];
 const target = mb * 1024 * 1024;

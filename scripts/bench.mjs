@@ -1,6 +1,6 @@
 // `npm run bench`: training throughput of `bin/finetune bench` (the built dist/) for full, LoRA and
 // partial on every backend that starts here, next to the PyTorch reference
-// (../shared/reference/gpt2_ref.py bench, same shape and work per step) run back to back in the same
+// (reference/gpt2_ref.py bench, same shape and work per step) run back to back in the same
 // process tree, plus full fine-tuning at GPT-2's vocabulary. Not a test: it prints a table.
 //   node scripts/bench.mjs [--steps 5] [--backends wasm,wasm-stock,webgpu] [--no-ref] [--no-big-vocab] [--ref-as-installed] [--json FILE]
 // The reference runs with the same OPENBLAS_CORETYPE the trainer's native matMul picks (from the CPU
@@ -23,7 +23,7 @@ const withRef = !args.includes('--no-ref');
 const bigVocab = !args.includes('--no-big-vocab');
 const jsonOut = flag('--json', undefined);
 const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
-const refScript = process.env.BENCH_REF ?? path.resolve(root, '..', 'shared', 'reference', 'gpt2_ref.py');
+const refScript = process.env.BENCH_REF ?? path.join(root, 'reference', 'gpt2_ref.py');
 const cli = path.join(root, 'bin', 'finetune');
 if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) {
   console.error('dist/ is not built: run `npm run build` first');
@@ -62,10 +62,26 @@ function runTimed(command, argv, env) {
   const r = spawnSync(command, argv, { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
   const wall = (performance.now() - t0) / 1000;
   const cpu = childCpuSeconds() - cpu0;
-  const line = (r.stdout ?? '').trim().split('\n').filter((l) => l.startsWith('{')).pop();
+  const line = (r.stdout ?? '')
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .pop();
   if (r.status !== 0 || !line) {
-    const why = `${r.stderr ?? ''}${r.stdout ?? ''}`.trim().split('\n').filter((l) => /error|not available|Error/.test(l)).pop() ?? `exit ${r.status}`;
-    return { error: why.replace(/^finetune bench:\s*/, '').replace(/; use --backend.*$/, '').slice(0, 160), wall, cpu };
+    const why =
+      `${r.stderr ?? ''}${r.stdout ?? ''}`
+        .trim()
+        .split('\n')
+        .filter((l) => /error|not available|Error/.test(l))
+        .pop() ?? `exit ${r.status}`;
+    return {
+      error: why
+        .replace(/^finetune bench:\s*/, '')
+        .replace(/; use --backend.*$/, '')
+        .slice(0, 160),
+      wall,
+      cpu,
+    };
   }
   return { ...JSON.parse(line), wall, cpu };
 }
@@ -127,6 +143,8 @@ for (const { strategy, vocab, backend, ours, ref } of rows) {
     ours.error ? '-' : mib(ours.peakRssBytes),
   ]);
 }
-console.log(`steps ${steps} (+2 warm-up), shape ${SHAPE.join(' ')}; reference ${coreType ? `with OPENBLAS_CORETYPE=${coreType}` : 'as installed'}; CPU s = user+system of the whole process run, start-up and warm-up included`);
+console.log(
+  `steps ${steps} (+2 warm-up), shape ${SHAPE.join(' ')}; reference ${coreType ? `with OPENBLAS_CORETYPE=${coreType}` : 'as installed'}; CPU s = user+system of the whole process run, start-up and warm-up included`,
+);
 console.log(table.map((r) => `| ${r.join(' | ')} |`).join('\n'));
 if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(rows, null, 2));

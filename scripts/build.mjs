@@ -49,9 +49,7 @@ await esbuild.build({
   external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
 });
 
-const webviews = exists('webview')
-  ? fs.readdirSync(path.join(root, 'webview')).filter((d) => exists(`webview/${d}/main.ts`))
-  : [];
+const webviews = exists('webview') ? fs.readdirSync(path.join(root, 'webview')).filter((d) => exists(`webview/${d}/main.ts`)) : [];
 if (webviews.length) {
   await esbuild.build({
     ...common,

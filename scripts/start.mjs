@@ -1,7 +1,9 @@
 // `npm start`: run Fine-Tune Studio on the sample workspace (samples/).
 //
-// Installs the root dependencies on a fresh clone, then builds and packs the extension when the
-// .vsix is missing or older than the sources. Where the desktop VS Code command `code` is on PATH,
+// Installs what is missing first: the Debian packages of scripts/systemPackages.mjs (as root or with
+// passwordless sudo; otherwise it prints the apt-get command and exits 2) and, on a fresh clone, the
+// root dependencies. Then builds and packs the extension when the .vsix is missing or older than the
+// sources. Where the desktop VS Code command `code` is on PATH,
 // installs the .vsix there and opens samples/. Otherwise starts code-server (installed into
 // test/e2e, the same one the end-to-end tests use) with the .vsix installed, on 127.0.0.1:$PORT
 // (default 8080; $HOST changes the address), and prints the URL. Ctrl+C stops it.
@@ -11,9 +13,17 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import {
-  ROOT, SetupError, ensureCodeServer, installExtension, startCodeServer, stopProcessGroup, writeUserSettings, QUIET_SETTINGS,
+  ROOT,
+  SetupError,
+  ensureCodeServer,
+  installExtension,
+  startCodeServer,
+  stopProcessGroup,
+  writeUserSettings,
+  QUIET_SETTINGS,
 } from '../test/e2e/codeServer.mjs';
 import { buildIsStale, ensureBuilt, packageVsix } from '../test/e2e/vsix.mjs';
+import { ensureSystemPackages, PURPOSES } from './systemPackages.mjs';
 
 const SAMPLES = join(ROOT, 'samples');
 const VSIX = join(ROOT, 'finetune-studio.vsix');
@@ -62,8 +72,9 @@ async function serveInBrowser(vsix) {
   console.log(installExtension({ vsix, ...dirs }));
   const host = process.env.HOST ?? '127.0.0.1';
   const port = Number(process.env.PORT ?? 8080);
-  const server = await startCodeServer({ ...dirs, host, port, folder: SAMPLES, stdio: ['ignore', 'inherit', 'inherit'] })
-    .catch((err) => { throw new SetupError(`${err.message} Is port ${port} taken? Set PORT to use another one.`); });
+  const server = await startCodeServer({ ...dirs, host, port, folder: SAMPLES, stdio: ['ignore', 'inherit', 'inherit'] }).catch((err) => {
+    throw new SetupError(`${err.message} Is port ${port} taken? Set PORT to use another one.`);
+  });
   console.log(`\nFine-Tune Studio is running in code-server on the sample workspace:\n\n    ${server.url}\n\nOpen it in a browser; Ctrl+C stops it.`);
   let stopping = false;
   const stop = async () => {
@@ -84,8 +95,10 @@ async function serveInBrowser(vsix) {
 }
 
 try {
-  const vsix = ensureVsix();
   const code = process.env.FINETUNE_START_BROWSER === '1' ? null : which('code');
+  const status = ensureSystemPackages(code ? PURPOSES.start : PURPOSES['start-browser']);
+  if (status !== 0) process.exit(status);
+  const vsix = ensureVsix();
   if (code) openInDesktopVsCode(code, vsix);
   else await serveInBrowser(vsix);
 } catch (err) {

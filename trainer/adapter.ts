@@ -103,7 +103,8 @@ export function loadAdapterStateDict(model: GPT2Model, map: Map<string, { shape:
       const w = map.get(key);
       if (!w) throw new Error(`adapter weights have no '${key}'`);
       const want = v.shape.length === 2 ? [v.shape[1], v.shape[0]] : v.shape;
-      if (w.shape.length !== want.length || w.shape.some((n, i) => n !== want[i])) throw new Error(`adapter weight '${key}' has shape [${w.shape.join(', ')}], expected [${want.join(', ')}]`);
+      if (w.shape.length !== want.length || w.shape.some((n, i) => n !== want[i]))
+        throw new Error(`adapter weight '${key}' has shape [${w.shape.join(', ')}], expected [${want.join(', ')}]`);
       const t = tf.tensor(w.data, want);
       v.assign(v.shape.length === 2 ? tf.transpose(t) : t);
       t.dispose();
@@ -144,9 +145,15 @@ export function loadBottleneckAdapter(dir: string): BottleneckAdapterFolder {
   const raw = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, unknown>;
   if (raw.adapter_type !== 'bottleneck') throw new Error(`${configFile}: adapter_type ${JSON.stringify(raw.adapter_type)} is not "bottleneck"`);
   const m = raw.adapter_dim;
-  if (typeof m !== 'number' || !Number.isInteger(m) || m < 1) throw new Error(`${configFile}: adapter_dim must be a positive integer, got ${JSON.stringify(m)}`);
-  if (raw.nonlinearity !== undefined && raw.nonlinearity !== 'gelu_new') throw new Error(`${configFile}: nonlinearity ${JSON.stringify(raw.nonlinearity)} is not supported (gelu_new)`);
+  if (typeof m !== 'number' || !Number.isInteger(m) || m < 1)
+    throw new Error(`${configFile}: adapter_dim must be a positive integer, got ${JSON.stringify(m)}`);
+  if (raw.nonlinearity !== undefined && raw.nonlinearity !== 'gelu_new')
+    throw new Error(`${configFile}: nonlinearity ${JSON.stringify(raw.nonlinearity)} is not supported (gelu_new)`);
   const weights = new Map<string, NamedTensor>();
   for (const [k, t] of readSafetensors(path.join(dir, 'adapter_model.safetensors'))) weights.set(k, { shape: t.shape, data: t.data });
-  return { strategy: { strategy: 'adapter', adapterDim: m }, weights, baseModel: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null };
+  return {
+    strategy: { strategy: 'adapter', adapterDim: m },
+    weights,
+    baseModel: typeof raw.base_model_name_or_path === 'string' ? raw.base_model_name_or_path : null,
+  };
 }

@@ -1,6 +1,6 @@
-// Picks and starts the TensorFlow.js backend, fastest first (DESIGN.md "Compute"): `tensorflow` on a
+// Picks and starts the TensorFlow.js backend, fastest first (docs/ARCHITECTURE.md "Compute"): `tensorflow` on a
 // CUDA GPU, `webgpu` on a real GPU, `tensorflow` on CPU, `wasm`, `cpu`. wasm and cpu get the kernels of
-// trainer/kernels.ts that training needs (notes/tfjs.md).
+// trainer/kernels.ts that training needs (docs/ARCHITECTURE.md "Compute").
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone registers no gradients; the model's backward pass needs them.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { nativeMatMulActive, registerTrainingKernels } from './kernels';
-import { nativeBlasUnavailableReason } from './native/blas';
+import { nativeBlasUnavailableReason, openBlasCoreInUse } from './native/blas';
 
 export type BackendRequest = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 export const BACKEND_CHOICES: readonly BackendRequest[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
@@ -50,7 +50,11 @@ async function startWasm(): Promise<BackendInfo> {
 
 /** ", matMul on native BLAS" when the optional addon carries the products, so logs show which path ran. */
 function nativeMatMulNote(backend: string): string {
-  if (nativeMatMulActive(backend)) return `; matMul: native BLAS${process.env.OPENBLAS_CORETYPE ? `, OpenBLAS ${process.env.OPENBLAS_CORETYPE}` : ''}`;
+  if (nativeMatMulActive(backend)) {
+    // The library's own answer, so that a core type OpenBLAS ignored is not reported as the one used.
+    const core = openBlasCoreInUse() ?? process.env.OPENBLAS_CORETYPE;
+    return `; matMul: native BLAS${core ? `, OpenBLAS ${core}` : ''}`;
+  }
   return nativeBlasUnavailableReason() ? `; native BLAS matMul ${nativeBlasUnavailableReason()}` : '';
 }
 

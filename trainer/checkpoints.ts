@@ -1,58 +1,33 @@
-// Checkpoint housekeeping: atomic writes (a checkpoint is written into a temporary folder and renamed
-// into place, so a crash never leaves a half-written checkpoints/step-N), keeping the last K plus the
-// best by eval loss, and turning the best checkpoint into the run's output (early stopping).
+// Checkpoint housekeeping: keeping the last K plus the best by eval loss, and turning the best
+// checkpoint into the run's output (early stopping). What may be written or removed, and how atomically,
+// is the run-folder rule's (trainer/runOwnership.ts): only checkpoints this run wrote are counted or pruned.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { ownCheckpoints, removeCheckpoint, removeStaleCheckpointTmps, writeOutput, type RunFolder } from './runOwnership';
 
 /** Files a checkpoint holds for `--resume` only; the rest is the model/adapter output. */
 export const RESUME_ONLY_FILES = ['trainer_state.json', 'optimizer.safetensors'];
 
-/** Runs `write(tmpDir)` and renames tmpDir to `finalDir` (replacing it). */
-export function writeDirAtomically(finalDir: string, write: (tmpDir: string) => void): void {
-  const parent = path.dirname(finalDir);
-  fs.mkdirSync(parent, { recursive: true });
-  const tmp = path.join(parent, `.tmp-${path.basename(finalDir)}-${process.pid}`);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  try {
-    write(tmp);
-    fs.rmSync(finalDir, { recursive: true, force: true });
-    fs.renameSync(tmp, finalDir);
-  } catch (err) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    throw err;
-  }
+/** Steps of this run's complete checkpoints/step-N folders, ascending. */
+export function checkpointSteps(run: RunFolder): number[] {
+  return ownCheckpoints(run, run.id).map((c) => c.step);
 }
 
-/** Steps of the checkpoints/step-N folders, ascending. */
-export function checkpointSteps(checkpointsDir: string): number[] {
-  if (!fs.existsSync(checkpointsDir)) return [];
-  return fs
-    .readdirSync(checkpointsDir)
-    .map((n) => /^step-(\d+)$/.exec(n))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-}
-
-/** Deletes all but the `keep` most recent checkpoints and the best one; returns the deleted steps. */
-export function pruneCheckpoints(checkpointsDir: string, keep: number, bestStep?: number): number[] {
-  const steps = checkpointSteps(checkpointsDir);
-  const kept = new Set(steps.slice(Math.max(0, steps.length - keep)));
+/** Deletes all but the `keep` most recent checkpoints of this run and the best one; returns the deleted steps. */
+export function pruneCheckpoints(run: RunFolder, keep: number, bestStep?: number): number[] {
+  const checkpoints = ownCheckpoints(run, run.id);
+  const kept = new Set(checkpoints.slice(Math.max(0, checkpoints.length - keep)).map((c) => c.step));
   if (bestStep !== undefined) kept.add(bestStep);
-  const removed = steps.filter((s) => !kept.has(s));
-  for (const s of removed) fs.rmSync(path.join(checkpointsDir, `step-${s}`), { recursive: true, force: true });
-  // Half-written folders a killed run left behind (another process id: never one being written now).
-  for (const name of fs.readdirSync(checkpointsDir)) {
-    if (name.startsWith('.tmp-') && !name.endsWith(`-${process.pid}`)) fs.rmSync(path.join(checkpointsDir, name), { recursive: true, force: true });
-  }
-  return removed;
+  const removed = checkpoints.filter((c) => !kept.has(c.step));
+  for (const c of removed) removeCheckpoint(c);
+  // Half-written folders a killed process of this run left behind.
+  removeStaleCheckpointTmps(run);
+  return removed.map((c) => c.step);
 }
 
-/** Copies a checkpoint's model/adapter files (not its resume state) into `outDir`, atomically. */
-export function copyCheckpointOutput(checkpointDir: string, outDir: string): string[] {
-  writeDirAtomically(outDir, (tmp) => {
-    fs.mkdirSync(tmp, { recursive: true });
+/** Copies a checkpoint's model/adapter files (not its resume state) into the run's output/, atomically. */
+export function copyCheckpointOutput(checkpointDir: string, run: RunFolder): string[] {
+  return writeOutput(run, (tmp) => {
     for (const f of fs.readdirSync(checkpointDir)) if (!RESUME_ONLY_FILES.includes(f)) fs.copyFileSync(path.join(checkpointDir, f), path.join(tmp, f));
   });
-  return fs.readdirSync(outDir).sort();
 }

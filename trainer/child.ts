@@ -5,12 +5,13 @@
 import { isControlMessage, TrainConfigError } from '../protocol/trainer';
 import { EventWriter, lineWriter } from './runFolder';
 import { trainFromArgs } from './train';
+import { errorEventFields } from './userErrors';
 
-/** Errors outside a run (bad settings, a crash) still reach the parent as an `error` event. */
-function emitFatal(message: string, stack?: string): void {
+/** Errors outside a run (bad settings, a crash) still reach the parent as an `error` event; a user's without a stack. */
+function emitFatal(err: unknown, prefix = ''): void {
   const writer = new EventWriter();
   writer.onEvent(lineWriter(process.stdout));
-  writer.emit({ type: 'error', message, ...(stack ? { stack } : {}) });
+  writer.emit({ type: 'error', ...errorEventFields(err, prefix) });
 }
 
 async function main(): Promise<number> {
@@ -28,13 +29,13 @@ async function main(): Promise<number> {
     const done = await trainFromArgs(process.argv.slice(2), process.stdout, controller.signal);
     return done.status === 'failed' ? 1 : 0;
   } catch (err) {
-    emitFatal((err as Error).message, err instanceof TrainConfigError ? undefined : (err as Error).stack);
+    emitFatal(err);
     return err instanceof TrainConfigError ? 2 : 1;
   }
 }
 
 process.on('uncaughtException', (err) => {
-  emitFatal(`trainer crashed: ${err.message}`, err.stack);
+  emitFatal(err, 'trainer crashed: ');
   process.exit(1);
 });
 

@@ -38,7 +38,8 @@ export function labelMapping(labels: Iterable<string>): LabelMap {
 export function assignLabels(examples: TrainingExample[], map: LabelMap): void {
   for (const e of examples) {
     if (e.labelText === undefined) throw new Error(`record on line ${e.line + 1} has no label`);
-    const id = map.label2id[e.labelText];
+    // Own properties only: a label `toString` outside the training labels must not find Object.prototype's.
+    const id = Object.hasOwn(map.label2id, e.labelText) ? map.label2id[e.labelText] : undefined;
     if (id === undefined) throw new Error(`record on line ${e.line + 1}: label '${e.labelText}' is not among the training labels (${map.labels.join(', ')})`);
     e.classLabel = id;
   }
@@ -55,7 +56,8 @@ export class ClassificationHead {
   ) {
     if (!Number.isInteger(numLabels) || numLabels < 2) throw new Error(`a classification head needs at least 2 labels, got ${numLabels}`);
     if (weight) {
-      if (weight.shape[0] !== numLabels || weight.shape[1] !== nEmbd) throw new Error(`score.weight has shape [${weight.shape.join(', ')}], expected [${numLabels}, ${nEmbd}]`);
+      if (weight.shape[0] !== numLabels || weight.shape[1] !== nEmbd)
+        throw new Error(`score.weight has shape [${weight.shape.join(', ')}], expected [${numLabels}, ${nEmbd}]`);
       this.score = tf.tidy(() => tf.variable(tf.transpose(tf.tensor2d(weight.data, [numLabels, nEmbd])), true));
     } else {
       // HF's _init_weights: N(0, initializer_range = 0.02).
@@ -111,32 +113,47 @@ class ClassificationTotals {
   private sum = 0;
   private correct = 0;
   private tokens = 0;
-  private readonly perClass: Record<string, { correct: number; total: number }>;
+  /** By label id (labels are the user's strings: a Map or array, never a plain object, holds them). */
+  private readonly counts: { correct: number; total: number }[];
 
   constructor(private readonly labels: readonly string[]) {
-    this.perClass = Object.fromEntries(labels.map((l) => [l, { correct: 0, total: 0 }]));
+    this.counts = labels.map(() => ({ correct: 0, total: 0 }));
   }
 
   add(batch: Batch, ceValues: ArrayLike<number>, predValues: ArrayLike<number>): void {
     this.tokens += batch.tokens;
     for (let b = 0; b < batch.size; b++) {
       this.sum += ceValues[b];
-      const label = this.labels[batch.classLabels![b]];
+      const c = this.counts[batch.classLabels![b]];
       const hit = predValues[b] === batch.classLabels![b];
       if (hit) this.correct++;
-      this.perClass[label].total++;
-      if (hit) this.perClass[label].correct++;
+      c.total++;
+      if (hit) c.correct++;
     }
   }
 
   result(n: number): ClassificationEval {
-    return { loss: n > 0 ? this.sum / n : NaN, accuracy: n > 0 ? this.correct / n : NaN, perClass: this.perClass, examples: n, tokens: this.tokens };
+    // Object.fromEntries defines own properties, so a label `__proto__` is a key like any other.
+    const perClass = Object.fromEntries(this.labels.map((l, i) => [l, this.counts[i]]));
+    return { loss: n > 0 ? this.sum / n : NaN, accuracy: n > 0 ? this.correct / n : NaN, perClass, examples: n, tokens: this.tokens };
   }
 }
 
-function* classificationBatches(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], batchSize: number, padId: number): Generator<{ batch: Batch; ce: tf.Tensor; pred: tf.Tensor }> {
-  for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
-    const batch = padBatch(indices.map((i) => examples[i]), padId);
+function* classificationBatches(
+  model: GPT2Model,
+  head: ClassificationHead,
+  examples: readonly TrainingExample[],
+  batchSize: number,
+  padId: number,
+): Generator<{ batch: Batch; ce: tf.Tensor; pred: tf.Tensor }> {
+  for (const indices of evalBatches(
+    examples.map((e) => e.inputIds.length),
+    batchSize,
+  )) {
+    const batch = padBatch(
+      indices.map((i) => examples[i]),
+      padId,
+    );
     const { ce, pred } = tf.tidy(() => {
       const ids = tf.tensor2d(batch.inputIds, [batch.size, batch.length], 'int32');
       const mask = tf.tensor2d(batch.attentionMask, [batch.size, batch.length], 'float32');
@@ -152,14 +169,28 @@ function* classificationBatches(model: GPT2Model, head: ClassificationHead, exam
 }
 
 /** Mean CE, accuracy (argmax = label) and per-class counts over `examples`. */
-export function evaluateClassification(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], labels: readonly string[], batchSize: number, padId = 0): ClassificationEval {
+export function evaluateClassification(
+  model: GPT2Model,
+  head: ClassificationHead,
+  examples: readonly TrainingExample[],
+  labels: readonly string[],
+  batchSize: number,
+  padId = 0,
+): ClassificationEval {
   const totals = new ClassificationTotals(labels);
   for (const { batch, ce, pred } of classificationBatches(model, head, examples, batchSize, padId)) totals.add(batch, ce.dataSync(), pred.dataSync());
   return totals.result(examples.length);
 }
 
 /** `evaluateClassification` with asynchronous reads (the training loop's; works on webgpu). */
-export async function evaluateClassificationAsync(model: GPT2Model, head: ClassificationHead, examples: readonly TrainingExample[], labels: readonly string[], batchSize: number, padId = 0): Promise<ClassificationEval> {
+export async function evaluateClassificationAsync(
+  model: GPT2Model,
+  head: ClassificationHead,
+  examples: readonly TrainingExample[],
+  labels: readonly string[],
+  batchSize: number,
+  padId = 0,
+): Promise<ClassificationEval> {
   const totals = new ClassificationTotals(labels);
   for (const { batch, ce, pred } of classificationBatches(model, head, examples, batchSize, padId)) {
     const [ceValues, predValues] = await Promise.all([ce.data(), pred.data()]);
@@ -182,11 +213,25 @@ export function classificationStateDict(model: GPT2Model, head: ClassificationHe
 
 /** config.json of a GPT2ForSequenceClassification, with the label map and the padding id. */
 export function classificationHfConfig(config: GPT2Config, labels: LabelMap, padTokenId: number): Record<string, unknown> {
-  return { ...toHfConfig(config), architectures: ['GPT2ForSequenceClassification'], id2label: labels.id2label, label2id: labels.label2id, pad_token_id: padTokenId };
+  return {
+    ...toHfConfig(config),
+    architectures: ['GPT2ForSequenceClassification'],
+    id2label: labels.id2label,
+    label2id: labels.label2id,
+    pad_token_id: padTokenId,
+  };
 }
 
 /** Writes a model GPT2ForSequenceClassification.from_pretrained loads: config.json, model.safetensors, tokenizer files. */
-export function saveClassificationModel(model: GPT2Model, head: ClassificationHead, config: GPT2Config, labels: LabelMap, padTokenId: number, tokenizerDir: string | null, outDir: string): string[] {
+export function saveClassificationModel(
+  model: GPT2Model,
+  head: ClassificationHead,
+  config: GPT2Config,
+  labels: LabelMap,
+  padTokenId: number,
+  tokenizerDir: string | null,
+  outDir: string,
+): string[] {
   fs.mkdirSync(outDir, { recursive: true });
   fs.writeFileSync(path.join(outDir, 'config.json'), JSON.stringify(classificationHfConfig(config, labels, padTokenId), null, 2) + '\n');
   writeSafetensors(path.join(outDir, 'model.safetensors'), classificationStateDict(model, head), { format: 'pt' });
@@ -201,8 +246,16 @@ export function readClassificationFolder(dir: string): { labels: LabelMap; score
   const raw = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { architectures?: string[]; id2label?: Record<string, string> };
   if (!raw.architectures?.includes('GPT2ForSequenceClassification')) return null;
   const score = readSafetensors(path.join(dir, 'model.safetensors')).get(SCORE_KEY);
-  if (!score || !raw.id2label) throw new Error(`${dir}: a GPT2ForSequenceClassification folder needs id2label in config.json and score.weight in model.safetensors`);
-  const ids = Object.keys(raw.id2label).map(Number).sort((a, b) => a - b);
+  if (!score || !raw.id2label)
+    throw new Error(`${dir}: a GPT2ForSequenceClassification folder needs id2label in config.json and score.weight in model.safetensors`);
+  const ids = Object.keys(raw.id2label)
+    .map(Number)
+    .sort((a, b) => a - b);
   const labels = ids.map((i) => raw.id2label![String(i)]);
-  return { labels: { labels, id2label: raw.id2label, label2id: Object.fromEntries(labels.map((l, i) => [l, i])) }, score: { shape: score.shape, data: score.data } };
+  if (!ids.every((id, i) => id === i) || !labels.every((l) => typeof l === 'string'))
+    throw new Error(`${configFile}: id2label must map the ids 0…N−1 to label strings`);
+  return {
+    labels: { labels, id2label: raw.id2label, label2id: Object.fromEntries(labels.map((l, i) => [l, i])) },
+    score: { shape: score.shape, data: score.data },
+  };
 }

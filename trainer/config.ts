@@ -1,5 +1,6 @@
 // GPT-2 model shape: read from a Hugging Face `config.json` and written back in the same form, plus
 // the built-in presets that work offline.
+import * as os from 'node:os';
 import { GPT2_EOS_ID } from '../language/tokenizer';
 
 export interface GPT2Config {
@@ -26,7 +27,16 @@ export class ModelConfigError extends Error {
 
 export type PresetName = 'gpt2' | 'distilgpt2' | 'tiny';
 
-const GPT2_SHAPE = { vocabSize: 50257, nPositions: 1024, nEmbd: 768, nHead: 12, layerNormEpsilon: 1e-5, dropout: 0.1, bosTokenId: GPT2_EOS_ID, eosTokenId: GPT2_EOS_ID };
+const GPT2_SHAPE = {
+  vocabSize: 50257,
+  nPositions: 1024,
+  nEmbd: 768,
+  nHead: 12,
+  layerNormEpsilon: 1e-5,
+  dropout: 0.1,
+  bosTokenId: GPT2_EOS_ID,
+  eosTokenId: GPT2_EOS_ID,
+};
 
 /** Configs of the presets: `gpt2` and `distilgpt2` as published on the hub; `tiny` is ours (random weights, GPT-2 tokenizer). */
 export const PRESETS: Record<PresetName, GPT2Config> = {
@@ -36,7 +46,7 @@ export const PRESETS: Record<PresetName, GPT2Config> = {
 };
 
 export function isPresetName(name: string): name is PresetName {
-  return Object.prototype.hasOwnProperty.call(PRESETS, name);
+  return Object.hasOwn(PRESETS, name);
 }
 
 export function presetConfig(name: string): GPT2Config {
@@ -44,22 +54,69 @@ export function presetConfig(name: string): GPT2Config {
   return { ...PRESETS[name] };
 }
 
-/** Throws ModelConfigError unless the shape is one the model can be built with. */
+/** config.json's name of each size, so that a message names the field the user wrote. */
+const HF_NAMES = { vocabSize: 'vocab_size', nPositions: 'n_positions', nEmbd: 'n_embd', nLayer: 'n_layer', nHead: 'n_head' } as const;
+
+/**
+ * The largest value each size may take. A config is untrusted input (hub downloads included), and the
+ * trainer builds per-layer and per-key structures from these numbers before it reads a single weight,
+ * so an absurd one must be refused before anything is allocated. The limits are far above any published
+ * GPT-2 style model (GPT-3 175B: 96 layers, n_embd 12,288, 96 heads; vocabularies stay below 300k).
+ */
+export const CONFIG_LIMITS = { vocabSize: 2 ** 21, nPositions: 2 ** 20, nEmbd: 2 ** 16, nLayer: 1024, nHead: 1024 } as const;
+/** Above this many parameters (4 TB of float32) a shape is refused even by `params`, which only counts. */
+export const MAX_PARAMETERS = 1e12;
+
+/**
+ * Parameters of the base model in closed form: wte + wpe, per block 12·E² + 13·E (c_attn, c_proj,
+ * c_fc, mlp.c_proj with biases, two layer norms), ln_f. No per-layer loop, so it is safe on any input.
+ */
+export function baseParameterCount(c: Pick<GPT2Config, 'vocabSize' | 'nPositions' | 'nEmbd' | 'nLayer'>): number {
+  const e = c.nEmbd;
+  return (c.vocabSize + c.nPositions) * e + c.nLayer * (12 * e * e + 13 * e) + 2 * e;
+}
+
+/** Throws ModelConfigError unless the shape is one the model can be built with (every size bounded). */
 export function validateConfig(c: GPT2Config): GPT2Config {
   for (const key of ['vocabSize', 'nPositions', 'nEmbd', 'nLayer', 'nHead'] as const) {
-    if (!Number.isInteger(c[key]) || c[key] < 1) throw new ModelConfigError(`${key} must be a positive integer, got ${c[key]}`);
+    if (!Number.isInteger(c[key]) || c[key] < 1) throw new ModelConfigError(`${HF_NAMES[key]} must be a positive integer, got ${c[key]}`);
+    if (c[key] > CONFIG_LIMITS[key]) throw new ModelConfigError(`${HF_NAMES[key]} ${c[key]} is implausibly large (at most ${CONFIG_LIMITS[key]})`);
   }
   if (c.nEmbd % c.nHead !== 0) throw new ModelConfigError(`n_embd (${c.nEmbd}) must be divisible by n_head (${c.nHead})`);
   if (!(c.layerNormEpsilon > 0)) throw new ModelConfigError(`layer_norm_epsilon must be positive, got ${c.layerNormEpsilon}`);
   if (!(c.dropout >= 0 && c.dropout < 1)) throw new ModelConfigError(`dropout must be in [0, 1), got ${c.dropout}`);
+  const params = baseParameterCount(c);
+  if (params > MAX_PARAMETERS) {
+    throw new ModelConfigError(
+      `n_layer ${c.nLayer} × n_embd ${c.nEmbd} (vocab_size ${c.vocabSize}, n_positions ${c.nPositions}) makes ${params.toExponential(2)} parameters, more than the ${MAX_PARAMETERS.toExponential(0)} this trainer accepts`,
+    );
+  }
   return c;
 }
 
-function intField(raw: Record<string, unknown>, names: string[], where: string, fallback?: number): number {
+/**
+ * Throws ModelConfigError when the model's weights alone (float32) exceed the machine's memory: such a
+ * model can only end in an out-of-memory abort, after minutes of allocating. Checked before any weight is
+ * read or allocated; training needs more (gradients, optimizer state, activations), so this is a floor.
+ */
+export function checkFitsInMemory(c: GPT2Config, where: string, totalBytes: number = os.totalmem()): void {
+  const bytes = 4 * baseParameterCount(c);
+  if (bytes > totalBytes) {
+    const gib = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
+    throw new ModelConfigError(
+      `${where}: a model of this shape (n_layer ${c.nLayer}, n_embd ${c.nEmbd}, vocab_size ${c.vocabSize}, n_positions ${c.nPositions}) has ` +
+        `${baseParameterCount(c).toLocaleString('en-US')} parameters, ${gib(bytes)} in float32, more than this machine's memory (${gib(totalBytes)})`,
+    );
+  }
+}
+
+function intField(raw: Record<string, unknown>, names: string[], where: string, max: number, fallback?: number): number {
   for (const name of names) {
     const v = raw[name];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new ModelConfigError(`${where}: ${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+      throw new ModelConfigError(`${where}: ${name} must be a positive integer, got ${JSON.stringify(v)}`);
+    if (v > max) throw new ModelConfigError(`${where}: ${name} ${v} is implausibly large (at most ${max})`);
     return v;
   }
   if (fallback !== undefined) return fallback;
@@ -75,22 +132,24 @@ export function fromHfConfig(raw: unknown, where = 'config.json'): GPT2Config {
   }
   const act = r.activation_function ?? 'gelu_new';
   // gelu_pytorch_tanh is the same function as gelu_new.
-  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw new ModelConfigError(`${where}: activation_function '${String(act)}' is not supported (gelu_new)`);
+  if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh')
+    throw new ModelConfigError(`${where}: activation_function '${String(act)}' is not supported (gelu_new)`);
   if (r.scale_attn_by_inverse_layer_idx === true || r.reorder_and_upcast_attn === true) {
     throw new ModelConfigError(`${where}: scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported`);
   }
-  if (r.tie_word_embeddings === false) throw new ModelConfigError(`${where}: tie_word_embeddings false is not supported (GPT-2 ties the LM head to the token embedding)`);
+  if (r.tie_word_embeddings === false)
+    throw new ModelConfigError(`${where}: tie_word_embeddings false is not supported (GPT-2 ties the LM head to the token embedding)`);
   if (r.scale_attn_weights === false) throw new ModelConfigError(`${where}: scale_attn_weights false is not supported`);
   const eps = r.layer_norm_epsilon ?? 1e-5;
   if (typeof eps !== 'number' || !(eps > 0)) throw new ModelConfigError(`${where}: layer_norm_epsilon must be a positive number`);
   const drop = r.resid_pdrop ?? 0.1;
   if (typeof drop !== 'number' || !(drop >= 0 && drop < 1)) throw new ModelConfigError(`${where}: resid_pdrop must be a number in [0, 1)`);
   const config: GPT2Config = {
-    vocabSize: intField(r, ['vocab_size'], where),
-    nPositions: intField(r, ['n_positions', 'n_ctx'], where),
-    nEmbd: intField(r, ['n_embd', 'hidden_size'], where),
-    nLayer: intField(r, ['n_layer', 'num_hidden_layers'], where),
-    nHead: intField(r, ['n_head', 'num_attention_heads'], where),
+    vocabSize: intField(r, ['vocab_size'], where, CONFIG_LIMITS.vocabSize),
+    nPositions: intField(r, ['n_positions', 'n_ctx'], where, CONFIG_LIMITS.nPositions),
+    nEmbd: intField(r, ['n_embd', 'hidden_size'], where, CONFIG_LIMITS.nEmbd),
+    nLayer: intField(r, ['n_layer', 'num_hidden_layers'], where, CONFIG_LIMITS.nLayer),
+    nHead: intField(r, ['n_head', 'num_attention_heads'], where, CONFIG_LIMITS.nHead),
     layerNormEpsilon: eps,
     dropout: drop,
   };

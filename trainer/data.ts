@@ -3,6 +3,7 @@
 // its tokens without the last one; its labels are the next tokens, kept only where the formatter marks
 // the token as one the loss is taken on (-1 elsewhere), so padding and prompts never count.
 import { readDataset, tokenizeExample } from '../language';
+import { NotRegularFileError } from '../language/regularFile';
 import type { TextTokenizer } from '../language/tokenizer';
 import type { DatasetDiagnostic } from '../language/types';
 import { deriveSeed, seededRandom, shuffleInPlace } from './random';
@@ -25,7 +26,13 @@ export interface TrainingExample {
 }
 
 /** Tokens + the formatter's loss mask -> shifted inputs/labels; undefined when no loss token is left. */
-export function toTrainingExample(ids: readonly number[], lossMask: readonly (number | boolean)[], maxLength: number, line = 0, task?: string): TrainingExample | undefined {
+export function toTrainingExample(
+  ids: readonly number[],
+  lossMask: readonly (number | boolean)[],
+  maxLength: number,
+  line = 0,
+  task?: string,
+): TrainingExample | undefined {
   if (ids.length !== lossMask.length) throw new Error(`record on line ${line + 1}: ${ids.length} tokens but ${lossMask.length} loss-mask entries`);
   const n = Math.min(ids.length, maxLength);
   if (n < 2) return undefined;
@@ -84,12 +91,13 @@ function describeErrors(file: string, errors: DatasetDiagnostic[]): string {
 }
 
 /** Reads, validates and tokenizes a dataset file. */
-export function loadDataset(file: string, options: LoadOptions): LoadedDataset {
-  let read: ReturnType<typeof readDataset>;
+export async function loadDataset(file: string, options: LoadOptions): Promise<LoadedDataset> {
+  let read: Awaited<ReturnType<typeof readDataset>>;
   try {
-    read = readDataset(file, { maxTokens: options.maxLength });
+    read = await readDataset(file, { maxTokens: options.maxLength });
   } catch (err) {
-    throw new DatasetError(`cannot read dataset ${file}: ${(err as Error).message}`);
+    // A FIFO, directory or device: the message already names the file and what it is.
+    throw new DatasetError(err instanceof NotRegularFileError ? err.message : `cannot read dataset ${file}: ${(err as Error).message}`);
   }
   const errors = read.diagnostics.filter((d) => d.severity === 'error');
   const errorLines = new Set(errors.map((d) => d.line));
@@ -106,8 +114,10 @@ export function loadDataset(file: string, options: LoadOptions): LoadedDataset {
     if (errorLines.has(record.line)) continue;
     if (options.classification) {
       const label = record.formatted.label;
-      if (label === undefined) throw new DatasetError(`${file}:${record.line + 1}: --head classification needs a classification dataset ({"text", "label"} records)`);
-      const ids = options.tokenizer.encode(record.formatted.prompt);
+      if (label === undefined)
+        throw new DatasetError(`${file}:${record.line + 1}: --head classification needs a classification dataset ({"text", "label"} records)`);
+      // Only what can be kept is tokenized (encodeUpTo): a huge record costs its first maxLength tokens.
+      const ids = options.tokenizer.encodeUpTo(record.formatted.prompt, options.maxLength);
       if (ids.length > options.maxLength) truncated++;
       const inputIds = ids.slice(0, options.maxLength);
       if (inputIds.length === 0) {
@@ -117,14 +127,17 @@ export function loadDataset(file: string, options: LoadOptions): LoadedDataset {
       examples.push({ line: record.line, task: record.task, inputIds, labels: inputIds.map(() => IGNORE_LABEL), lossTokens: 1, labelText: label });
       continue;
     }
-    const tokens = tokenizeExample(record.formatted, options.tokenizer, { trainOnPrompt: options.trainOnPrompt });
-    if (tokens.ids.length > options.maxLength) truncated++;
+    const tokens = tokenizeExample(record.formatted, options.tokenizer, { trainOnPrompt: options.trainOnPrompt, maxLength: options.maxLength });
+    if (tokens.truncated) truncated++;
     const example = toTrainingExample(tokens.ids, tokens.lossMask, options.maxLength, record.line, record.task);
     if (example) examples.push(example);
     else droppedEmpty++;
   }
   if (examples.length === 0) {
-    throw new DatasetError(`${file}: no record to train on (${read.examples.length} records read, ${errorLines.size} invalid, ${droppedEmpty} without a target token within ${options.maxLength} tokens)`, errors);
+    throw new DatasetError(
+      `${file}: no record to train on (${read.examples.length} records read, ${errorLines.size} invalid, ${droppedEmpty} without a target token within ${options.maxLength} tokens)`,
+      errors,
+    );
   }
   return { file, format: read.format ?? 'unknown', examples, skippedInvalid: errorLines.size, droppedEmpty, truncated };
 }
@@ -176,7 +189,17 @@ export function padBatch(examples: readonly TrainingExample[], padId = 0): Batch
     tokens += e.inputIds.length;
     lossTokens += e.lossTokens;
   });
-  const batch: Batch = { size, length, inputIds, labels, attentionMask, tasks: examples.map((e) => e.task), rowLossTokens: examples.map((e) => e.lossTokens), tokens, lossTokens };
+  const batch: Batch = {
+    size,
+    length,
+    inputIds,
+    labels,
+    attentionMask,
+    tasks: examples.map((e) => e.task),
+    rowLossTokens: examples.map((e) => e.lossTokens),
+    tokens,
+    lossTokens,
+  };
   if (examples.some((e) => e.classLabel !== undefined)) batch.classLabels = Int32Array.from(examples, (e) => e.classLabel ?? -1);
   return batch;
 }

@@ -5,15 +5,11 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  COMMIT_HASH_RE, HubCacheRepo, assertSafeRelativeName, defaultHubCacheDir, envFlag, expandHome, hfToken,
-} from './hubCache';
+import { COMMIT_HASH_RE, HubCacheRepo, assertSafeRelativeName, defaultHubCacheDir, envFlag, expandHome, hfToken } from './hubCache';
 
 export type PresetName = 'tiny' | 'gpt2' | 'distilgpt2';
 
-export type ResolvedModel =
-  | { kind: 'preset'; name: PresetName }
-  | { kind: 'folder'; dir: string; repoId?: string; revision?: string; commit?: string };
+export type ResolvedModel = { kind: 'preset'; name: PresetName } | { kind: 'folder'; dir: string; repoId?: string; revision?: string; commit?: string };
 
 export interface DownloadProgress {
   file: string;
@@ -46,7 +42,12 @@ export interface ResolveModelOptions {
 
 export const REQUIRED_MODEL_FILES = ['config.json', 'model.safetensors'];
 export const DEFAULT_MODEL_FILES = [
-  'config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt',
+  'config.json',
+  'model.safetensors',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'vocab.json',
+  'merges.txt',
   'generation_config.json',
 ];
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
@@ -61,11 +62,22 @@ const REPO_ALIASES: Record<string, string[]> = {
 };
 
 export type HubErrorCode =
-  | 'bad-spec' | 'offline' | 'unreachable' | 'not-found' | 'revision-not-found' | 'missing-file' | 'gated'
-  | 'http' | 'corrupt' | 'not-a-hub';
+  | 'bad-spec'
+  | 'offline'
+  | 'unreachable'
+  | 'not-found'
+  | 'revision-not-found'
+  | 'missing-file'
+  | 'gated'
+  | 'http'
+  | 'corrupt'
+  | 'not-a-hub';
 
 export class HubError extends Error {
-  constructor(readonly code: HubErrorCode, message: string) {
+  constructor(
+    readonly code: HubErrorCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'HubError';
   }
@@ -73,13 +85,18 @@ export class HubError extends Error {
 
 /** huggingface_hub's validate_repo_id: `name` or `owner/name`, word characters, `-` and `.`, at most 96. */
 export function isRepoId(spec: string): boolean {
-  return spec.length <= 96 && /^(?:[\w.-]+\/)?[\w.-]+$/.test(spec) && !spec.includes('--') &&
-    !spec.includes('..') && !spec.endsWith('.git') && !/^[-.]|[-.]$|\/[-.]|[-.]\//.test(spec);
+  return (
+    spec.length <= 96 &&
+    /^(?:[\w.-]+\/)?[\w.-]+$/.test(spec) &&
+    !spec.includes('--') &&
+    !spec.includes('..') &&
+    !spec.endsWith('.git') &&
+    !/^[-.]|[-.]$|\/[-.]|[-.]\//.test(spec)
+  );
 }
 
 function looksLikePath(spec: string): boolean {
-  return path.isAbsolute(spec) || spec.startsWith('.') || spec.startsWith('~') || spec.includes('\\') ||
-    spec.split('/').length > 2;
+  return path.isAbsolute(spec) || spec.startsWith('.') || spec.startsWith('~') || spec.includes('\\') || spec.split('/').length > 2;
 }
 
 export async function resolveModel(spec: string, opts: ResolveModelOptions = {}): Promise<ResolvedModel> {
@@ -118,7 +135,8 @@ async function resolveRepo(repoId: string, opts: ResolveModelOptions): Promise<R
 
   // Look in the cache first, under the name given and its known aliases.
   let partial: { repo: HubCacheRepo; commit: string } | undefined;
-  for (const name of REPO_ALIASES[repoId] ?? [repoId]) {
+  // Own keys only: a repo named `constructor` is not Object.prototype's member.
+  for (const name of (Object.hasOwn(REPO_ALIASES, repoId) ? REPO_ALIASES[repoId] : undefined) ?? [repoId]) {
     const repo = new HubCacheRepo(cacheDir, name);
     const commit = repo.resolveCommit(revision);
     if (!commit || !fs.existsSync(repo.snapshotDir(commit))) continue;
@@ -131,17 +149,19 @@ async function resolveRepo(repoId: string, opts: ResolveModelOptions): Promise<R
   }
 
   const missingList = (repo: HubCacheRepo, commit: string | undefined) =>
-    (commit ? wanted.filter((f) => !repo.hasFile(commit, f) && !repo.isKnownMissing(commit, f)) : wanted);
+    commit ? wanted.filter((f) => !repo.hasFile(commit, f) && !repo.isKnownMissing(commit, f)) : wanted;
 
   const endpoint = (opts.endpoint ?? env.HF_ENDPOINT ?? DEFAULT_ENDPOINT).replace(/\/+$/, '');
   if (offline) {
     const repo = partial?.repo ?? new HubCacheRepo(cacheDir, repoId);
     const missing = missingList(repo, partial?.commit).filter((f) => required.includes(f));
-    throw new HubError('offline',
+    throw new HubError(
+      'offline',
       `${repoId} (revision ${revision}) is not in the local Hugging Face cache (${cacheDir})` +
-      `${partial ? `: ${missing.join(', ')} missing` : ''}, and offline mode is on` +
-      `${opts.offline === undefined ? ' (HF_HUB_OFFLINE)' : ''}. Download it on a machine with access to ${endpoint}, ` +
-      'copy the cache folder here, or pass the model folder itself.');
+        `${partial ? `: ${missing.join(', ')} missing` : ''}, and offline mode is on` +
+        `${opts.offline === undefined ? ' (HF_HUB_OFFLINE)' : ''}. Download it on a machine with access to ${endpoint}, ` +
+        'copy the cache folder here, or pass the model folder itself.',
+    );
   }
 
   const repo = partial?.repo ?? new HubCacheRepo(cacheDir, repoId);
@@ -159,8 +179,10 @@ async function resolveRepo(repoId: string, opts: ResolveModelOptions): Promise<R
       repo.writeRef(revision, commit);
     }
     if (!commit) {
-      throw new HubError('not-a-hub',
-        `${endpoint} answered for ${repoId}/${file} without an X-Repo-Commit header, so it does not look like a Hugging Face hub. Check HF_ENDPOINT.`);
+      throw new HubError(
+        'not-a-hub',
+        `${endpoint} answered for ${repoId}/${file} without an X-Repo-Commit header, so it does not look like a Hugging Face hub. Check HF_ENDPOINT.`,
+      );
     }
     if (result.kind === 'missing') repo.markMissing(commit, file);
     else repo.linkSnapshotFile(commit, file, result.etag);
@@ -211,6 +233,8 @@ class DownloadSession {
     let url = new URL(`${this.endpoint}/${this.repoId}/resolve/${encodeURIComponent(revision)}/${encodedFile}`);
     let commit: string | undefined;
     let etag: string | undefined;
+    /** An ETag the hub sent that is not a hash (for the message). */
+    let badEtag: string | undefined;
     let size: number | undefined;
     let onCdn = false;
 
@@ -220,7 +244,9 @@ class DownloadSession {
       if (!onCdn) {
         // The hub's own answer carries the metadata; the CDN's ETag is a storage detail, not the blob name.
         commit = res.headers.get('x-repo-commit') ?? commit;
-        etag = normalizeEtag(res.headers.get('x-linked-etag') ?? res.headers.get('etag')) ?? etag;
+        const raw = res.headers.get('x-linked-etag') ?? res.headers.get('etag');
+        if (raw !== null && normalizeEtag(raw) === undefined) badEtag = raw;
+        etag = normalizeEtag(raw) ?? etag;
         size = numberHeader(res.headers.get('x-linked-size')) ?? size;
       }
       if (res.status >= 300 && res.status < 400) {
@@ -246,7 +272,16 @@ class DownloadSession {
         etag ??= normalizeEtag(res.headers.get('etag'));
         if (!etag) {
           await res.body?.cancel();
-          throw new HubError('not-a-hub', `${this.endpoint} served ${this.repoId}/${file} without an ETag, so it cannot be cached the way huggingface_hub caches it.`);
+          if (badEtag !== undefined) {
+            throw new HubError(
+              'not-a-hub',
+              `${this.endpoint} served ${this.repoId}/${file} with the ETag ${JSON.stringify(badEtag)}, which is neither a git blob hash (40 hex digits) nor a sha256 (64), so it cannot name a blob in the cache; is ${this.endpoint} a Hugging Face hub?`,
+            );
+          }
+          throw new HubError(
+            'not-a-hub',
+            `${this.endpoint} served ${this.repoId}/${file} without an ETag, so it cannot be cached the way huggingface_hub caches it.`,
+          );
         }
         size ??= numberHeader(res.headers.get('content-length'));
         await this.saveBlob(res, file, etag, size);
@@ -279,9 +314,11 @@ class DownloadSession {
   }
 
   private unreachable(err: unknown, file: string): HubError {
-    return new HubError('unreachable',
+    return new HubError(
+      'unreachable',
       `Cannot reach ${this.endpoint} to download ${this.repoId}: ${describeNetworkError(err)} (fetching ${file}). ` +
-      `The model is not in the local cache (${this.cacheDir}). Download it on a machine with access or set HF_ENDPOINT.`);
+        `The model is not in the local cache (${this.cacheDir}). Download it on a machine with access or set HF_ENDPOINT.`,
+    );
   }
 
   private async saveBlob(res: Response, file: string, etag: string, total: number | undefined): Promise<void> {
@@ -347,34 +384,49 @@ class DownloadSession {
     const repoUrl = `${this.endpoint}/${this.repoId}`;
     const detail = `HTTP ${res.status}${code ? ` ${code}` : ''}${serverMessage ? `: ${serverMessage}` : ''}`;
     if (code === 'GatedRepo' || (!code && (res.status === 401 || res.status === 403))) {
-      throw new HubError('gated',
+      throw new HubError(
+        'gated',
         `${this.repoId} is gated or private (${detail}). Accept its terms at ${repoUrl} with your account, then ` +
-        (this.token ? 'check that your token (HF_TOKEN or `huggingface-cli login`) has access to it.'
-          : 'set HF_TOKEN to an access token (or run `huggingface-cli login`).'));
+          (this.token
+            ? 'check that your token (HF_TOKEN or `huggingface-cli login`) has access to it.'
+            : 'set HF_TOKEN to an access token (or run `huggingface-cli login`).'),
+      );
     }
     if (code === 'RepositoryNotFound' || (!code && res.status === 404 && file === 'config.json')) {
-      throw new HubError('not-found',
-        `No such model: ${this.repoId} on ${this.endpoint} (${detail}). Check the repo id` +
-        `${this.token ? '' : '; if it is private, set HF_TOKEN'}.`);
+      throw new HubError(
+        'not-found',
+        `No such model: ${this.repoId} on ${this.endpoint} (${detail}). Check the repo id` + `${this.token ? '' : '; if it is private, set HF_TOKEN'}.`,
+      );
     }
     if (code === 'RevisionNotFound') {
       throw new HubError('revision-not-found', `${this.repoId} has no revision "${revision}" (${detail}).`);
     }
     if (res.status === 404) {
       if (!required) return { kind: 'missing', commit: res.headers.get('x-repo-commit') ?? commit };
-      throw new HubError('missing-file',
+      throw new HubError(
+        'missing-file',
         `${this.repoId} has no ${file} at revision ${revision}${commit && commit !== revision ? ` (commit ${commit})` : ''} (${detail}); Fine-Tune Studio needs ` +
-        `${REQUIRED_MODEL_FILES.join(' and ')} (safetensors weights, not pytorch_model.bin).`);
+          `${REQUIRED_MODEL_FILES.join(' and ')} (safetensors weights, not pytorch_model.bin).`,
+      );
     }
     throw new HubError('http', `Downloading ${this.repoId}/${file} from ${this.endpoint} failed: ${detail}.`);
   }
 }
 
-function normalizeEtag(raw: string | null): string | undefined {
+/**
+ * The blob name an ETag gives, or undefined when it is absent or not of a shape the hub uses: a git blob
+ * sha1 (40 hex digits, regular files) or a sha256 (64, LFS files), optionally quoted and weak (`W/"…"`).
+ * The ETag becomes a file name under blobs/, so anything else (`.` and `..` would name the blobs folder
+ * or the repo folder itself) is refused rather than sanitised.
+ */
+export function normalizeEtag(raw: string | null): string | undefined {
   if (!raw) return undefined;
-  const etag = raw.trim().replace(/^W\//, '').replace(/^"|"$/g, '');
-  // The etag becomes a file name.
-  return etag && /^[\w.-]+$/.test(etag) ? etag : undefined;
+  const etag = raw
+    .trim()
+    .replace(/^W\//, '')
+    .replace(/^"(.*)"$/, '$1')
+    .toLowerCase();
+  return /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/.test(etag) ? etag : undefined;
 }
 
 function numberHeader(raw: string | null): number | undefined {

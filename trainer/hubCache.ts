@@ -55,8 +55,7 @@ export function expandHome(p: string): string {
  */
 export function assertSafeRelativeName(kind: 'file' | 'revision', name: string): void {
   const segments = name.split('/');
-  if (!name || name.includes('\\') || name.includes('\0') || path.isAbsolute(name) ||
-      segments.some((s) => s === '' || s === '.' || s === '..')) {
+  if (!name || name.includes('\\') || name.includes('\0') || path.isAbsolute(name) || segments.some((s) => s === '' || s === '.' || s === '..')) {
     throw new Error(`Invalid ${kind} name ${JSON.stringify(name)}: expected a relative path without "..".`);
   }
 }
@@ -65,7 +64,10 @@ export function assertSafeRelativeName(kind: 'file' | 'revision', name: string):
 export class HubCacheRepo {
   readonly root: string;
 
-  constructor(readonly cacheDir: string, readonly repoId: string) {
+  constructor(
+    readonly cacheDir: string,
+    readonly repoId: string,
+  ) {
     this.root = path.join(cacheDir, `models--${repoId.split('/').join('--')}`);
   }
 
@@ -108,7 +110,11 @@ export class HubCacheRepo {
     const ref = path.join(this.root, 'refs', revision);
     fs.mkdirSync(path.dirname(ref), { recursive: true });
     let current: string | undefined;
-    try { current = fs.readFileSync(ref, 'utf8'); } catch { /* no ref yet */ }
+    try {
+      current = fs.readFileSync(ref, 'utf8');
+    } catch {
+      /* no ref yet */
+    }
     if (current !== commit) fs.writeFileSync(ref, commit);
   }
 

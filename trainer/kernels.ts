@@ -1,4 +1,4 @@
-// Kernels registered over TensorFlow.js's own where training on wasm/cpu needs them (notes/tfjs.md):
+// Kernels registered over TensorFlow.js's own where training on wasm/cpu needs them (docs/ARCHITECTURE.md "Compute"):
 // - UnsortedSegmentSum, the gradient of the embedding gather: missing on wasm, and on cpu its cost
 //   grows with the number of segments (vocabulary); a plain scatter-add is linear in the input.
 // - Identity on wasm: the stock kernel copies; tfjs calls it for every tensor a kernel saves for its
@@ -172,7 +172,15 @@ function adamwUpdate({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] {
   const w = inputs.w as tf.TensorInfo;
   const { beta1, beta2, stepSize, sqrtBias2, epsilon, decayFactor } = attrs as unknown as AdamWUpdateAttrs;
   const n = size(w.shape);
-  const run = (wv: ArrayLike<number>, gv: ArrayLike<number>, mv: ArrayLike<number>, vv: ArrayLike<number>, wo: Float32Array, mo: Float32Array, vo: Float32Array) => {
+  const run = (
+    wv: ArrayLike<number>,
+    gv: ArrayLike<number>,
+    mv: ArrayLike<number>,
+    vv: ArrayLike<number>,
+    wo: Float32Array,
+    mo: Float32Array,
+    vo: Float32Array,
+  ) => {
     const c1 = 1 - beta1;
     const c2 = 1 - beta2;
     const inv = 1 / sqrtBias2;

@@ -41,7 +41,9 @@ export const HEAP_FACTORS = { weights: 1.0, trainableState: 4.4, activations: 3.
 /** The heap before any model tensor (16 MiB measured) plus the fitted fixed part of a step (~100 MiB). */
 export const HEAP_BASE_BYTES = 116 * 2 ** 20;
 
-export type MemoryCheck = { ok: true; projectedBytes: number; limitBytes: number | null } | { ok: false; message: string; projectedBytes: number; limitBytes: number };
+export type MemoryCheck =
+  | { ok: true; projectedBytes: number; limitBytes: number | null }
+  | { ok: false; message: string; projectedBytes: number; limitBytes: number };
 
 /** Flag names in the advice: `train` calls them --batch-size/--max-length, `bench` --batch/--seq. */
 export interface AdviceFlags {
@@ -106,7 +108,10 @@ export function isWasmAbort(err: unknown): boolean {
 
 /** Raised in place of a wasm abort; the module is unusable afterwards, so the run must end. */
 export class WasmOutOfMemoryError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'WasmOutOfMemoryError';
   }

@@ -3,12 +3,21 @@
 // an LM head tied to the token embedding. Weights keep HF's names and layouts (Conv1D weights are
 // [in, out]) so loading and saving is a name map, written out below. The arithmetic lives in ops.ts.
 import * as tf from '@tensorflow/tfjs-core';
-import type { GPT2Config } from './config';
+import { checkFitsInMemory, validateConfig, type GPT2Config } from './config';
 import { attachAdapters } from './adapter';
 import { LoraLinear } from './lora';
 import { attachPromptEmbeddings } from './promptTuning';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, geluNew, layerNorm, linear, tiedLmHead } from './ops';
-import { BLOCK_LINEARS, blockFrozen, embeddingsFrozen, finalNormFrozen, loraTargets, validateStrategy, type BlockLinear, type StrategyConfig } from './strategy';
+import {
+  BLOCK_LINEARS,
+  blockFrozen,
+  embeddingsFrozen,
+  finalNormFrozen,
+  loraTargets,
+  validateStrategy,
+  type BlockLinear,
+  type StrategyConfig,
+} from './strategy';
 
 export type { StrategyConfig } from './strategy';
 
@@ -136,6 +145,9 @@ export class GPT2Model {
     readonly seed: number,
     weights?: Map<string, NamedTensor>,
   ) {
+    // Sizes first: a shape that cannot be held must fail here, not after minutes of allocating.
+    validateConfig(config);
+    checkFitsInMemory(config, 'model');
     validateStrategy(config, strategy);
     const { nEmbd: e, nLayer, vocabSize, nPositions } = config;
     let seedCounter = 0;
@@ -206,6 +218,8 @@ export class GPT2Model {
    * lm_head.weight are ignored). Every parameter must be present with its exact shape.
    */
   static fromWeights(config: GPT2Config, weights: WeightMap, strategy: StrategyConfig, seed: number): GPT2Model {
+    // expectedKeys builds a dozen strings per layer: bound the layer count before it does.
+    validateConfig(config);
     const expected = new Set(expectedKeys(config));
     const normalized = new Map<string, NamedTensor>();
     for (const [rawKey, value] of weights) {
@@ -217,7 +231,8 @@ export class GPT2Model {
       normalized.set(key, { shape: shape ? [...shape] : expectedShape(config, key), data });
     }
     const missing = [...expected].filter((k) => !normalized.has(k));
-    if (missing.length > 0) throw new Error(`missing weight(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
+    if (missing.length > 0)
+      throw new Error(`missing weight(s): ${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ` and ${missing.length - 5} more` : ''}`);
     return new GPT2Model(config, strategy, seed, normalized);
   }
 
@@ -239,7 +254,8 @@ export class GPT2Model {
     // An id past the vocabulary would read outside the embedding matrix on wasm: refuse it here.
     const idValues = inputIds.dataSync();
     for (let i = 0; i < idValues.length; i++) {
-      if (!(idValues[i] >= 0 && idValues[i] < this.config.vocabSize)) throw new Error(`token id ${idValues[i]} is outside the model's vocabulary (${this.config.vocabSize} tokens)`);
+      if (!(idValues[i] >= 0 && idValues[i] < this.config.vocabSize))
+        throw new Error(`token id ${idValues[i]} is outside the model's vocabulary (${this.config.vocabSize} tokens)`);
     }
     const e = this.config.nEmbd;
     const ctx: ForwardContext = {
@@ -354,7 +370,8 @@ export class GPT2Model {
       used.add(ka).add(kb);
     }
     const extra = [...byKey.keys()].filter((k) => !used.has(k));
-    if (extra.length > 0) throw new Error(`adapter weight(s) for modules this model does not wrap: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''}`);
+    if (extra.length > 0)
+      throw new Error(`adapter weight(s) for modules this model does not wrap: ${extra.slice(0, 3).join(', ')}${extra.length > 3 ? ', …' : ''}`);
   }
 
   dispose(): void {

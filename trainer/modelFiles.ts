@@ -2,11 +2,20 @@
 // files) for full models, adapter_config.json + adapter_model.safetensors for PEFT LoRA adapters.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../language/regularFile';
 import { byteLevelBpeTokenizerJson, GPT2_EOS_TOKEN, tokenizerFromFolder, type TextTokenizer } from '../language/tokenizer';
-import { fromHfConfig, toHfConfig, type GPT2Config } from './config';
+import { checkFitsInMemory, fromHfConfig, toHfConfig, type GPT2Config } from './config';
 import { canonicalKey, isIgnoredCheckpointKey, type GPT2Model, type NamedTensor } from './model';
 import { readSafetensors, writeSafetensors } from './safetensors';
 import type { StrategyConfig } from './strategy';
+
+/** A model folder the user named that cannot be read as one: the message names the file and what is missing. */
+export class ModelFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
 
 /** transformers refuses safetensors files without this metadata. */
 const PT_METADATA = { format: 'pt' };
@@ -22,14 +31,14 @@ export interface ModelFolder {
 function readJson(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readRegularFileSync(file, { what: 'model file', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
   } catch (err) {
-    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+    throw new ModelFileError(err instanceof NotRegularFileError ? err.message : `cannot read ${file}: ${(err as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
+    throw new ModelFileError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
 }
 
@@ -39,10 +48,12 @@ function hasTokenizer(dir: string): boolean {
 
 /** Reads a GPT-2 model folder: config.json and model.safetensors (F32, F16 or BF16), plus its tokenizer if any. */
 export function loadModelFolder(dir: string): ModelFolder {
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new Error(`model folder ${dir} does not exist`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ModelFileError(`model folder ${dir} does not exist`);
   const configFile = path.join(dir, 'config.json');
-  if (!fs.existsSync(configFile)) throw new Error(`${dir} has no config.json`);
+  if (!fs.existsSync(configFile)) throw new ModelFileError(`${dir} has no config.json`);
   const config = fromHfConfig(readJson(configFile), configFile);
+  // Before model.safetensors is read: weights that cannot fit in memory are refused, not loaded.
+  checkFitsInMemory(config, configFile);
   const weightsFile = path.join(dir, 'model.safetensors');
   if (!fs.existsSync(weightsFile)) {
     const hint = fs.existsSync(path.join(dir, 'pytorch_model.bin'))
@@ -50,7 +61,7 @@ export function loadModelFolder(dir: string): ModelFolder {
       : fs.existsSync(path.join(dir, 'model.safetensors.index.json'))
         ? ' (sharded checkpoints are not supported)'
         : '';
-    throw new Error(`${dir} has no model.safetensors${hint}`);
+    throw new ModelFileError(`${dir} has no model.safetensors${hint}`);
   }
   const weights = new Map<string, NamedTensor>();
   for (const [key, t] of readSafetensors(weightsFile)) {
@@ -74,7 +85,10 @@ export function copyTokenizerFiles(tokenizerDir: string, outDir: string, modelMa
     fs.copyFileSync(tokenizerJson, path.join(outDir, 'tokenizer.json'));
   } else if (vocab && merges) {
     const vocabMap = JSON.parse(fs.readFileSync(vocab, 'utf8')) as Record<string, number>;
-    const mergeList = fs.readFileSync(merges, 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#version'));
+    const mergeList = fs
+      .readFileSync(merges, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !l.startsWith('#version'));
     fs.writeFileSync(path.join(outDir, 'tokenizer.json'), JSON.stringify(byteLevelBpeTokenizerJson(vocabMap, mergeList)));
   }
   for (const extra of ['tokenizer_config.json', 'special_tokens_map.json']) {
@@ -85,7 +99,14 @@ export function copyTokenizerFiles(tokenizerDir: string, outDir: string, modelMa
     fs.writeFileSync(
       path.join(outDir, 'tokenizer_config.json'),
       JSON.stringify(
-        { tokenizer_class: 'GPT2Tokenizer', model_max_length: modelMaxLength, bos_token: GPT2_EOS_TOKEN, eos_token: GPT2_EOS_TOKEN, unk_token: GPT2_EOS_TOKEN, add_prefix_space: false },
+        {
+          tokenizer_class: 'GPT2Tokenizer',
+          model_max_length: modelMaxLength,
+          bos_token: GPT2_EOS_TOKEN,
+          eos_token: GPT2_EOS_TOKEN,
+          unk_token: GPT2_EOS_TOKEN,
+          add_prefix_space: false,
+        },
         null,
         2,
       ),
@@ -151,13 +172,15 @@ export interface PeftAdapter {
 export function loadPeftAdapter(dir: string): PeftAdapter {
   const configFile = path.join(dir, 'adapter_config.json');
   const weightsFile = path.join(dir, 'adapter_model.safetensors');
-  if (!fs.existsSync(configFile)) throw new Error(`${dir} has no adapter_config.json (not a PEFT adapter folder)`);
+  if (!fs.existsSync(configFile)) throw new ModelFileError(`${dir} has no adapter_config.json (not a PEFT adapter folder)`);
   if (!fs.existsSync(weightsFile)) {
-    throw new Error(`${dir} has no adapter_model.safetensors${fs.existsSync(path.join(dir, 'adapter_model.bin')) ? ' (adapter_model.bin is not supported; save with safe_serialization=True)' : ''}`);
+    throw new ModelFileError(
+      `${dir} has no adapter_model.safetensors${fs.existsSync(path.join(dir, 'adapter_model.bin')) ? ' (adapter_model.bin is not supported; save with safe_serialization=True)' : ''}`,
+    );
   }
   const raw = readJson(configFile) as Record<string, unknown>;
   const fail = (why: string): never => {
-    throw new Error(`${configFile}: ${why}`);
+    throw new ModelFileError(`${configFile}: ${why}`);
   };
   if (raw.peft_type !== 'LORA') fail(`peft_type ${JSON.stringify(raw.peft_type)} is not supported (only LORA)`);
   if (raw.use_dora === true) fail('DoRA adapters (use_dora) are not supported');
@@ -176,12 +199,12 @@ export function loadPeftAdapter(dir: string): PeftAdapter {
   const modules = new Set<string>();
   for (const [key, t] of readSafetensors(weightsFile)) {
     const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(key);
-    if (!m) throw new Error(`${weightsFile}: unexpected tensor '${key}' (expected base_model.model.<module>.lora_A/lora_B.weight)`);
+    if (!m) throw new ModelFileError(`${weightsFile}: unexpected tensor '${key}' (expected base_model.model.<module>.lora_A/lora_B.weight)`);
     const module = m[1].startsWith('transformer.') ? m[1] : `transformer.${m[1]}`;
     modules.add(module);
     weights.set(`base_model.model.${module}.lora_${m[2]}.weight`, { shape: t.shape, data: t.data });
   }
-  if (modules.size === 0) throw new Error(`${weightsFile} holds no LoRA weights`);
+  if (modules.size === 0) throw new ModelFileError(`${weightsFile} holds no LoRA weights`);
   return {
     strategy: { strategy: 'lora', r: r as number, alpha: alpha as number, dropout, targets: [...modules] },
     weights,

@@ -2,7 +2,7 @@
 // their install script downloads libtensorflow. They are loaded at run time from wherever they are
 // installed (an explicit path, the extension's global storage, or node's normal resolution) and installed
 // on request into a folder the extension owns.
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -27,9 +27,7 @@ export interface LoadNativeTfjsOptions {
   env?: Record<string, string | undefined>;
 }
 
-export type NativeTfjsProbe =
-  | ({ ok: true } & NativeTfjs)
-  | { ok: false; name: NativeTfjsName; installed: boolean; reason: string };
+export type NativeTfjsProbe = ({ ok: true } & NativeTfjs) | { ok: false; name: NativeTfjsName; installed: boolean; reason: string };
 
 export function nativeTfjsPackageName(gpu: boolean): NativeTfjsName {
   return gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
@@ -85,15 +83,17 @@ export function probeNativeTfjs(opts: LoadNativeTfjsOptions): NativeTfjsProbe {
 
   if (failures.length > 0) return { ok: false, name, installed: true, reason: failures.join(' ') };
   return {
-    ok: false, name, installed: false,
+    ok: false,
+    name,
+    installed: false,
     reason: `${name} is not installed (looked in: ${looked.join(', ')}).`,
   };
 }
 
 function findPackageDir(name: string, location: string): string | undefined {
   const candidates = [
-    location,                                      // the package folder itself
-    path.join(location, ...name.split('/')),       // a node_modules folder
+    location, // the package folder itself
+    path.join(location, ...name.split('/')), // a node_modules folder
     path.join(location, 'node_modules', ...name.split('/')), // an npm prefix
   ];
   for (const dir of candidates) {
@@ -150,6 +150,69 @@ function loadFailureHint(name: NativeTfjsName, message: string): string {
   return `Reinstall ${name}, or remove it to use the wasm backend.`;
 }
 
+/** How to start npm: a program and its arguments, never through a shell that would re-parse them. */
+export interface NpmInvocation {
+  command: string;
+  args: string[];
+  /** Windows' cmd.exe route: the arguments are already quoted for cmd (Node must not quote them again). */
+  windowsVerbatimArguments?: boolean;
+}
+
+/** cmd.exe's metacharacters (cross-spawn's set); each is escaped with ^. */
+const CMD_META = /[()\][%!^"`<>&|;, *?]/g;
+
+/**
+ * One argument for `cmd.exe /d /s /c "…"` running a .cmd script: quoted the way the C runtime splits
+ * arguments (backslashes before a quote doubled), then every cmd metacharacter escaped twice, once for
+ * cmd's own parse and once for the script's `%*` (what cross-spawn does, for the same reason).
+ */
+export function quoteForCmdScript(arg: string): string {
+  let quoted = arg.replace(/(\\*)"/g, '$1$1\\"').replace(/(\\*)$/, '$1$1');
+  quoted = `"${quoted}"`;
+  return quoted.replace(CMD_META, '^$&').replace(CMD_META, '^$&');
+}
+
+/**
+ * npm with these arguments on this platform, without a shell. Elsewhere npm is an executable on the PATH.
+ * On Windows it is `npm.cmd`, which Node (since 20.12) refuses to spawn without a shell, so npm's own
+ * entry point, `node_modules/npm/bin/npm-cli.js` beside a `node.exe` (the running one, else one on the
+ * PATH), runs under that node; only when none is found does npm.cmd run through `cmd.exe /d /s /c`, with
+ * every argument quoted for cmd so that a space or `&` in a path is a character, not syntax.
+ */
+export function npmInvocation(
+  npmArgs: readonly string[],
+  opts: {
+    platform?: NodeJS.Platform;
+    execPath?: string;
+    env?: Record<string, string | undefined>;
+    exists?: (file: string) => boolean;
+    npmCommand?: string;
+  } = {},
+): NpmInvocation {
+  const platform = opts.platform ?? process.platform;
+  const env = opts.env ?? process.env;
+  if (platform !== 'win32') return { command: opts.npmCommand ?? 'npm', args: [...npmArgs] };
+  const win = path.win32;
+  const exists = opts.exists ?? ((f: string) => fs.existsSync(f));
+  const viaCmd = (script: string): NpmInvocation => ({
+    command: env.ComSpec ?? env.COMSPEC ?? 'cmd.exe',
+    args: ['/d', '/s', '/c', `"${[script.replace(CMD_META, '^$&'), ...npmArgs.map(quoteForCmdScript)].join(' ')}"`],
+    windowsVerbatimArguments: true,
+  });
+  if (opts.npmCommand !== undefined) return /\.(cmd|bat)$/i.test(opts.npmCommand) ? viaCmd(opts.npmCommand) : { command: opts.npmCommand, args: [...npmArgs] };
+  const execPath = opts.execPath ?? process.execPath;
+  const dirs: string[] = [];
+  if (win.basename(execPath).toLowerCase() === 'node.exe') dirs.push(win.dirname(execPath));
+  const pathVar = env.Path ?? env.PATH ?? '';
+  for (const d of pathVar.split(';')) if (d.trim()) dirs.push(d.trim().replace(/^"(.*)"$/, '$1'));
+  for (const dir of dirs) {
+    const node = win.join(dir, 'node.exe');
+    const cli = win.join(dir, 'node_modules', 'npm', 'bin', 'npm-cli.js');
+    if (exists(node) && exists(cli)) return { command: node, args: [cli, ...npmArgs] };
+  }
+  return viaCmd('npm.cmd');
+}
+
 export interface InstallNativeBackendOptions {
   gpu: boolean;
   /** npm `--prefix`: the package lands in `targetDir/node_modules`. */
@@ -170,9 +233,11 @@ export async function installNativeBackend(opts: InstallNativeBackendOptions): P
   const spec = `${name}@${TFJS_NODE_VERSION}`;
   const targetDir = path.resolve(opts.targetDir);
   fs.mkdirSync(targetDir, { recursive: true });
-  const npm = opts.npmCommand ?? (process.platform === 'win32' ? 'npm.cmd' : 'npm');
   // --foreground-scripts shows the install script's download lines, which are the progress here.
-  const args = ['install', '--prefix', targetDir, '--no-save', '--no-audit', '--no-fund', '--foreground-scripts', spec];
+  // `--prefix=DIR` in one argument: a storage path can never be read as another option.
+  const args = ['install', `--prefix=${targetDir}`, '--no-save', '--no-audit', '--no-fund', '--foreground-scripts', spec];
+  const invocation = npmInvocation(args, { env: opts.env, npmCommand: opts.npmCommand });
+  const npm = opts.npmCommand ?? 'npm';
   const log = opts.onLog ?? (() => undefined);
   log(`$ ${npm} ${args.join(' ')}`);
 
@@ -190,14 +255,15 @@ export async function installNativeBackend(opts: InstallNativeBackendOptions): P
     if (seen.tail.length > 12) seen.tail.shift();
   };
   const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; spawnError?: Error }>((resolve) => {
-    let child;
+    let child: ChildProcess;
     try {
-      child = spawn(npm, args, {
+      // No shell: the arguments reach npm as they are (see npmInvocation for Windows).
+      child = spawn(invocation.command, invocation.args, {
         cwd: targetDir,
         env: { ...(opts.env ?? process.env), npm_config_update_notifier: 'false' },
         stdio: ['ignore', 'pipe', 'pipe'],
-        // npm is a .cmd script on Windows, which Node only runs through a shell.
-        shell: process.platform === 'win32',
+        shell: false,
+        windowsVerbatimArguments: invocation.windowsVerbatimArguments,
         signal: opts.signal,
       });
     } catch (err) {
@@ -212,9 +278,11 @@ export async function installNativeBackend(opts: InstallNativeBackendOptions): P
 
   if (exit.spawnError) {
     if (opts.signal?.aborted) throw new Error(`Installing ${spec} was cancelled.`);
-    throw new Error(`Could not run ${npm} to install ${spec}: ${exit.spawnError.message}. ` +
-      'Install Node.js (with npm) and make sure npm is on the PATH, or install the package yourself and point ' +
-      'Fine-Tune Studio at it (FINETUNE_TFJS_NODE_PATH / the tfjs-node path setting).');
+    throw new Error(
+      `Could not run ${npm} to install ${spec}: ${exit.spawnError.message}. ` +
+        'Install Node.js (with npm) and make sure npm is on the PATH, or install the package yourself and point ' +
+        'Fine-Tune Studio at it (FINETUNE_TFJS_NODE_PATH / the tfjs-node path setting).',
+    );
   }
   if (exit.code !== 0) {
     throw new Error(installFailureMessage(spec, name, targetDir, exit.code, exit.signal, seen));
@@ -225,21 +293,30 @@ export async function installNativeBackend(opts: InstallNativeBackendOptions): P
   log(`${name} is installed at ${probe.path}.`);
 }
 
-function installFailureMessage(spec: string, name: NativeTfjsName, targetDir: string, code: number | null,
-  signal: NodeJS.Signals | null, seen: { tail: string[]; firstError?: string; libtensorflow: boolean; registry: boolean }): string {
+function installFailureMessage(
+  spec: string,
+  name: NativeTfjsName,
+  targetDir: string,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  seen: { tail: string[]; firstError?: string; libtensorflow: boolean; registry: boolean },
+): string {
   const how = code !== null ? `npm exited with code ${code}` : `npm was stopped by ${signal ?? 'a signal'}`;
   let cause = '';
   if (seen.libtensorflow) {
-    cause = ' The step that failed is the download of libtensorflow (the TensorFlow C library), which the package fetches from storage.googleapis.com while it installs' +
+    cause =
+      ' The step that failed is the download of libtensorflow (the TensorFlow C library), which the package fetches from storage.googleapis.com while it installs' +
       `${seen.firstError ? ` (${seen.firstError})` : ''}.`;
   } else if (seen.registry) {
     cause = ` npm could not fetch the package from its registry${seen.firstError ? ` (${seen.firstError})` : ''}.`;
   } else if (seen.firstError) {
     cause = ` ${seen.firstError}.`;
   }
-  return `Installing ${spec} into ${targetDir} failed: ${how}.${cause} ` +
+  return (
+    `Installing ${spec} into ${targetDir} failed: ${how}.${cause} ` +
     `${name} downloads libtensorflow at install time, so it needs internet access beyond the npm registry; ` +
-    `${platformNote(name)}. Training still works without it on the wasm backend. Last npm output:\n${seen.tail.join('\n')}`;
+    `${platformNote(name)}. Training still works without it on the wasm backend. Last npm output:\n${seen.tail.join('\n')}`
+  );
 }
 
 function platformNote(name: NativeTfjsName): string {

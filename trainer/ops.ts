@@ -1,6 +1,6 @@
 // The model's compute kernels, each a small function with its own gradient (tf.customGrad), so that a
 // faster implementation can replace one without touching the model. On tfjs's own wasm kernels every
-// matrix product is an untransposed 2-D matMul (XNNPACK's fast path, notes/tfjs.md), with explicit
+// matrix product is an untransposed 2-D matMul (XNNPACK's fast path, docs/ARCHITECTURE.md "Compute"), with explicit
 // transposes instead of transposeA/B flags; where matMul runs on the native BLAS addon
 // (trainer/kernels.ts), webgpu or tensorflow, the flags are free and used instead. No op of rank 5.
 // A weight that is frozen (a plain tensor, not a trainable variable) is closed over rather than passed
@@ -108,7 +108,11 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
     save([xhat, rstd]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, [xhat_, rstd_]: tf.Tensor[]) => [inputGrad(dy, xhat_, rstd_), columnSum(tf.mul(dy, xhat_) as tf.Tensor2D), columnSum(dy as tf.Tensor2D)],
+      gradFunc: (dy: tf.Tensor, [xhat_, rstd_]: tf.Tensor[]) => [
+        inputGrad(dy, xhat_, rstd_),
+        columnSum(tf.mul(dy, xhat_) as tf.Tensor2D),
+        columnSum(dy as tf.Tensor2D),
+      ],
     };
   });
   return f(x, g, b) as tf.Tensor2D;
@@ -163,7 +167,14 @@ export function batchedMatMul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false
  * a large negative number where it may not (the future, padding). `dropout` applies to the
  * probabilities. The gradient is written out by hand so that it, too, uses untransposed products only.
  */
-export function causalSelfAttention(qkv: tf.Tensor2D, batch: number, seq: number, nHead: number, maskBias: tf.Tensor, dropout?: (p: tf.Tensor) => tf.Tensor): tf.Tensor2D {
+export function causalSelfAttention(
+  qkv: tf.Tensor2D,
+  batch: number,
+  seq: number,
+  nHead: number,
+  maskBias: tf.Tensor,
+  dropout?: (p: tf.Tensor) => tf.Tensor,
+): tf.Tensor2D {
   const e = qkv.shape[1] / 3;
   const d = e / nHead;
   const bh = batch * nHead;
@@ -193,7 +204,10 @@ export function causalSelfAttention(qkv: tf.Tensor2D, batch: number, seq: number
         const dScores = tf.mul(tf.sub(pd, tf.mul(sprobs, tf.sum(pd, -1, true))), scale) as tf.Tensor3D;
         const dq = batchedMatMul(dScores, sk as tf.Tensor3D);
         const dk = batchedMatMul(dScores, sq as tf.Tensor3D, true, false);
-        const dHeads = tf.concat([dq, dk, dv].map((t) => tf.reshape(t, [batch, nHead, seq, d])), 1); // [B, 3H, T, D]
+        const dHeads = tf.concat(
+          [dq, dk, dv].map((t) => tf.reshape(t, [batch, nHead, seq, d])),
+          1,
+        ); // [B, 3H, T, D]
         return tf.reshape(tf.transpose(dHeads, [0, 2, 1, 3]), [batch * seq, 3 * e]);
       },
     };
@@ -268,7 +282,10 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tenso
       value: loss,
       gradFunc: (dy: tf.Tensor, [sprobs, svalid]: tf.Tensor[]) => {
         const w = tf.mul(dy, svalid);
-        const labelT = tf.tensor1d(Array.from(labelValues, (l) => (l >= 0 ? l : -1)), 'int32');
+        const labelT = tf.tensor1d(
+          Array.from(labelValues, (l) => (l >= 0 ? l : -1)),
+          'int32',
+        );
         if (tf.getKernel(CROSS_ENTROPY_GRAD, tf.getBackend())) {
           return tf.engine().runKernel(CROSS_ENTROPY_GRAD, { probs: sprobs, labels: labelT, weights: w }) as tf.Tensor;
         }

@@ -91,10 +91,14 @@ export class AdamW {
   /** Restores what exportState wrote; every trainable variable must be present with its shape. */
   loadState(state: Map<string, { shape: readonly number[]; data: Float32Array }>, stepCount: number): void {
     this.variables.forEach(({ name, variable }, i) => {
-      for (const [suffix, slot] of [['exp_avg', this.moments[i].m], ['exp_avg_sq', this.moments[i].v]] as const) {
+      for (const [suffix, slot] of [
+        ['exp_avg', this.moments[i].m],
+        ['exp_avg_sq', this.moments[i].v],
+      ] as const) {
         const saved = state.get(`${name}.${suffix}`);
         if (!saved) throw new Error(`optimizer state has no ${name}.${suffix}`);
-        if (saved.shape.join(',') !== variable.shape.join(',')) throw new Error(`optimizer state ${name}.${suffix} has shape [${saved.shape}], expected [${variable.shape}]`);
+        if (saved.shape.join(',') !== variable.shape.join(','))
+          throw new Error(`optimizer state ${name}.${suffix} has shape [${saved.shape}], expected [${variable.shape}]`);
         const value = tf.tensor(saved.data, variable.shape, 'float32');
         slot.assign(value);
         value.dispose();

@@ -1,7 +1,17 @@
 // Parameter counts and a memory estimate, computed from the config alone (no tensors), so that
 // `finetune params` answers instantly for GPT-2 small without its weights.
-import type { GPT2Config } from './config';
-import { adapterParamsPerBlock, BLOCK_LINEARS, blockFrozen, embeddingsFrozen, finalNormFrozen, linearShape, loraTargets, validateStrategy, type StrategyConfig } from './strategy';
+import { validateConfig, type GPT2Config } from './config';
+import {
+  adapterParamsPerBlock,
+  type BLOCK_LINEARS,
+  blockFrozen,
+  embeddingsFrozen,
+  finalNormFrozen,
+  linearShape,
+  loraTargets,
+  validateStrategy,
+  type StrategyConfig,
+} from './strategy';
 
 /**
  * The model's output head: the causal-LM head (tied to the token embedding, no parameters of its own),
@@ -55,6 +65,8 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
   if (head !== 'lm' && !(head.kind === 'classification' && Number.isInteger(head.numLabels) && head.numLabels >= 2)) {
     throw new Error(`a classification head needs an integer number of labels of at least 2, got ${JSON.stringify(head)}`);
   }
+  // The per-layer rows below are one per block: the shape is bounded before they are built.
+  validateConfig(config);
   validateStrategy(config, strategy);
   const e = config.nEmbd;
   const groups: ParamGroup[] = [];
@@ -77,7 +89,11 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
     const attn = linearParams(config, 'attn.c_attn') + linearParams(config, 'attn.c_proj');
     const mlp = linearParams(config, 'mlp.c_fc') + linearParams(config, 'mlp.c_proj');
     const norms = 4 * e;
-    for (const [part, n] of [['attn', attn], ['mlp', mlp], ['norms', norms]] as const) {
+    for (const [part, n] of [
+      ['attn', attn],
+      ['mlp', mlp],
+      ['norms', norms],
+    ] as const) {
       groups.push({ name: `h.${layer}.${part}`, total: n, trainable: frozen ? 0 : n });
     }
     const total = attn + mlp + norms;
@@ -91,7 +107,8 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
   const loraTotal = loraPerLayer.reduce((a, b) => a + b, 0);
   if (strategy.strategy === 'lora') groups.push({ name: 'lora', total: loraTotal, trainable: loraTotal });
   if (strategy.strategy === 'adapter') groups.push({ name: 'adapters', total: loraTotal, trainable: loraTotal });
-  if (strategy.strategy === 'prompt') groups.push({ name: 'prompt (virtual tokens)', total: strategy.virtualTokens * e, trainable: strategy.virtualTokens * e });
+  if (strategy.strategy === 'prompt')
+    groups.push({ name: 'prompt (virtual tokens)', total: strategy.virtualTokens * e, trainable: strategy.virtualTokens * e });
 
   const total = groups.reduce((a, g) => a + g.total, 0);
   const trainable = groups.reduce((a, g) => a + g.trainable, 0);

@@ -84,7 +84,8 @@ export function loadPromptAdapter(dir: string): PromptAdapterFolder {
   const configFile = path.join(dir, 'adapter_config.json');
   const raw = JSON.parse(fs.readFileSync(configFile, 'utf8')) as Record<string, unknown>;
   if (raw.peft_type !== 'PROMPT_TUNING') throw new Error(`${configFile}: peft_type ${JSON.stringify(raw.peft_type)} is not PROMPT_TUNING`);
-  if (raw.num_transformer_submodules !== undefined && raw.num_transformer_submodules !== 1) throw new Error(`${configFile}: num_transformer_submodules must be 1 for a decoder-only model`);
+  if (raw.num_transformer_submodules !== undefined && raw.num_transformer_submodules !== 1)
+    throw new Error(`${configFile}: num_transformer_submodules must be 1 for a decoder-only model`);
   const n = raw.num_virtual_tokens;
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new Error(`${configFile}: num_virtual_tokens must be a positive integer`);
   const t = readSafetensors(path.join(dir, 'adapter_model.safetensors')).get(PROMPT_EMBEDDINGS_KEY);
@@ -101,7 +102,8 @@ export function loadPromptAdapter(dir: string): PromptAdapterFolder {
 export function loadPromptEmbeddings(model: GPT2Model, embeddings: { shape: readonly number[]; data: Float32Array }): void {
   const v = model.promptEmbeddings;
   if (!v) throw new Error('this model has no prompt embeddings (strategy is not prompt)');
-  if (embeddings.shape[0] !== v.shape[0] || embeddings.shape[1] !== v.shape[1]) throw new Error(`prompt_embeddings has shape [${embeddings.shape.join(', ')}], this model expects [${v.shape.join(', ')}]`);
+  if (embeddings.shape[0] !== v.shape[0] || embeddings.shape[1] !== v.shape[1])
+    throw new Error(`prompt_embeddings has shape [${embeddings.shape.join(', ')}], this model expects [${v.shape.join(', ')}]`);
   const t = tf.tensor2d(embeddings.data, [v.shape[0], v.shape[1]]);
   v.assign(t);
   t.dispose();

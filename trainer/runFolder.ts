@@ -3,45 +3,12 @@
 // rebuilt from disk) and to the listeners (the CLI's / child's stdout, tests).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runJsonOf, type TrainConfig, type TrainerEvent, type TrainerEventInit } from '../protocol/trainer';
+import type { TrainerEvent, TrainerEventInit } from '../protocol/trainer';
+import { ownCheckpoints, runIdOf, STATE_FILE, type RunPaths } from './runOwnership';
 import { readSafetensors, writeSafetensors } from './safetensors';
 
-export interface RunPaths {
-  dir: string;
-  runJson: string;
-  events: string;
-  checkpoints: string;
-  output: string;
-}
-
-export function runPaths(dir: string): RunPaths {
-  const abs = path.resolve(dir);
-  return {
-    dir: abs,
-    runJson: path.join(abs, 'run.json'),
-    events: path.join(abs, 'events.jsonl'),
-    checkpoints: path.join(abs, 'checkpoints'),
-    output: path.join(abs, 'output'),
-  };
-}
-
-/**
- * Creates the folder and writes run.json. A run folder that already holds events is only reused by
- * `--resume`, which appends to its events.jsonl.
- */
-export function prepareRunFolder(config: TrainConfig): RunPaths {
-  const paths = runPaths(config.out);
-  fs.mkdirSync(paths.dir, { recursive: true });
-  if (!config.resume && fs.existsSync(paths.events)) {
-    // A run that failed before its first step (bad data, a missing model) left nothing worth keeping.
-    if (fs.readFileSync(paths.events, 'utf8').includes('"type":"step"')) {
-      throw new Error(`run folder ${paths.dir} already holds a run (events.jsonl); choose a new --out folder, or continue it with --resume ${paths.dir}`);
-    }
-    fs.rmSync(paths.events);
-  }
-  fs.writeFileSync(paths.runJson, JSON.stringify(runJsonOf(config), null, 2) + '\n');
-  return paths;
-}
+// Which folders a run may write and which files in them: trainer/runOwnership.ts (the run-folder rule).
+export { prepareRunFolder, runPaths, RunFolderError, type RunFolder, type RunPaths } from './runOwnership';
 
 export type EventListener = (event: TrainerEvent, line: string) => void;
 
@@ -107,39 +74,39 @@ export interface TrainerState {
   dropoutCounter?: number;
 }
 
-const STATE_FILE = 'trainer_state.json';
 const OPTIMIZER_FILE = 'optimizer.safetensors';
 
 export function checkpointDir(paths: RunPaths, step: number): string {
   return path.join(paths.checkpoints, `step-${step}`);
 }
 
-export function writeCheckpointState(dir: string, state: TrainerState, optimizer: Map<string, { shape: readonly number[]; data: Float32Array }>): void {
+/**
+ * The resume state of a checkpoint being written in `dir`. trainer_state.json also records the run id and
+ * the checkpoint's files: only a checkpoint carrying the folder's run id is resumed from or pruned, and
+ * pruning removes exactly those files.
+ */
+export function writeCheckpointState(
+  dir: string,
+  state: TrainerState,
+  optimizer: Map<string, { shape: readonly number[]; data: Float32Array }>,
+  runId: string,
+): void {
   fs.mkdirSync(dir, { recursive: true });
   writeSafetensors(path.join(dir, OPTIMIZER_FILE), optimizer);
+  const files = [...new Set([...fs.readdirSync(dir), STATE_FILE])].sort();
   // Written last: a checkpoint without it is incomplete and never resumed from.
-  fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify(state, null, 2) + '\n');
+  fs.writeFileSync(path.join(dir, STATE_FILE), JSON.stringify({ ...state, runId, files }, null, 2) + '\n');
 }
 
-/** The complete checkpoint with the highest step, if any. */
-export function latestCheckpoint(paths: RunPaths): { dir: string; state: TrainerState } | undefined {
-  if (!fs.existsSync(paths.checkpoints)) return undefined;
-  const steps = fs
-    .readdirSync(paths.checkpoints)
-    .map((name) => /^step-(\d+)$/.exec(name))
-    .filter((m): m is RegExpExecArray => m !== null && fs.existsSync(path.join(paths.checkpoints, m[0], STATE_FILE)))
-    .map((m) => Number(m[1]))
-    .sort((a, b) => b - a);
-  if (steps.length === 0) return undefined;
-  const dir = checkpointDir(paths, steps[0]);
-  let state: TrainerState;
-  try {
-    state = JSON.parse(fs.readFileSync(path.join(dir, STATE_FILE), 'utf8')) as TrainerState;
-  } catch (err) {
-    throw new Error(`checkpoint ${dir}: ${STATE_FILE} is unreadable: ${(err as Error).message}`);
-  }
-  if (!Number.isInteger(state.step) || !Number.isInteger(state.epoch) || !Number.isInteger(state.nextBatch)) throw new Error(`checkpoint ${dir}: ${STATE_FILE} lacks step/epoch/nextBatch`);
-  return { dir, state };
+/** The complete checkpoint of this folder's run with the highest step, if any (others' are not looked at). */
+export function latestCheckpoint(paths: RunPaths, runId: string | undefined = runIdOf(paths.dir)): { dir: string; state: TrainerState } | undefined {
+  const latest = ownCheckpoints(paths, runId).at(-1);
+  if (!latest) return undefined;
+  const { runId: _runId, files: _files, ...state } = latest.state;
+  const s = state as unknown as TrainerState;
+  if (!Number.isInteger(s.step) || !Number.isInteger(s.epoch) || !Number.isInteger(s.nextBatch))
+    throw new Error(`checkpoint ${latest.dir}: ${STATE_FILE} lacks step/epoch/nextBatch`);
+  return { dir: latest.dir, state: s };
 }
 
 export function readOptimizerState(dir: string) {

@@ -2,7 +2,9 @@
 // length N, N bytes of JSON `{name: {dtype, shape, data_offsets: [begin, end]}, __metadata__?}`, then
 // the raw little-endian data, offsets relative to the end of the header. Everything is read into
 // float32, since that is what the trainer computes in; files are written in F32.
+import * as buffer from 'node:buffer';
 import * as fs from 'node:fs';
+import { readRegularFileSync } from '../language/regularFile';
 
 /** A file that is not valid safetensors: the message says what is wrong and where. */
 export class SafetensorsError extends Error {
@@ -88,11 +90,14 @@ function decode(bytes: Buffer, dtype: SafetensorsDtype, count: number): Float32A
 }
 
 function isDtype(value: unknown): value is SafetensorsDtype {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(BYTES, value);
+  return typeof value === 'string' && Object.hasOwn(BYTES, value);
 }
 
 /** The parsed header: tensor entries (validated) and `__metadata__`. */
-export function readSafetensorsHeader(bytes: Buffer, where = 'safetensors data'): {
+export function readSafetensorsHeader(
+  bytes: Buffer,
+  where = 'safetensors data',
+): {
   headerLength: number;
   entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[];
   metadata: Record<string, string>;
@@ -101,7 +106,9 @@ export function readSafetensorsHeader(bytes: Buffer, where = 'safetensors data')
   const n = bytes.readBigUInt64LE(0);
   if (n === 0n) throw new SafetensorsError(`${where}: header length is 0`);
   if (n > BigInt(bytes.length - 8)) {
-    throw new SafetensorsError(`${where}: header length ${n} is larger than the rest of the file (${bytes.length - 8} bytes); the file is truncated or not safetensors`);
+    throw new SafetensorsError(
+      `${where}: header length ${n} is larger than the rest of the file (${bytes.length - 8} bytes); the file is truncated or not safetensors`,
+    );
   }
   if (n > BigInt(MAX_HEADER_BYTES)) throw new SafetensorsError(`${where}: header length ${n} is implausibly large`);
   const headerLength = Number(n);
@@ -127,7 +134,8 @@ export function readSafetensorsHeader(bytes: Buffer, where = 'safetensors data')
     if (!info || typeof info !== 'object') fail('entry is not an object');
     const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
     if (!isDtype(dtype)) fail(`unsupported dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(BYTES).join(', ')})`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0))
+      fail(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isInteger(o) && o >= 0)) {
       fail(`data_offsets ${JSON.stringify(offsets)} is not [begin, end]`);
     }
@@ -153,7 +161,8 @@ export function readSafetensors(source: string | Buffer): Map<string, Safetensor
   let bytes: Buffer;
   if (typeof source === 'string') {
     try {
-      bytes = fs.readFileSync(source);
+      // A FIFO or device named model.safetensors is refused instead of blocking the read.
+      bytes = readRegularFileSync(source, { what: 'weights file', maxBytes: buffer.constants.MAX_LENGTH });
     } catch (err) {
       throw new SafetensorsError(`${where}: cannot read (${err instanceof Error ? err.message : String(err)})`);
     }

@@ -1,5 +1,6 @@
 // What trains: the fine-tuning strategy, and which GPT-2 modules LoRA wraps. Free of TensorFlow.js so
 // that `finetune params` and the extension's quick-pick can use it without loading a backend.
+import { TrainConfigError } from '../protocol/trainer';
 import type { GPT2Config } from './config';
 
 export type StrategyConfig =
@@ -51,15 +52,18 @@ export function loraTargets(config: GPT2Config, targets: string[] | 'all-linear'
     for (const kind of BLOCK_LINEARS) all.push({ layer, kind, module: `transformer.h.${layer}.${kind}` });
   }
   if (targets === 'all-linear') return all;
-  if (targets.length === 0) throw new Error('LoRA needs at least one target module');
+  if (targets.length === 0) throw new TrainConfigError('LoRA needs at least one target module');
   for (const t of targets) {
-    if (t === 'lm_head' || t.endsWith('wte') || t.endsWith('wpe')) throw new Error(`LoRA target '${t}' is not supported: LoRA wraps the blocks' linear layers (c_attn, c_proj, c_fc)`);
+    if (t === 'lm_head' || t.endsWith('wte') || t.endsWith('wpe'))
+      throw new TrainConfigError(`LoRA target '${t}' is not supported: LoRA wraps the blocks' linear layers (c_attn, c_proj, c_fc)`);
   }
   const matches = (module: string) => targets.some((t) => module === t || module.endsWith('.' + t));
   const picked = all.filter((m) => matches(m.module));
   const unmatched = targets.filter((t) => !all.some((m) => m.module === t || m.module.endsWith('.' + t)));
   if (unmatched.length > 0) {
-    throw new Error(`LoRA target module(s) ${unmatched.map((t) => `'${t}'`).join(', ')} not found in the model (GPT-2 has c_attn, c_proj, c_fc, or use all-linear)`);
+    throw new TrainConfigError(
+      `LoRA target module(s) ${unmatched.map((t) => `'${t}'`).join(', ')} not found in the model (GPT-2 has c_attn, c_proj, c_fc, or use all-linear)`,
+    );
   }
   return picked;
 }
@@ -68,36 +72,49 @@ export function loraTargets(config: GPT2Config, targets: string[] | 'all-linear'
 export function parseLoraTargets(text: string): string[] | 'all-linear' {
   const trimmed = text.trim();
   if (trimmed === 'all-linear') return 'all-linear';
-  const list = trimmed.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  if (list.length === 0) throw new Error(`--lora-targets is empty`);
+  const list = trimmed
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  if (list.length === 0) throw new TrainConfigError(`--lora-targets is empty`);
   return list;
 }
 
-/** Throws with a clear message unless the strategy fits the model. */
+/** Throws a TrainConfigError (the settings are the user's to change) unless the strategy fits the model. */
 export function validateStrategy(config: GPT2Config, s: StrategyConfig): StrategyConfig {
   switch (s.strategy) {
     case 'full':
       return s;
     case 'partial':
       if (!Number.isInteger(s.freezeLayers) || s.freezeLayers < 0 || s.freezeLayers > config.nLayer) {
-        throw new Error(`--freeze-layers must be an integer from 0 to ${config.nLayer} (the model's layer count), got ${s.freezeLayers}`);
+        throw new TrainConfigError(`--freeze-layers must be an integer from 0 to ${config.nLayer} (the model's layer count), got ${s.freezeLayers}`);
       }
       return s;
     case 'lora':
-      if (!Number.isInteger(s.r) || s.r < 1) throw new Error(`--lora-r must be a positive integer, got ${s.r}`);
-      if (!(s.alpha > 0)) throw new Error(`--lora-alpha must be positive, got ${s.alpha}`);
-      if (!(s.dropout >= 0 && s.dropout < 1)) throw new Error(`--lora-dropout must be in [0, 1), got ${s.dropout}`);
-      loraTargets(config, s.targets);
+      if (!Number.isInteger(s.r) || s.r < 1) throw new TrainConfigError(`--lora-r must be a positive integer, got ${s.r}`);
+      if (!(s.alpha > 0)) throw new TrainConfigError(`--lora-alpha must be positive, got ${s.alpha}`);
+      if (!(s.dropout >= 0 && s.dropout < 1)) throw new TrainConfigError(`--lora-dropout must be in [0, 1), got ${s.dropout}`);
+      for (const t of loraTargets(config, s.targets)) {
+        // B·A of rank r on an in×out weight: beyond min(in, out) the extra rank is only memory and time.
+        const { in: i, out: o } = linearShape(config, t.kind);
+        if (s.r > Math.min(i, o)) {
+          throw new TrainConfigError(
+            `--lora-r ${s.r} is larger than the ${t.kind} weights it adapts (${i}×${o}): a LoRA update B·A cannot have a rank above ${Math.min(i, o)}; use --lora-r ${Math.min(i, o)} or less, or --strategy full`,
+          );
+        }
+      }
       return s;
     case 'adapter':
-      if (!Number.isInteger(s.adapterDim) || s.adapterDim < 1) throw new Error(`--adapter-dim must be a positive integer, got ${s.adapterDim}`);
+      if (!Number.isInteger(s.adapterDim) || s.adapterDim < 1) throw new TrainConfigError(`--adapter-dim must be a positive integer, got ${s.adapterDim}`);
       return s;
     case 'prompt':
-      if (!Number.isInteger(s.virtualTokens) || s.virtualTokens < 1) throw new Error(`--virtual-tokens must be a positive integer, got ${s.virtualTokens}`);
-      if (s.virtualTokens >= config.nPositions) throw new Error(`--virtual-tokens ${s.virtualTokens} leaves no room for the input in the model's context of ${config.nPositions}`);
+      if (!Number.isInteger(s.virtualTokens) || s.virtualTokens < 1)
+        throw new TrainConfigError(`--virtual-tokens must be a positive integer, got ${s.virtualTokens}`);
+      if (s.virtualTokens >= config.nPositions)
+        throw new TrainConfigError(`--virtual-tokens ${s.virtualTokens} leaves no room for the input in the model's context of ${config.nPositions}`);
       return s;
     default:
-      throw new Error(`unknown strategy '${(s as { strategy: string }).strategy}' (full, partial, lora, adapter or prompt)`);
+      throw new TrainConfigError(`unknown strategy '${(s as { strategy: string }).strategy}' (full, partial, lora, adapter or prompt)`);
   }
 }
 

@@ -13,7 +13,7 @@ import { deriveSeed, seededRandom, shuffleInPlace } from './random';
 export function taskProbabilities(counts: ReadonlyMap<string, number>, mode: TaskSampling, temperature = 1): Map<string, number> {
   if (!(temperature > 0)) throw new Error(`sampling temperature must be greater than 0, got ${temperature}`);
   const weights = new Map<string, number>();
-  for (const [task, n] of counts) weights.set(task, mode === 'uniform' ? 1 : mode === 'temperature' ? Math.pow(n, 1 / temperature) : n);
+  for (const [task, n] of counts) weights.set(task, mode === 'uniform' ? 1 : mode === 'temperature' ? n ** (1 / temperature) : n);
   const total = [...weights.values()].reduce((a, b) => a + b, 0);
   return new Map([...weights].map(([t, w]) => [t, w / total]));
 }
@@ -22,7 +22,11 @@ export function taskProbabilities(counts: ReadonlyMap<string, number>, mode: Tas
  * The batches of one epoch (lists of example indices) with tasks drawn by `mode`. Records without a task
  * form their own task ('').
  */
-export function taskSampledBatches(tasks: readonly (string | undefined)[], batchSize: number, options: { mode: TaskSampling; temperature: number; seed: number; epoch: number }): number[][] {
+export function taskSampledBatches(
+  tasks: readonly (string | undefined)[],
+  batchSize: number,
+  options: { mode: TaskSampling; temperature: number; seed: number; epoch: number },
+): number[][] {
   const byTask = new Map<string, number[]>();
   tasks.forEach((t, i) => {
     const key = t ?? '';

@@ -3,15 +3,34 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseTrainArgs, TRAIN_DEFAULTS, type DoneEvent, type DoneStatus, type StepEvent, type TrainConfig } from '../protocol/trainer';
+import {
+  parseTrainArgs,
+  parseTrainFlags,
+  taskWeight,
+  TRAIN_DEFAULTS,
+  type DoneEvent,
+  type DoneStatus,
+  type StepEvent,
+  type TrainConfig,
+} from '../protocol/trainer';
 import { gpt2TokenizerDir, gpt2Tokenizer, type TextTokenizer } from '../language/tokenizer';
+import { assertRegularFile, NotRegularFileError } from '../language/regularFile';
 import { initBackend } from './backend';
 import { presetConfig, type GPT2Config } from './config';
 import { DatasetError, evalBatches, epochBatches, loadDataset, padBatch, splitEval, type Batch, type TrainingExample } from './data';
 import { resolveModel, type DownloadProgress } from './hub';
-import { assignLabels, ClassificationHead, evaluateClassificationAsync, labelMapping, readClassificationFolder, saveClassificationModel, SCORE_KEY, type LabelMap } from './classificationHead';
+import {
+  assignLabels,
+  ClassificationHead,
+  evaluateClassificationAsync,
+  labelMapping,
+  readClassificationFolder,
+  saveClassificationModel,
+  SCORE_KEY,
+  type LabelMap,
+} from './classificationHead';
 import { loadAdapterStateDict, loadBottleneckAdapter, saveBottleneckAdapter } from './adapter';
-import { copyCheckpointOutput, pruneCheckpoints, writeDirAtomically } from './checkpoints';
+import { copyCheckpointOutput, pruneCheckpoints } from './checkpoints';
 import { GPT2Model } from './model';
 import { taskSampledBatches } from './taskSampling';
 import { initPromptFromTokens, loadPromptAdapter, loadPromptEmbeddings, promptInitTokenIds, savePromptAdapter } from './promptTuning';
@@ -19,12 +38,17 @@ import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from
 import { AdamW, clipByGlobalNorm, GradientAccumulator, squaredGlobalNorm, type TrainableVariable } from './optimizer';
 import { checkMemoryFits, explainWasmAbort, WasmOutOfMemoryError } from './memoryGuard';
 import { memoryEstimate, parameterBreakdown } from './params';
-import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, prepareRunFolder, readOptimizerState, writeCheckpointState, type TrainerState } from './runFolder';
+import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, readOptimizerState, writeCheckpointState, type TrainerState } from './runFolder';
+import { prepareRunFolder, writeCheckpoint, writeOutput } from './runOwnership';
 import { learningRateAt } from './schedule';
+import { errorEventFields } from './userErrors';
 import type { StrategyConfig } from './strategy';
 
 export function strategyOf(
-  config: Pick<TrainConfig, 'strategy' | 'freezeLayers' | 'freezeEmbeddings' | 'loraR' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'adapterDim' | 'virtualTokens' | 'promptInit'>,
+  config: Pick<
+    TrainConfig,
+    'strategy' | 'freezeLayers' | 'freezeEmbeddings' | 'loraR' | 'loraAlpha' | 'loraDropout' | 'loraTargets' | 'adapterDim' | 'virtualTokens' | 'promptInit'
+  >,
 ): StrategyConfig {
   switch (config.strategy) {
     case 'full':
@@ -36,7 +60,11 @@ export function strategyOf(
     case 'adapter':
       return { strategy: 'adapter', adapterDim: config.adapterDim ?? TRAIN_DEFAULTS.adapterDim };
     case 'prompt':
-      return { strategy: 'prompt', virtualTokens: config.virtualTokens ?? TRAIN_DEFAULTS.virtualTokens, ...(config.promptInit !== undefined ? { promptInit: config.promptInit } : {}) };
+      return {
+        strategy: 'prompt',
+        virtualTokens: config.virtualTokens ?? TRAIN_DEFAULTS.virtualTokens,
+        ...(config.promptInit !== undefined ? { promptInit: config.promptInit } : {}),
+      };
   }
 }
 
@@ -72,7 +100,9 @@ export async function loadBaseModel(spec: string, strategy: StrategyConfig, seed
   onLog?.(`${resolved.dir} has no tokenizer files; using the GPT-2 tokenizer`);
   if (config.vocabSize < 50257) {
     model.dispose();
-    throw new Error(`${resolved.dir} has no tokenizer files and its vocabulary (${config.vocabSize}) is smaller than GPT-2's, so the GPT-2 tokenizer cannot stand in`);
+    throw new Error(
+      `${resolved.dir} has no tokenizer files and its vocabulary (${config.vocabSize}) is smaller than GPT-2's, so the GPT-2 tokenizer cannot stand in`,
+    );
   }
   return { model, config, tokenizer: gpt2Tokenizer(), tokenizerDir: gpt2TokenizerDir(), baseName };
 }
@@ -88,7 +118,7 @@ export async function loadBaseModel(spec: string, strategy: StrategyConfig, seed
 export function rowWeights(batch: Batch, taskWeights?: Record<string, number>): Float32Array {
   const tokensByTask = new Map<string, number>();
   batch.tasks.forEach((task, b) => tokensByTask.set(task ?? '', (tokensByTask.get(task ?? '') ?? 0) + batch.rowLossTokens[b]));
-  const alpha = (task: string) => (taskWeights && task !== '' ? (taskWeights[task] ?? 1) : 1);
+  const alpha = (task: string) => (task !== '' ? taskWeight(taskWeights, task) : 1);
   const w = new Float32Array(batch.size);
   batch.tasks.forEach((task, b) => {
     const key = task ?? '';
@@ -122,7 +152,13 @@ interface MicroBatchTensors {
   grads: tf.Tensor[];
 }
 
-function microBatchTensors(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>, head?: ClassificationHead): MicroBatchTensors {
+function microBatchTensors(
+  model: GPT2Model,
+  variables: readonly TrainableVariable[],
+  batch: Batch,
+  taskWeights?: Record<string, number>,
+  head?: ClassificationHead,
+): MicroBatchTensors {
   const t = batchTensors(batch);
   const weights = tf.tensor2d(rowWeights(batch, taskWeights), [batch.size, 1]);
   let rowSums: tf.Tensor1D | undefined;
@@ -154,7 +190,13 @@ function addTaskSums(into: Map<string, { sum: number; tokens: number }>, batch: 
 }
 
 /** Forward + backward of one micro-batch; gradients in the order of `variables` (reads synchronously). */
-export function microBatchGradients(model: GPT2Model, variables: readonly TrainableVariable[], batch: Batch, taskWeights?: Record<string, number>, head?: ClassificationHead): MicroBatchResult {
+export function microBatchGradients(
+  model: GPT2Model,
+  variables: readonly TrainableVariable[],
+  batch: Batch,
+  taskWeights?: Record<string, number>,
+  head?: ClassificationHead,
+): MicroBatchResult {
   const r = microBatchTensors(model, variables, batch, taskWeights, head);
   const loss = r.loss.dataSync()[0];
   const taskSums = new Map<string, { sum: number; tokens: number }>();
@@ -216,8 +258,14 @@ class EvalTotals {
 }
 
 function* evalRows(model: GPT2Model, examples: readonly TrainingExample[], batchSize: number, padId: number): Generator<{ batch: Batch; rows: tf.Tensor }> {
-  for (const indices of evalBatches(examples.map((e) => e.inputIds.length), batchSize)) {
-    const batch = padBatch(indices.map((i) => examples[i]), padId);
+  for (const indices of evalBatches(
+    examples.map((e) => e.inputIds.length),
+    batchSize,
+  )) {
+    const batch = padBatch(
+      indices.map((i) => examples[i]),
+      padId,
+    );
     const t = batchTensors(batch);
     try {
       yield { batch, rows: tf.tidy(() => tf.sum(model.tokenLoss(t.ids, t.labels, t.mask, false), 1)) };
@@ -266,7 +314,13 @@ interface PendingStep {
   packed: tf.Tensor1D;
 }
 
-function stepTensors(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], taskWeights?: Record<string, number>, head?: ClassificationHead): PendingStep {
+function stepTensors(
+  model: GPT2Model,
+  optimizer: AdamW,
+  microBatches: readonly Batch[],
+  taskWeights?: Record<string, number>,
+  head?: ClassificationHead,
+): PendingStep {
   const accumulator = new GradientAccumulator();
   const reads: tf.Tensor1D[] = [];
   try {
@@ -318,13 +372,29 @@ function finishStep(optimizer: AdamW, microBatches: readonly Batch[], pending: P
 }
 
 /** One optimizer step over `microBatches` (gradient accumulation), clipped, at learning rate `lr`; one synchronous read. */
-export function optimizerStep(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>, head?: ClassificationHead): StepResult {
+export function optimizerStep(
+  model: GPT2Model,
+  optimizer: AdamW,
+  microBatches: readonly Batch[],
+  lr: number,
+  gradClip: number,
+  taskWeights?: Record<string, number>,
+  head?: ClassificationHead,
+): StepResult {
   const pending = stepTensors(model, optimizer, microBatches, taskWeights, head);
   return finishStep(optimizer, microBatches, pending, pending.packed.dataSync() as Float32Array, lr, gradClip);
 }
 
 /** `optimizerStep` with its one read asynchronous: the training loop's, and the only one webgpu can run in Node. */
-export async function optimizerStepAsync(model: GPT2Model, optimizer: AdamW, microBatches: readonly Batch[], lr: number, gradClip: number, taskWeights?: Record<string, number>, head?: ClassificationHead): Promise<StepResult> {
+export async function optimizerStepAsync(
+  model: GPT2Model,
+  optimizer: AdamW,
+  microBatches: readonly Batch[],
+  lr: number,
+  gradClip: number,
+  taskWeights?: Record<string, number>,
+  head?: ClassificationHead,
+): Promise<StepResult> {
   const pending = stepTensors(model, optimizer, microBatches, taskWeights, head);
   let values: Float32Array;
   try {
@@ -343,6 +413,8 @@ export interface TrainOptions {
   writer: EventWriter;
   /** Aborting stops the run cleanly after the current step: output saved, `done` with status `stopped`. */
   signal?: AbortSignal;
+  /** The `--config` file the settings came from: it may not lie where the run writes (trainer/runOwnership.ts). */
+  configFile?: string;
 }
 
 /**
@@ -396,8 +468,23 @@ async function modelForRun(config: TrainConfig, strategy: StrategyConfig, checkp
   return { ...base, model: GPT2Model.fromWeights(base.config, weights, strategy, config.seed) };
 }
 
+/**
+ * The data files exist and are regular files, checked before the run folder is touched or the model is
+ * loaded: a FIFO, directory or device named as data is refused at once instead of hanging a read.
+ */
+async function checkDataFiles(config: TrainConfig): Promise<void> {
+  for (const file of [config.data, config.evalData]) {
+    if (file === undefined) continue;
+    try {
+      await assertRegularFile(file, 'dataset');
+    } catch (err) {
+      throw new DatasetError(err instanceof NotRegularFileError ? err.message : `cannot read dataset ${file}: ${(err as Error).message}`);
+    }
+  }
+}
+
 /** Runs one training run to its end; never throws: failures end in `error` + `done` with status `failed`. */
-export async function train(config: TrainConfig, { writer, signal }: TrainOptions): Promise<DoneEvent> {
+export async function train(config: TrainConfig, { writer, signal, configFile }: TrainOptions): Promise<DoneEvent> {
   const started = Date.now();
   const elapsed = () => (Date.now() - started) / 1000;
   const log = (message: string, level: 'info' | 'warning' = 'info') => writer.emit({ type: 'log', level, message });
@@ -408,20 +495,35 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
   const state: TrainerState = { step: 0, epoch: 0, nextBatch: 0, evalsWithoutGain: 0, lastEvalStep: -1, trainSeconds: 0 };
   const finish = (status: DoneStatus, extra: Partial<DoneEvent> = {}) =>
     writer.emit({
-      type: 'done', status, step: state.step, elapsedSec: elapsed(), outputFiles: [], checkpoint: lastCheckpoint,
-      finalLoss: state.lastLoss, bestEvalLoss: state.bestEvalLoss, ...extra,
+      type: 'done',
+      status,
+      step: state.step,
+      elapsedSec: elapsed(),
+      outputFiles: [],
+      checkpoint: lastCheckpoint,
+      finalLoss: state.lastLoss,
+      bestEvalLoss: state.bestEvalLoss,
+      ...extra,
     }) as DoneEvent;
   try {
-    const paths = prepareRunFolder(config);
+    await checkDataFiles(config);
+    // Before any work: a folder the run may not write, or a path it could not write at its end, is refused now.
+    const paths = prepareRunFolder(config, { configFile });
     writer.open(paths.events);
+    if (paths.startedOver && paths.startedOver.steps > 0)
+      log(`${paths.dir} held a run of ${paths.startedOver.steps} step(s) that left no checkpoint or output; starting over`);
     let resumedFrom: number | undefined;
     let checkpointToLoad: string | undefined;
     if (config.resume) {
-      const found = latestCheckpoint(paths);
-      if (!found) throw new Error(`--resume: ${paths.dir} has no checkpoint to continue from (checkpoints are written by --checkpoint-every and when a run is stopped)`);
-      Object.assign(state, found.state);
-      resumedFrom = found.state.step;
-      checkpointToLoad = lastCheckpoint = found.dir;
+      const found = latestCheckpoint(paths, paths.id);
+      if (found) {
+        Object.assign(state, found.state);
+        resumedFrom = found.state.step;
+        checkpointToLoad = lastCheckpoint = found.dir;
+      } else {
+        // Killed before its first checkpoint: nothing to continue, so the run starts from the beginning.
+        log(`--resume: ${paths.dir} has no checkpoint yet (checkpoints are written by --checkpoint-every and when a run is stopped); starting from step 0`);
+      }
     }
     const { backend, device } = await initBackend(config.backend);
     const strategy = strategyOf(config);
@@ -433,13 +535,19 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       maxLength = modelConfig.nPositions;
     }
     // Examples are cut to maxLength tokens; the model sees maxLength - 1 inputs, as HF's shift does.
-    const dataOptions = { tokenizer, maxLength, trainOnPrompt: config.trainOnPrompt, skipInvalid: config.skipInvalid, classification: config.head === 'classification' };
-    const trainData = loadDataset(config.data, dataOptions);
+    const dataOptions = {
+      tokenizer,
+      maxLength,
+      trainOnPrompt: config.trainOnPrompt,
+      skipInvalid: config.skipInvalid,
+      classification: config.head === 'classification',
+    };
+    const trainData = await loadDataset(config.data, dataOptions);
     let trainExamples = trainData.examples;
     let evalExamples: TrainingExample[] = [];
     let skipped = trainData.skippedInvalid;
     if (config.evalData) {
-      const evalData = loadDataset(config.evalData, dataOptions);
+      const evalData = await loadDataset(config.evalData, dataOptions);
       evalExamples = evalData.examples;
       skipped += evalData.skippedInvalid;
     } else if (config.evalFraction > 0) {
@@ -455,6 +563,12 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       if (unknown.length > 0) log(`--task-weights names task(s) not in the training data: ${unknown.join(', ')}`, 'warning');
     }
     if (trainExamples.length === 0) throw new DatasetError(`${config.data}: no record left to train on after holding out the eval split`);
+    if (config.batchSize > trainExamples.length) {
+      // A batch cannot hold more records than there are: capped before the memory estimate, which would
+      // otherwise refuse the run for rows that never exist.
+      log(`--batch-size ${config.batchSize} is more than the ${trainExamples.length} training record(s); using batches of ${trainExamples.length}`, 'warning');
+      config = { ...config, batchSize: trainExamples.length };
+    }
     let head: ClassificationHead | undefined;
     let labelMap: LabelMap | undefined;
     if (config.head === 'classification') {
@@ -463,7 +577,8 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       if (config.numLabels !== undefined && config.numLabels !== labelMap.labels.length) {
         throw new DatasetError(`--num-labels ${config.numLabels} but the data has ${labelMap.labels.length} distinct labels (${labelMap.labels.join(', ')})`);
       }
-      if (labelMap.labels.length < 2) throw new DatasetError(`${config.data}: a classification head needs at least 2 distinct labels, found ${labelMap.labels.length}`);
+      if (labelMap.labels.length < 2)
+        throw new DatasetError(`${config.data}: a classification head needs at least 2 distinct labels, found ${labelMap.labels.length}`);
       assignLabels(trainExamples, labelMap);
       assignLabels(evalExamples, labelMap);
       head = new ClassificationHead(modelConfig.nEmbd, labelMap.labels.length, config.seed * 1000 + 999, saved?.score);
@@ -483,8 +598,21 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       config,
       backend,
       device,
-      model: { vocabSize: modelConfig.vocabSize, nPositions: modelConfig.nPositions, nEmbd: modelConfig.nEmbd, nLayer: modelConfig.nLayer, nHead: modelConfig.nHead },
-      dataset: { train: trainExamples.length, eval: evalExamples.length, skipped, trainTokens: count(trainExamples), evalTokens: count(evalExamples), format: trainData.format },
+      model: {
+        vocabSize: modelConfig.vocabSize,
+        nPositions: modelConfig.nPositions,
+        nEmbd: modelConfig.nEmbd,
+        nLayer: modelConfig.nLayer,
+        nHead: modelConfig.nHead,
+      },
+      dataset: {
+        train: trainExamples.length,
+        eval: evalExamples.length,
+        skipped,
+        trainTokens: count(trainExamples),
+        evalTokens: count(evalExamples),
+        format: trainData.format,
+      },
       stepsPerEpoch,
       totalSteps,
       ...(resumedFrom !== undefined ? { resumedFrom } : {}),
@@ -499,8 +627,24 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       ...p.perLayer.map((l) => ({ name: `h.${l.layer}`, frozen: l.total - l.trainable, trainable: l.trainable, added: l.lora })),
       edge('ln_f'),
     ];
-    writer.emit({ type: 'params', total: p.total, trainable: p.trainable, frozen: p.frozen, ratio: p.ratio, line: p.line, chapterLine: p.chapterLine, groups: p.groups, perLayer });
-    const estimate = memoryEstimate(modelConfig, strategy, config.batchSize, lengths.reduce((a, b) => Math.max(a, b), 0), headKind);
+    writer.emit({
+      type: 'params',
+      total: p.total,
+      trainable: p.trainable,
+      frozen: p.frozen,
+      ratio: p.ratio,
+      line: p.line,
+      chapterLine: p.chapterLine,
+      groups: p.groups,
+      perLayer,
+    });
+    const estimate = memoryEstimate(
+      modelConfig,
+      strategy,
+      config.batchSize,
+      lengths.reduce((a, b) => Math.max(a, b), 0),
+      headKind,
+    );
     writer.emit({ type: 'memory', ...estimate });
     // wasm's heap stops at 4 GiB: refuse a run that cannot fit before it aborts halfway through a step.
     const fits = checkMemoryFits(estimate, backend);
@@ -520,7 +664,13 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       if (head && labelMap) r = await evaluateClassificationAsync(model, head, evalExamples, labelMap.labels, config.batchSize, padId);
       else r = await evaluateAsync(model, evalExamples, config.batchSize, padId);
       writer.emit({
-        type: 'eval', step: state.step, epoch, loss: r.loss, taskLosses: r.taskLosses, tokens: r.tokens, examples: r.examples,
+        type: 'eval',
+        step: state.step,
+        epoch,
+        loss: r.loss,
+        taskLosses: r.taskLosses,
+        tokens: r.tokens,
+        examples: r.examples,
         ...(r.accuracy !== undefined ? { accuracy: r.accuracy, perClass: r.perClass } : {}),
       });
       if (state.bestEvalLoss === undefined || r.loss < state.bestEvalLoss - config.minDelta) {
@@ -543,13 +693,13 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       state.dropoutCounter = model.dropoutCounter;
       await cacheOnCpu(savedTensors(model, opt, head));
       // Written into a temporary folder and renamed: a killed run never leaves a half-written step-N.
-      writeDirAtomically(dir, (tmp) => {
+      writeCheckpoint(paths, state.step, (tmp) => {
         saveOutput(base!, config.strategy, false, tmp, extras);
-        writeCheckpointState(tmp, state, opt.exportState());
+        writeCheckpointState(tmp, state, opt.exportState(), paths.id);
       });
       lastCheckpoint = dir;
       writer.emit({ type: 'checkpoint', step: state.step, path: dir });
-      pruneCheckpoints(paths.checkpoints, config.keepCheckpoints ?? TRAIN_DEFAULTS.keepCheckpoints, state.bestStep);
+      pruneCheckpoints(paths, config.keepCheckpoints ?? TRAIN_DEFAULTS.keepCheckpoints, state.bestStep);
     }
 
     let status: DoneStatus = 'completed';
@@ -559,7 +709,11 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       const sampling = config.taskSampling ?? TRAIN_DEFAULTS.taskSampling;
       const batches =
         sampling !== 'proportional' && trainExamples.some((e) => e.task !== undefined)
-          ? taskSampledBatches(trainExamples.map((e) => e.task), config.batchSize, { mode: sampling, temperature: config.samplingTemperature ?? TRAIN_DEFAULTS.samplingTemperature, seed: config.seed, epoch: state.epoch })
+          ? taskSampledBatches(
+              trainExamples.map((e) => e.task),
+              config.batchSize,
+              { mode: sampling, temperature: config.samplingTemperature ?? TRAIN_DEFAULTS.samplingTemperature, seed: config.seed, epoch: state.epoch },
+            )
           : epochBatches(lengths, config.batchSize, { shuffle: !config.noShuffle, seed: config.seed, epoch: state.epoch });
       while (state.nextBatch < batches.length && state.step < totalSteps) {
         await yieldToEventLoop();
@@ -568,7 +722,12 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
           break outer;
         }
         const i = state.nextBatch;
-        const group = batches.slice(i, i + config.gradAccum).map((idx) => padBatch(idx.map((j) => trainExamples[j]), padId));
+        const group = batches.slice(i, i + config.gradAccum).map((idx) =>
+          padBatch(
+            idx.map((j) => trainExamples[j]),
+            padId,
+          ),
+        );
         const lr = learningRateAt(state.step + 1, { schedule: config.schedule, lr: config.lr, warmupSteps: config.warmupSteps, totalSteps });
         const t0 = performance.now();
         let r: StepResult;
@@ -631,18 +790,19 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
       log(`output: the best checkpoint by eval loss (step ${state.bestStep}, loss ${state.bestEvalLoss})`);
       if (config.strategy === 'lora' && config.merge && !head) {
         model.loadLoraStateDict(loadPeftAdapter(best).weights);
-        outputFiles = saveOutput(base, config.strategy, config.merge, paths.output, extras);
+        outputFiles = writeOutput(paths, (tmp) => saveOutput(base!, config.strategy, config.merge, tmp, extras));
       } else {
-        outputFiles = copyCheckpointOutput(best, paths.output);
+        outputFiles = copyCheckpointOutput(best, paths);
       }
     } else {
-      outputFiles = saveOutput(base, config.strategy, config.merge, paths.output, extras);
+      // Into a temporary folder, then renamed over output/: a failed save leaves the last good output.
+      outputFiles = writeOutput(paths, (tmp) => saveOutput(base!, config.strategy, config.merge, tmp, extras));
     }
     return finish(status, { outputDir: paths.output, outputFiles, message: status === 'stopped' ? `stopped at step ${state.step}` : undefined });
   } catch (err) {
     const e = err as Error;
-    // A bad dataset is the user's to fix: its message says everything, a stack would only add noise.
-    writer.emit({ type: 'error', message: e.message ?? String(err), ...(err instanceof DatasetError || err instanceof WasmOutOfMemoryError ? {} : { stack: e.stack }) });
+    // A user's error (bad dataset, flag, file or path) is its message alone; a bug keeps its stack.
+    writer.emit({ type: 'error', ...errorEventFields(err) });
     return finish('failed', { message: e.message });
   } finally {
     optimizer?.dispose();
@@ -658,7 +818,8 @@ export async function train(config: TrainConfig, { writer, signal }: TrainOption
  */
 export async function trainFromArgs(args: string[], out: NodeJS.WritableStream, signal?: AbortSignal): Promise<DoneEvent> {
   const config = parseTrainArgs(args);
+  const { config: configFile } = parseTrainFlags(args);
   const writer = new EventWriter();
   writer.onEvent(lineWriter(out));
-  return train(config, { writer, signal });
+  return train(config, { writer, signal, configFile });
 }

@@ -30,7 +30,13 @@ test('full vs LoRA: both runs draw their curves and the table measures both', as
     assert.deepEqual(await p.posted(), [{ type: 'ready' }]);
     const full = recordedRun({ strategy: 'full', steps: 300, evalEvery: 50 });
     const lora = recordedRun({ strategy: 'lora', steps: 300, evalEvery: 50 });
-    await send({ type: 'runs', runs: [{ id: 'run-full', label: 'full', events: full }, { id: 'run-lora', label: 'lora r=8', events: lora }] });
+    await send({
+      type: 'runs',
+      runs: [
+        { id: 'run-full', label: 'full', events: full },
+        { id: 'run-lora', label: 'lora r=8', events: lora },
+      ],
+    });
     await page.waitForFunction(() => {
       const d = (window as unknown as { __compare: CompareDebug }).__compare;
       return d.series === 4 && d.points === 300;
@@ -80,7 +86,13 @@ test('run labels with markup show as text, and a run without steps does not brea
     const { page, send } = p;
     const label = '<img src=x onerror=alert(1)>';
     const started = recordedRun({ strategy: 'lora', steps: 10, live: true }).filter((e) => e.type !== 'step' && e.type !== 'eval');
-    await send({ type: 'runs', runs: [{ id: 'a', label, events: recordedRun({ strategy: 'full', steps: 40 }) }, { id: 'b', label: 'waiting', events: started }] });
+    await send({
+      type: 'runs',
+      runs: [
+        { id: 'a', label, events: recordedRun({ strategy: 'full', steps: 40 }) },
+        { id: 'b', label: 'waiting', events: started },
+      ],
+    });
     await page.waitForFunction(() => (window as unknown as { __compare: CompareDebug }).__compare.points === 40);
     const rows = await page.$$eval('#compare-table tbody tr', (trs) => trs.map((tr) => tr.children[0].textContent));
     assert.deepEqual(rows, [label, 'waiting']);

@@ -35,7 +35,8 @@ function classificationRun(steps: number, labels: string[]): TrainerEvent[] {
   const events = recordedRun({ strategy: 'full', steps, evalEvery: 10 });
   let k = 0;
   return events.map((e) => {
-    if (e.type === 'start') return { ...e, config: { ...e.config, head: 'classification', numLabels: labels.length }, dataset: { ...e.dataset, format: 'classification' } };
+    if (e.type === 'start')
+      return { ...e, config: { ...e.config, head: 'classification', numLabels: labels.length }, dataset: { ...e.dataset, format: 'classification' } };
     if (e.type !== 'eval') return e;
     k++;
     // Each label has 10 examples; label i gets min(10, k + i) right.
@@ -122,12 +123,21 @@ test('Try It checks its numbers before asking the host, and a resumed run hides 
     await page.locator('#try-max-tokens').fill('0');
     await page.locator('#try-generate').click();
     assert.match((await text(page, '#try-error'))!, /Max new tokens must be a whole number from 1/);
-    assert.deepEqual((await posted()).filter((m) => (m as { type: string }).type === 'tryIt'), []);
+    assert.deepEqual(
+      (await posted()).filter((m) => (m as { type: string }).type === 'tryIt'),
+      [],
+    );
 
     // Resume appends a second start: the run is running again, with the steps after the checkpoint.
     const start = events.find((e) => e.type === 'start')!;
     const step = events.filter((e) => e.type === 'step').at(-1)!;
-    await send({ type: 'events', events: [{ ...start, time: start.time + 1e6, resumedFrom: 10 }, { ...step, step: 11 }] });
+    await send({
+      type: 'events',
+      events: [
+        { ...start, time: start.time + 1e6, resumedFrom: 10 },
+        { ...step, step: 11 },
+      ],
+    });
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'running');
     assert.equal(await page.locator('#try-it').isVisible(), false);
     assert.equal(await text(page, '#fact-step'), '11 / 20');
@@ -141,11 +151,17 @@ test('a stopped run with a checkpoint offers Resume, which posts resume; a compl
     await send({ type: 'events', events, reset: true });
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'completed');
     assert.equal(await page.locator('#resume').isVisible(), false, 'a completed run is finished');
-    const stopped = [...events.filter((e) => e.type !== 'done' && e.type !== 'checkpoint'), { ...done, status: 'stopped', checkpoint: '/r/checkpoints/step-30' }];
+    const stopped = [
+      ...events.filter((e) => e.type !== 'done' && e.type !== 'checkpoint'),
+      { ...done, status: 'stopped', checkpoint: '/r/checkpoints/step-30' },
+    ];
     await send({ type: 'events', events: stopped, reset: true });
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'stopped');
     assert.equal(await page.locator('#resume').isVisible(), true);
     await page.locator('#resume').click();
-    assert.deepEqual((await posted()).filter((m) => (m as { type: string }).type === 'resume'), [{ type: 'resume' }]);
+    assert.deepEqual(
+      (await posted()).filter((m) => (m as { type: string }).type === 'resume'),
+      [{ type: 'resume' }],
+    );
   });
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { Page } from 'playwright-core';
 import { recordedRun } from './fixtures/streams';
 import { paintedPixels, screenshotPath, startHarness, type Harness, type PanelPage } from './harness';
-import { formatBytes } from '../../webview/shared/format';
+import { formatBytes } from '../../webview/common/format';
 import type { TrainerEvent } from '../../protocol/trainer';
 
 let harness: Harness;
@@ -36,10 +36,20 @@ async function withPanel(fn: (p: PanelPage) => Promise<void>, state?: unknown): 
   assert.deepEqual(p.problems, [], 'no CSP violation, console error, page error or dialog');
 }
 
-const debug = (page: Page) => page.evaluate(() => {
-  const d = (window as unknown as { __runPanel: PanelDebug }).__runPanel;
-  return { renders: d.renders, lossDraws: d.lossDraws, lossDrawnAt: d.lossDrawnAt, lossPoints: d.lossPoints, lrPoints: d.lrPoints, smoothing: d.model.smoothing, rows: d.model.rows, status: d.model.status };
-});
+const debug = (page: Page) =>
+  page.evaluate(() => {
+    const d = (window as unknown as { __runPanel: PanelDebug }).__runPanel;
+    return {
+      renders: d.renders,
+      lossDraws: d.lossDraws,
+      lossDrawnAt: d.lossDrawnAt,
+      lossPoints: d.lossPoints,
+      lrPoints: d.lrPoints,
+      smoothing: d.model.smoothing,
+      rows: d.model.rows,
+      status: d.model.status,
+    };
+  });
 
 async function waitForPoints(page: Page, n: number): Promise<void> {
   await page.waitForFunction((k) => (window as unknown as { __runPanel: PanelDebug }).__runPanel.lossPoints === k, n, { timeout: 10_000 });
@@ -60,8 +70,14 @@ test('a finished GPT-2-small LoRA run draws its charts and the exact parameter b
     assert.equal(await text(page, '#chapter-line'), 'Trainable: 294,912, Total: 124,734,720, Ratio: 0.24%');
     assert.equal(await text(page, '#peft-line'), 'trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364');
     const groups = await page.$$eval('#groups tbody tr', (rows) => rows.map((r) => Array.from(r.children, (c) => c.textContent)));
-    assert.deepEqual(groups.find((r) => r[0] === 'lora'), ['lora', '294,912', '294,912', '100.0%']);
-    assert.deepEqual(groups.find((r) => r[0] === 'attn'), ['attn', '28,348,416', '0', '0.0%']);
+    assert.deepEqual(
+      groups.find((r) => r[0] === 'lora'),
+      ['lora', '294,912', '294,912', '100.0%'],
+    );
+    assert.deepEqual(
+      groups.find((r) => r[0] === 'attn'),
+      ['attn', '28,348,416', '0', '0.0%'],
+    );
     assert.deepEqual(groups.at(-1), ['Total', '124,734,720', '294,912', '0.24%']);
     // Bars from the module groups: embeddings, 12 blocks, ln_f and the LoRA weights.
     const layerNames = await page.$$eval('#layers > span.mono', (s) => s.map((x) => x.textContent));
@@ -161,7 +177,8 @@ async function timeLongRun(page: Page, as: 'backlog' | 'events'): Promise<number
   await page.evaluate((kind) => {
     const w = window as unknown as { FixtureStreams: { longRun(n: number): unknown[] }; __message: unknown };
     const events = w.FixtureStreams.longRun(100_000);
-    w.__message = kind === 'backlog' ? { type: 'backlog', jsonl: events.map((e) => JSON.stringify(e)).join('\n') + '\n' } : { type: 'events', events, reset: true };
+    w.__message =
+      kind === 'backlog' ? { type: 'backlog', jsonl: events.map((e) => JSON.stringify(e)).join('\n') + '\n' } : { type: 'events', events, reset: true };
   }, as);
   await page.waitForTimeout(200);
   return page.evaluate(async () => {

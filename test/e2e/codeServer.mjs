@@ -1,12 +1,13 @@
 // Installing and starting code-server (a full VS Code in the browser) for the end-to-end tests and
 // for `npm start`. code-server lives in test/e2e's own package so it never becomes a dependency of
-// the extension. See ../../../shared/notes/real-vscode.md for why each flag and variable is here.
+// the extension. test/e2e/README.md explains why each flag and variable is here.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, copyFileSync, rmSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { packagesFor } from '../../scripts/systemPackages.mjs';
 
 export const E2E_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(E2E_DIR, '../..');
@@ -20,6 +21,12 @@ const RIPGREP_CACHE = 'vscode-ripgrep-cache-1.15.11';
 const RIPGREP_TARBALL = 'ripgrep-v13.0.0-10-x86_64-unknown-linux-musl.tar.gz';
 
 export class SetupError extends Error {}
+
+/** The Debian packages of these groups (scripts/systemPackages.mjs owns the list), for messages. */
+const aptNames = (groups) =>
+  packagesFor(groups)
+    .map((p) => p.name)
+    .join(' ');
 
 function which(cmd) {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
@@ -36,18 +43,16 @@ export function findChromium() {
     if (existsSync(candidate)) return candidate;
   }
   throw new SetupError(
-    'Debian\'s chromium is not installed; the end-to-end tests drive code-server with it.\n' +
-    '  Install it with:  apt-get update && apt-get install -y chromium\n' +
-    '  (or run .ci/run, which installs everything the tests need).',
+    "Debian's chromium is not installed; the end-to-end tests drive code-server with it.\n" +
+      `  Install it with:  apt-get update && apt-get install -y ${aptNames(['e2e'])}\n` +
+      '  (`npm test` installs it, and every other system package the tests need, where it may: scripts/systemPackages.mjs).',
   );
 }
 
 export function checkNodeVersion() {
   const major = Number(process.versions.node.split('.')[0]);
   if (major !== REQUIRED_NODE_MAJOR) {
-    throw new SetupError(
-      `code-server ${CODE_SERVER_VERSION} in test/e2e needs Node ${REQUIRED_NODE_MAJOR}, but this is Node ${process.versions.node}.`,
-    );
+    throw new SetupError(`code-server ${CODE_SERVER_VERSION} in test/e2e needs Node ${REQUIRED_NODE_MAJOR}, but this is Node ${process.versions.node}.`);
   }
 }
 
@@ -62,8 +67,7 @@ export function codeServerInstalled() {
   } catch {
     return false;
   }
-  return existsSync(join(vscodeDir, 'extensions', 'node_modules'))
-    && existsSync(join(vscodeDir, 'node_modules', 'node-pty', 'build', 'Release', 'pty.node'));
+  return existsSync(join(vscodeDir, 'extensions', 'node_modules')) && existsSync(join(vscodeDir, 'node_modules', 'node-pty', 'build', 'Release', 'pty.node'));
 }
 
 /**
@@ -76,8 +80,9 @@ export function installCodeServer({ log = console.log } = {}) {
   const rg = which('rg');
   if (!rg) {
     throw new SetupError(
-      'Installing code-server needs Debian\'s ripgrep (its own postinstall would download rg).\n' +
-      '  Install it with:  apt-get update && apt-get install -y ripgrep libkrb5-dev build-essential',
+      "Installing code-server needs Debian's ripgrep (its own postinstall would download rg).\n" +
+        `  Install it with:  apt-get update && apt-get install -y ${aptNames(['code-server'])}\n` +
+        '  (`npm start` and `npm test` install these where they may: scripts/systemPackages.mjs).',
     );
   }
   const tmp = mkdtempSync(join(tmpdir(), 'finetune-rg-'));
@@ -86,7 +91,7 @@ export function installCodeServer({ log = console.log } = {}) {
     mkdirSync(cacheDir, { recursive: true });
     copyFileSync(rg, join(tmp, 'rg'));
     const tar = spawnSync('tar', ['czf', join(cacheDir, RIPGREP_TARBALL), '-C', tmp, 'rg'], { stdio: 'inherit' });
-    if (tar.status !== 0) throw new SetupError('Could not pack Debian\'s rg for the ripgrep cache.');
+    if (tar.status !== 0) throw new SetupError("Could not pack Debian's rg for the ripgrep cache.");
     const nodeDir = resolve(dirname(process.execPath), '..');
     const env = {
       ...process.env,
@@ -107,7 +112,7 @@ export function installCodeServer({ log = console.log } = {}) {
     if (r.status !== 0 || !codeServerInstalled()) {
       throw new SetupError(
         'Installing code-server into test/e2e failed (see the npm output above).\n' +
-        '  It needs: apt-get install -y ripgrep libkrb5-dev build-essential python3, and Node 20 with its headers.',
+          `  It needs: apt-get install -y ${aptNames(['code-server'])}, and Node 20 with its headers.`,
       );
     }
     log(`code-server installed in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -153,10 +158,11 @@ export function writeUserSettings(userDataDir, settings = QUIET_SETTINGS) {
 }
 
 export function installExtension({ vsix, userDataDir, extensionsDir, home }) {
-  const r = spawnSync(process.execPath, [
-    CODE_SERVER_ENTRY, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir,
-    '--install-extension', vsix, '--force',
-  ], { env: codeServerEnv(home), encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    process.execPath,
+    [CODE_SERVER_ENTRY, '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir, '--install-extension', vsix, '--force'],
+    { env: codeServerEnv(home), encoding: 'utf8', timeout: 120_000 },
+  );
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status !== 0 || !/successfully installed/i.test(out)) {
     throw new SetupError(`Installing ${vsix} into code-server failed (exit ${r.status}):\n${out}`);
@@ -183,16 +189,26 @@ export function freePort(host = '127.0.0.1') {
 export async function startCodeServer({ port, host = '127.0.0.1', userDataDir, extensionsDir, home, folder, stdio, timeoutMs = 60_000 }) {
   const args = [
     CODE_SERVER_ENTRY,
-    '--bind-addr', `${host}:${port}`,
-    '--auth', 'none',
-    '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust',
-    '--disable-getting-started-override', '--ignore-last-opened',
-    '--user-data-dir', userDataDir, '--extensions-dir', extensionsDir,
+    '--bind-addr',
+    `${host}:${port}`,
+    '--auth',
+    'none',
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--ignore-last-opened',
+    '--user-data-dir',
+    userDataDir,
+    '--extensions-dir',
+    extensionsDir,
     folder,
   ];
   const child = spawn(process.execPath, args, { env: codeServerEnv(home), detached: true, stdio: stdio ?? 'ignore' });
   let exited = null;
-  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
   const url = `http://${host}:${port}/`;
   const stop = () => stopProcessGroup(child);
   const deadline = Date.now() + timeoutMs;
@@ -201,7 +217,9 @@ export async function startCodeServer({ port, host = '127.0.0.1', userDataDir, e
     try {
       const res = await fetch(`${url}healthz`);
       if (res.ok) return { child, url, stop };
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   await stop();
@@ -212,13 +230,26 @@ export async function startCodeServer({ port, host = '127.0.0.1', userDataDir, e
 export async function stopProcessGroup(child, graceMs = 3000) {
   if (!child.pid) return;
   const alive = () => {
-    try { process.kill(-child.pid, 0); return true; } catch { return false; }
+    try {
+      process.kill(-child.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   };
   if (!alive()) return;
-  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* already gone */ }
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    /* already gone */
+  }
   const deadline = Date.now() + graceMs;
   while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   if (alive()) {
-    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      /* already gone */
+    }
   }
 }

@@ -49,7 +49,11 @@ export class Workbench {
   async screenshotOf(selector, name) {
     mkdirSync(this.resultsDir, { recursive: true });
     const file = join(this.resultsDir, `${String(++this.shots).padStart(2, '0')}-${name.replace(/[^\w.-]+/g, '_')}.png`);
-    await this.page.locator(selector).first().screenshot({ path: file }).catch(() => {});
+    await this.page
+      .locator(selector)
+      .first()
+      .screenshot({ path: file })
+      .catch(() => {});
     return file;
   }
 
@@ -62,7 +66,10 @@ export class Workbench {
     const row = await this.findCommand(title);
     if (!row) throw new Error(`The command palette has no command titled "${title}".`);
     await row.click();
-    await this.page.locator(SEL.quickInput).waitFor({ state: 'hidden', timeout: TIMEOUT }).catch(() => {});
+    await this.page
+      .locator(SEL.quickInput)
+      .waitFor({ state: 'hidden', timeout: TIMEOUT })
+      .catch(() => {});
   }
 
   /**
@@ -72,8 +79,10 @@ export class Workbench {
    */
   async findCommand(title, { timeout = TIMEOUT } = {}) {
     const input = this.page.locator(`${SEL.quickInput} input`);
-    const row = this.page.locator(SEL.quickInputRow)
-      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) }).first();
+    const row = this.page
+      .locator(SEL.quickInputRow)
+      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(title)}$`) }) })
+      .first();
     const deadline = Date.now() + timeout;
     for (;;) {
       await this.page.keyboard.press('F1');
@@ -116,7 +125,10 @@ export class Workbench {
   }
 
   async focusEditor() {
-    await this.page.locator(`${SEL.activeEditor} .view-lines`).click({ position: { x: 5, y: 5 } }).catch(() => {});
+    await this.page
+      .locator(`${SEL.activeEditor} .view-lines`)
+      .click({ position: { x: 5, y: 5 } })
+      .catch(() => {});
     await this.page.keyboard.press('Control+Home');
   }
 
@@ -150,7 +162,8 @@ export class Workbench {
       nodes
         .map((n) => ({ top: parseFloat(n.style.top) || 0, text: n.textContent.replace(/\u00a0/g, ' ') }))
         .sort((a, b) => a.top - b.top)
-        .map((l) => l.text));
+        .map((l) => l.text),
+    );
   }
 
   /** Shows the Problems panel (Ctrl+Shift+M) and waits for it. */
@@ -173,7 +186,8 @@ export class Workbench {
       nodes
         .map((n) => ({ top: parseFloat(n.style.top) || 0, text: n.innerText.replace(/\s+/g, ' ').trim(), label: n.getAttribute('aria-label') ?? '' }))
         .sort((a, b) => a.top - b.top)
-        .map(({ text, label }) => ({ text, label })));
+        .map(({ text, label }) => ({ text, label })),
+    );
   }
 
   /** Polls problems() until `predicate(rows)` holds; returns the rows. */
@@ -198,8 +212,14 @@ export class Workbench {
    * before the extension's contributions are known.
    */
   async explorerContextMenu(fileName, itemTitle, { timeout } = {}) {
-    const row = this.page.locator(SEL.explorerRow).filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(fileName)}$`) }) }).first();
-    const item = this.page.locator(SEL.contextMenuItem).filter({ hasText: new RegExp(`^${escapeRegExp(itemTitle)}$`) }).first();
+    const row = this.page
+      .locator(SEL.explorerRow)
+      .filter({ has: this.page.locator('.label-name', { hasText: new RegExp(`^${escapeRegExp(fileName)}$`) }) })
+      .first();
+    const item = this.page
+      .locator(SEL.contextMenuItem)
+      .filter({ hasText: new RegExp(`^${escapeRegExp(itemTitle)}$`) })
+      .first();
     const deadline = Date.now() + (timeout ?? 0);
     for (;;) {
       await row.waitFor({ timeout: TIMEOUT });
@@ -278,7 +298,11 @@ export class Workbench {
    */
   async answerQuickInputs(valueFor = () => undefined, { timeout = 60_000, settleMs = 2000 } = {}) {
     const widget = this.page.locator(SEL.quickInput);
-    const titleOf = () => widget.locator('.quick-input-title').innerText({ timeout: 1000 }).catch(() => '');
+    const titleOf = () =>
+      widget
+        .locator('.quick-input-title')
+        .innerText({ timeout: 1000 })
+        .catch(() => '');
     const input = widget.locator('input.input').first();
     const titles = [];
     let waitFor = timeout;
@@ -334,11 +358,19 @@ export async function workbench() {
     mkdirSync(home, { recursive: true });
     const context = await chromium.launchPersistentContext(join(runDir, 'browser-profile'), {
       executablePath: process.env.FINETUNE_E2E_CHROMIUM,
-      headless: true,
+      // FINETUNE_E2E_HEADED=1 shows the browser (it needs a display, e.g. DISPLAY=:0) to watch a run.
+      headless: process.env.FINETUNE_E2E_HEADED !== '1',
       viewport: { width: 1600, height: 1000 },
       env: { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, '.config') },
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     context.setDefaultTimeout(TIMEOUT);
     const page = context.pages()[0] ?? (await context.newPage());

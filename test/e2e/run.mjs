@@ -11,13 +11,23 @@
 // Environment: FINETUNE_E2E_VSIX (use this .vsix instead of packing one), FINETUNE_E2E_SAMPLES
 // (workspace to copy instead of samples/), FINETUNE_E2E_TIMEOUT_S (whole suite, default 600),
 // FINETUNE_E2E_KEEP=1 (keep the temporary folder), FINETUNE_E2E_CHROMIUM (browser binary),
-// FINETUNE_E2E_RESULTS (screenshot folder, default test-results/e2e; it is emptied first).
+// FINETUNE_E2E_RESULTS (screenshot folder, default test-results/e2e; it is emptied first),
+// FINETUNE_E2E_HEADED=1 (a visible browser window instead of headless chromium; needs a display).
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, rmSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  E2E_DIR, ROOT, SetupError, ensureCodeServer, writeUserSettings, findChromium, freePort, installExtension, startCodeServer, stopProcessGroup,
+  E2E_DIR,
+  ROOT,
+  SetupError,
+  ensureCodeServer,
+  writeUserSettings,
+  findChromium,
+  freePort,
+  installExtension,
+  startCodeServer,
+  stopProcessGroup,
 } from './codeServer.mjs';
 import { ensureBuilt, packageVsix } from './vsix.mjs';
 
@@ -39,7 +49,9 @@ function killLeftovers(dir) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
       if (cmdline.includes(dir)) process.kill(Number(pid), 'SIGKILL');
-    } catch { /* exited meanwhile, or not ours to read */ }
+    } catch {
+      /* exited meanwhile, or not ours to read */
+    }
   }
 }
 

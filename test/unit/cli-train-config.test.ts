@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
-import { DEFAULT_LR, parseTrainArgs, runJsonOf, TRAIN_DEFAULTS, TRAIN_SETTING_NAMES, TrainConfigError } from '../../protocol/trainer';
+import { DEFAULT_LR, parseTrainArgs, PRESET_TRAIN_DEFAULTS, runJsonOf, TRAIN_DEFAULTS, TRAIN_SETTING_NAMES, TrainConfigError } from '../../protocol/trainer';
 
 // Every folder a test writes lives here and is removed when the file's tests end.
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-tests-'));
@@ -14,7 +14,22 @@ const base = ['--data', 'train.jsonl', '--model', 'tiny', '--out', 'runs/a'];
 const schema = JSON.parse(fs.readFileSync(path.join(__dirname, '../../trainer/run.schema.json'), 'utf8'));
 
 test('train flags become a camelCased config with defaults filled in', () => {
-  const c = parseTrainArgs([...base, '--strategy', 'lora', '--lora-r', '4', '--lora-targets', 'c_attn,c_proj', '--no-shuffle', '--max-steps', '7', '--task-weights', 'qa=1,sum=0.5']);
+  // A model without presets' own defaults (tiny has some: the next test).
+  const pretrained = ['--data', 'train.jsonl', '--model', 'gpt2', '--out', 'runs/a'];
+  const c = parseTrainArgs([
+    ...pretrained,
+    '--strategy',
+    'lora',
+    '--lora-r',
+    '4',
+    '--lora-targets',
+    'c_attn,c_proj',
+    '--no-shuffle',
+    '--max-steps',
+    '7',
+    '--task-weights',
+    'qa=1,sum=0.5',
+  ]);
   assert.equal(c.strategy, 'lora');
   assert.equal(c.loraR, 4);
   assert.deepEqual(c.loraTargets, ['c_attn', 'c_proj']);
@@ -24,7 +39,43 @@ test('train flags become a camelCased config with defaults filled in', () => {
   assert.equal(c.lr, DEFAULT_LR.lora);
   assert.equal(c.batchSize, TRAIN_DEFAULTS.batchSize);
   assert.equal(c.evalFraction, TRAIN_DEFAULTS.evalFraction);
+  assert.equal(c.epochs, TRAIN_DEFAULTS.epochs);
+  assert.equal(c.maxLength, undefined, "the model's context");
   assert.equal(parseTrainArgs([...base, '--strategy', 'lora', '--lora-targets', 'all-linear']).loraTargets, 'all-linear');
+});
+
+test("--model tiny takes the preset's own training defaults; flags and run.json settings win over them", () => {
+  const own = PRESET_TRAIN_DEFAULTS.tiny;
+  const pick = (c: ReturnType<typeof parseTrainArgs>) => ({
+    epochs: c.epochs,
+    batchSize: c.batchSize,
+    warmupSteps: c.warmupSteps,
+    maxLength: c.maxLength,
+    lr: c.lr,
+  });
+  const wanted = { epochs: own.epochs, batchSize: own.batchSize, warmupSteps: own.warmupSteps, maxLength: own.maxLength, lr: own.lr.full };
+  assert.deepEqual(pick(parseTrainArgs(base)), wanted);
+  // They are larger than the fine-tuning defaults: a random model must learn from scratch.
+  assert.ok(own.epochs > TRAIN_DEFAULTS.epochs && own.lr.full > DEFAULT_LR.full);
+  assert.equal(parseTrainArgs([...base, '--strategy', 'lora']).lr, own.lr.lora);
+  assert.deepEqual(pick(parseTrainArgs([...base, '--epochs', '2', '--lr', '1e-4', '--batch-size', '8', '--warmup-steps', '0', '--max-length', '64'])), {
+    epochs: 2,
+    batchSize: 8,
+    warmupSteps: 0,
+    maxLength: 64,
+    lr: 1e-4,
+  });
+  const file = path.join(scratch, 'tiny-run.json');
+  fs.writeFileSync(file, JSON.stringify({ data: 'd.jsonl', model: 'tiny', out: 'run', epochs: 4 }));
+  assert.deepEqual(pick(parseTrainArgs(['--config', file])), { ...wanted, epochs: 4 });
+  // Other models keep the trainer's defaults.
+  assert.deepEqual(pick(parseTrainArgs(['--data', 'd.jsonl', '--model', 'distilgpt2', '--out', 'o'])), {
+    epochs: TRAIN_DEFAULTS.epochs,
+    batchSize: TRAIN_DEFAULTS.batchSize,
+    warmupSteps: TRAIN_DEFAULTS.warmupSteps,
+    maxLength: undefined,
+    lr: DEFAULT_LR.full,
+  });
 });
 
 test('bad values are refused with a message naming the flag', () => {
@@ -45,14 +96,37 @@ test('bad values are refused with a message naming the flag', () => {
     [['--prompt-init', 'Hi'], /--prompt-init needs --strategy prompt/],
     [['--sampling-temperature', '3'], /--sampling-temperature needs --task-sampling temperature/],
   ];
-  for (const [flags, message] of bad) assert.throws(() => parseTrainArgs([...base, ...flags]), (e: Error) => e instanceof TrainConfigError && message.test(e.message), flags.join(' '));
+  for (const [flags, message] of bad)
+    assert.throws(
+      () => parseTrainArgs([...base, ...flags]),
+      (e: Error) => e instanceof TrainConfigError && message.test(e.message),
+      flags.join(' '),
+    );
   assert.throws(() => parseTrainArgs(['--model', 'tiny', '--out', 'x']), /--data is required/);
+});
+
+test("an infinite number is named as such, not as JSON's null", () => {
+  for (const [flags, message] of [
+    [['--lr', 'Infinity'], /^--lr must be a finite number, got Infinity$/],
+    [['--epochs=-Infinity'], /^--epochs must be a finite number, got -Infinity$/],
+    [['--max-steps', '1e999'], /^--max-steps must be a finite number, got Infinity$/],
+    [['--task-weights', 'a=Infinity'], /^--task-weights for 'a' must be a finite number, got Infinity$/],
+  ] as [string[], RegExp][]) {
+    assert.throws(
+      () => parseTrainArgs([...base, ...flags]),
+      (e: Error) => e instanceof TrainConfigError && message.test(e.message),
+      flags.join(' '),
+    );
+  }
 });
 
 test('--config reads run.json, resolves its relative paths, and flags win over it', () => {
   const dir = fs.mkdtempSync(path.join(scratch, 'ft-cfg-'));
   const file = path.join(dir, 'run.json');
-  fs.writeFileSync(file, JSON.stringify({ data: 'd.jsonl', model: 'tiny', out: 'run', strategy: 'partial', freezeLayers: 1, lr: 0.001, epochs: 2, loraTargets: undefined }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ data: 'd.jsonl', model: 'tiny', out: 'run', strategy: 'partial', freezeLayers: 1, lr: 0.001, epochs: 2, loraTargets: undefined }),
+  );
   const c = parseTrainArgs(['--config', file, '--lr', '0.002']);
   assert.equal(c.data, path.join(dir, 'd.jsonl'));
   assert.equal(c.out, path.join(dir, 'run'));
@@ -73,7 +147,12 @@ test('run.json written for a config validates against run.schema.json, which lis
   assert.ok(validate(runJsonOf(c)), JSON.stringify(validate.errors));
   assert.equal(validate({ ...runJsonOf(c), lr: -1 }), false);
   assert.equal(validate({ ...runJsonOf(c), typo: 1 }), false);
-  assert.deepEqual(Object.keys(schema.properties).filter((k) => k !== '$schema').sort(), [...TRAIN_SETTING_NAMES].sort());
+  assert.deepEqual(
+    Object.keys(schema.properties)
+      .filter((k) => k !== '$schema')
+      .sort(),
+    [...TRAIN_SETTING_NAMES].sort(),
+  );
   // run.json read back gives the same config
   const dir = fs.mkdtempSync(path.join(scratch, 'ft-cfg-'));
   fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify(runJsonOf(c)));

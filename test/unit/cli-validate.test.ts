@@ -54,9 +54,15 @@ test('warnings alone exit 0; --format, --max-tokens and --schema change the chec
   fs.writeFileSync(file, '{"instruction":"a","output":"b","extra":1}\n{"instruction":"c","output":"' + 'word '.repeat(50) + '"}\n');
   const warn = cli(file, '--json');
   assert.equal(warn.code, 0);
-  assert.deepEqual(JSON.parse(warn.stdout).diagnostics.map((d: { code: string }) => d.code), ['unknown-field']);
+  assert.deepEqual(
+    JSON.parse(warn.stdout).diagnostics.map((d: { code: string }) => d.code),
+    ['unknown-field'],
+  );
   const short = cli(file, '--json', '--max-tokens', '20');
-  assert.deepEqual(JSON.parse(short.stdout).diagnostics.map((d: { code: string }) => d.code), ['too-long', 'unknown-field', 'too-long']);
+  assert.deepEqual(
+    JSON.parse(short.stdout).diagnostics.map((d: { code: string }) => d.code),
+    ['too-long', 'unknown-field', 'too-long'],
+  );
   const forced = cli(file, '--json', '--format', 'text');
   assert.equal(forced.code, 1);
   assert.equal(JSON.parse(forced.stdout).format, 'text');
@@ -87,6 +93,30 @@ test('usage and I/O problems exit 2 with a message', () => {
   assert.equal(cli().code, 2);
   assert.equal(cli(file, '--bogus').code, 2);
   assert.equal(cli(dir).code, 2);
+});
+
+test('--schema with a runaway pattern reports schema-timeout at the record and finishes the file', () => {
+  const schema = path.join(dir, 'redos.schema.json');
+  fs.writeFileSync(schema, JSON.stringify({ type: 'object', properties: { output: { type: 'string', pattern: '^(a+)+$' } } }));
+  const file = path.join(dir, 'redos.jsonl');
+  fs.writeFileSync(
+    file,
+    [{ instruction: 'a', output: 'aaa' }, { instruction: 'b', output: 'a'.repeat(40) + '!' }, { instruction: 'c' }].map((r) => JSON.stringify(r)).join('\n') +
+      '\n',
+  );
+  const t0 = Date.now();
+  const r = cli(file, '--schema', schema, '--json');
+  assert.ok(Date.now() - t0 < 15_000, `took ${Date.now() - t0} ms`);
+  assert.equal(r.code, 1, r.stderr);
+  const json = JSON.parse(r.stdout);
+  assert.deepEqual(
+    json.diagnostics.map((d: { line: number; column: number; code: string }) => [d.line, d.column, d.code]),
+    [
+      [2, 1, 'schema-timeout'],
+      [3, 1, 'missing-field'],
+    ],
+  );
+  assert.match(json.diagnostics[0].message, /took longer than 1 s and was stopped/);
 });
 
 test('validate uses a worker per idle core beside the main thread, and none for small files or busy machines', async () => {

@@ -116,14 +116,20 @@ test('quick fixes come back for the diagnostic VS Code hands over, and turn into
   const ds = await opened;
   // VS Code passes copies, not the published objects.
   const unknown = ds.find((d) => d.code === 'unknown-field' && d.range.start.line === 1)!;
-  const copy = Object.assign(new fake.Diagnostic(new fake.Range(1, unknown.range.start.character, 1, unknown.range.end.character), unknown.message, unknown.severity), {
-    source: 'finetune',
-    code: 'unknown-field',
-  });
+  const copy = Object.assign(
+    new fake.Diagnostic(new fake.Range(1, unknown.range.start.character, 1, unknown.range.end.character), unknown.message, unknown.severity),
+    {
+      source: 'finetune',
+      code: 'unknown-field',
+    },
+  );
   const missing = ds.find((d) => d.code === 'missing-field' && d.range.start.line === 1)!;
   const actions = fake.state.codeActionProviders[0].provideCodeActions(doc, copy.range, { diagnostics: [missing, copy] }) as fake.CodeAction[];
   // Both diagnostics offer the rename: it is listed once, for both.
-  assert.deepEqual(actions.map((a) => a.title), ["Rename 'response' to 'output'", "Remove field 'response'"]);
+  assert.deepEqual(
+    actions.map((a) => a.title),
+    ["Rename 'response' to 'output'", "Remove field 'response'"],
+  );
   assert.deepEqual(actions[0].diagnostics, [missing, copy]);
   assert.equal(actions[0].isPreferred, true);
   assert.equal(actions[0].kind.value, 'quickfix');
@@ -239,8 +245,7 @@ test('a user schema from finetune.dataset.schema adds its errors; a broken one i
   const schemaFile = path.join(dir, 'needs-task.json');
   fs.writeFileSync(schemaFile, JSON.stringify({ type: 'object', required: ['task'] }));
   const text = '{"instruction":"a","output":"b"}\n{"instruction":"c","output":"d","task":"t"}';
-  const configChanged = () =>
-    fake.state.changeConfiguration.fire({ affectsConfiguration: (s: string) => 'finetune.dataset.schema'.startsWith(s) });
+  const configChanged = () => fake.state.changeConfiguration.fire({ affectsConfiguration: (s: string) => 'finetune.dataset.schema'.startsWith(s) });
 
   fake.state.config['finetune.dataset.schema'] = schemaFile;
   configChanged();
@@ -248,7 +253,10 @@ test('a user schema from finetune.dataset.schema adds its errors; a broken one i
   const opened = published(doc);
   fake.openDocument(doc);
   const withSchema = await opened;
-  assert.deepEqual(withSchema.filter((d) => d.code === 'schema').map((d) => d.range.start.line), [0]);
+  assert.deepEqual(
+    withSchema.filter((d) => d.code === 'schema').map((d) => d.range.start.line),
+    [0],
+  );
 
   fs.writeFileSync(schemaFile, '{"type": 12}');
   fake.state.messages.length = 0;

@@ -276,8 +276,16 @@ const logger = (level: string) => (msg: string) => state.log.push(`${level} ${ms
 export const window = {
   activeTextEditor: undefined,
   createOutputChannel: () => ({
-    info: logger('info'), warn: logger('warn'), error: logger('error'), debug: logger('debug'), trace: logger('trace'), dispose() {},
-    append: logger('append'), appendLine: logger('line'), show() {}, clear() {},
+    info: logger('info'),
+    warn: logger('warn'),
+    error: logger('error'),
+    debug: logger('debug'),
+    trace: logger('trace'),
+    dispose() {},
+    append: logger('append'),
+    appendLine: logger('line'),
+    show() {},
+    clear() {},
   }),
   showInformationMessage: async (text: string) => (state.messages.push({ kind: 'info', text }), undefined),
   showWarningMessage: async (text: string) => (state.messages.push({ kind: 'warning', text }), undefined),
@@ -296,7 +304,23 @@ export const window = {
   registerWebviewPanelSerializer: () => disposable,
   createTreeView: () => ({ selection: [], dispose() {} }),
   createStatusBarItem: () => {
-    const item = { text: '', visible: false, disposed: false, name: '', tooltip: '', command: undefined as unknown, show() { item.visible = true; }, hide() { item.visible = false; }, dispose() { item.disposed = true; } };
+    const item = {
+      text: '',
+      visible: false,
+      disposed: false,
+      name: '',
+      tooltip: '',
+      command: undefined as unknown,
+      show() {
+        item.visible = true;
+      },
+      hide() {
+        item.visible = false;
+      },
+      dispose() {
+        item.disposed = true;
+      },
+    };
     state.statusBarItems.push(item);
     return item;
   },

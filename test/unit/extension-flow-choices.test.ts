@@ -5,12 +5,33 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import {
-  checkPositiveInt, checkPositiveNumber, checkRepoId, configForRerun, configFromChoices, datasetFacts, datasetTasks, findCachedModels, modelChoices,
-  parseTaskWeights, resolveRunsDirectory, runDefaults, strategyChoices, taskWeightsText, writeRunJson,
-  canResume, datasetLabels, defaultPromptInit, headChoices, resumableCheckpoint, resumeConfig, taskSamplingChoices, trainerArgs,
+  checkPositiveInt,
+  checkPositiveNumber,
+  checkRepoId,
+  configForRerun,
+  configFromChoices,
+  datasetFacts,
+  datasetTasks,
+  findCachedModels,
+  modelChoices,
+  parseTaskWeights,
+  resolveRunsDirectory,
+  runDefaults,
+  strategyChoices,
+  taskWeightsText,
+  writeRunJson,
+  canResume,
+  datasetLabels,
+  defaultPromptInit,
+  headChoices,
+  resumableCheckpoint,
+  resumeConfig,
+  taskSamplingChoices,
+  trainerArgs,
 } from '../../extension/fineTuneChoices';
 import { validateFile } from '../../language';
-import { readConfigFile, resolveTrainConfig } from '../../protocol/trainer';
+import { parseTrainArgs, PRESET_TRAIN_DEFAULTS, readConfigFile, resolveTrainConfig, TRAIN_DEFAULTS } from '../../protocol/trainer';
+import { fixtureCheckpoint } from './runFolderFixture';
 
 const root = path.join(__dirname, '../..');
 const samples = path.join(root, 'samples');
@@ -48,7 +69,10 @@ test('the first model item is a cached model when there is one, else the offline
   const none = modelChoices([]);
   assert.equal(none[0].label, 'tiny');
   assert.equal(none[0].model, 'tiny');
-  assert.deepEqual(none.map((c) => c.label), ['tiny', 'gpt2', 'distilgpt2', 'Browse…', 'Enter a Hugging Face id…']);
+  assert.deepEqual(
+    none.map((c) => c.label),
+    ['tiny', 'gpt2', 'distilgpt2', 'Browse…', 'Enter a Hugging Face id…'],
+  );
   const some = modelChoices([{ repoId: 'openai-community/gpt2', dir: '/cache/snap', nLayer: 12 }]);
   assert.equal(some[0].label, 'openai-community/gpt2');
   assert.equal(some[0].model, '/cache/snap');
@@ -60,13 +84,42 @@ test('tiny trains fully by default, pretrained models with LoRA; tiny gets its o
   assert.equal(strategyChoices(tiny)[0].strategy, 'full');
   const pretrained = modelChoices([{ repoId: 'o/m', dir: '/d', nLayer: 12 }])[0];
   assert.equal(strategyChoices(pretrained)[0].strategy, 'lora');
-  assert.deepEqual(strategyChoices(pretrained).map((s) => s.strategy), ['lora', 'full', 'partial', 'adapter', 'prompt']);
+  assert.deepEqual(
+    strategyChoices(pretrained).map((s) => s.strategy),
+    ['lora', 'full', 'partial', 'adapter', 'prompt'],
+  );
   const d = runDefaults(tiny, 'full');
-  assert.deepEqual({ epochs: d.epochs, batchSize: d.batchSize, maxLength: d.maxLength }, { epochs: 3, batchSize: 8, maxLength: 128 });
-  assert.ok(d.lr > runDefaults(pretrained, 'full').lr);
+  const own = PRESET_TRAIN_DEFAULTS.tiny;
+  assert.deepEqual(
+    { epochs: d.epochs, batchSize: d.batchSize, maxLength: d.maxLength, lr: d.lr },
+    { epochs: own.epochs, batchSize: own.batchSize, maxLength: own.maxLength, lr: own.lr.full },
+  );
+  for (const s of ['partial', 'lora', 'adapter', 'prompt'] as const) assert.equal(runDefaults(tiny, s).lr, own.lr[s], s);
+  const p = runDefaults(pretrained, 'full');
+  assert.deepEqual(
+    { epochs: p.epochs, batchSize: p.batchSize, maxLength: p.maxLength },
+    { epochs: TRAIN_DEFAULTS.epochs, batchSize: TRAIN_DEFAULTS.batchSize, maxLength: 256 },
+  );
+  assert.ok(d.lr > p.lr);
   assert.equal(runDefaults(pretrained, 'lora').lr, 2e-4);
   assert.equal(runDefaults(pretrained, 'partial').freezeLayers, 6);
   assert.equal(runDefaults(tiny, 'partial').freezeLayers, 1);
+});
+
+test('Enter all the way on tiny writes the run `finetune train --model tiny` makes without flags', () => {
+  const data = path.join(samples, 'alpaca.jsonl');
+  const runDir = path.join(tmp(), 'run');
+  const model = modelChoices([])[0];
+  const strategy = strategyChoices(model)[0].strategy;
+  const d = runDefaults(model, strategy);
+  const fromFlow = configFromChoices(
+    { data, model: model.model!, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength },
+    runDir,
+  );
+  const fromCli = parseTrainArgs(['--data', data, '--model', 'tiny', '--out', runDir]);
+  assert.deepEqual(fromFlow, fromCli);
+  // Settings the quick pick does not ask for come from the same declaration.
+  assert.equal(fromFlow.warmupSteps, PRESET_TRAIN_DEFAULTS.tiny.warmupSteps);
 });
 
 const CLEAN_SAMPLES = ['alpaca.jsonl', 'chat.jsonl', 'completion.jsonl', 'text.jsonl', 'classification.jsonl', 'multitask.jsonl'];
@@ -88,10 +141,26 @@ test('Enter all the way on every clean sample gives a valid tiny run that needs 
     const taskSampling = tasks.length > 1 ? taskSamplingChoices()[0]?.value : undefined;
     const runDir = path.join(tmp(), 'run');
     const numLabels = head === 'classification' ? labels.length : undefined;
-    const config = configFromChoices({ data, model: model.model!, strategy, epochs: d.epochs, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength, taskWeights, taskSampling, head, numLabels }, runDir);
+    const config = configFromChoices(
+      {
+        data,
+        model: model.model!,
+        strategy,
+        epochs: d.epochs,
+        lr: d.lr,
+        batchSize: d.batchSize,
+        maxLength: d.maxLength,
+        taskWeights,
+        taskSampling,
+        head,
+        numLabels,
+      },
+      runDir,
+    );
     assert.equal(config.model, 'tiny');
     assert.equal(config.strategy, 'full');
-    if (name === 'classification.jsonl') assert.deepEqual([config.head, config.numLabels], ['classification', 3], 'a classification dataset trains the classification head by default');
+    if (name === 'classification.jsonl')
+      assert.deepEqual([config.head, config.numLabels], ['classification', 3], 'a classification dataset trains the classification head by default');
     else assert.equal(config.head, 'lm');
     const file = writeRunJson(config);
     const json = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -100,7 +169,7 @@ test('Enter all the way on every clean sample gives a valid tiny run that needs 
     const reread = resolveTrainConfig(readConfigFile(file));
     assert.equal(reread.data, data);
     assert.equal(reread.out, runDir);
-    assert.equal(reread.maxLength, 128);
+    assert.equal(reread.maxLength, PRESET_TRAIN_DEFAULTS.tiny.maxLength);
     assert.equal(reread.lr, d.lr);
     if (name === 'multitask.jsonl') assert.deepEqual(reread.taskWeights, { translate: 1, summarize: 1, sentiment: 1 });
     else assert.equal(reread.taskWeights, undefined);
@@ -112,7 +181,10 @@ test('strategy options reach run.json: freeze N layers for partial, r / alpha / 
   const partial = configFromChoices({ data, model: 'tiny', strategy: 'partial', epochs: 1, lr: 1e-3, batchSize: 4, freezeLayers: 1, loraR: 99 }, '/tmp/x');
   assert.equal(partial.freezeLayers, 1);
   assert.equal(partial.loraR, 8, 'options of another strategy are not carried over');
-  const lora = configFromChoices({ data, model: 'tiny', strategy: 'lora', epochs: 1, lr: 1e-3, batchSize: 4, loraR: 4, loraAlpha: 16, loraTargets: 'all-linear' }, '/tmp/x');
+  const lora = configFromChoices(
+    { data, model: 'tiny', strategy: 'lora', epochs: 1, lr: 1e-3, batchSize: 4, loraR: 4, loraAlpha: 16, loraTargets: 'all-linear' },
+    '/tmp/x',
+  );
   assert.deepEqual([lora.loraR, lora.loraAlpha, lora.loraTargets], [4, 16, 'all-linear']);
 });
 
@@ -173,44 +245,78 @@ test('prompt tuning starts from a task description for classification data and r
 test('classification datasets are asked for the head, classification head first with one label per distinct label', () => {
   const labels = datasetLabels(path.join(samples, 'classification.jsonl'));
   assert.deepEqual(labels, ['positive', 'negative', 'neutral']);
-  assert.deepEqual(headChoices('classification', labels).map((h) => h.head), ['classification', 'lm']);
+  assert.deepEqual(
+    headChoices('classification', labels).map((h) => h.head),
+    ['classification', 'lm'],
+  );
   assert.deepEqual(headChoices('alpaca', labels), []);
   assert.deepEqual(headChoices('classification', ['only']), [], 'one label cannot train a classifier');
   const [tiny] = modelChoices([]);
-  assert.deepEqual(strategyChoices(tiny, 'classification').map((s) => s.strategy), ['full', 'partial', 'lora'], 'adapters and prompt tuning train the LM head only');
-  const config = configFromChoices({ data: path.join(samples, 'classification.jsonl'), model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, head: 'classification', numLabels: 3 }, '/tmp/x');
+  assert.deepEqual(
+    strategyChoices(tiny, 'classification').map((s) => s.strategy),
+    ['full', 'partial', 'lora'],
+    'adapters and prompt tuning train the LM head only',
+  );
+  const config = configFromChoices(
+    {
+      data: path.join(samples, 'classification.jsonl'),
+      model: 'tiny',
+      strategy: 'full',
+      epochs: 1,
+      lr: 1e-3,
+      batchSize: 4,
+      head: 'classification',
+      numLabels: 3,
+    },
+    '/tmp/x',
+  );
   assert.deepEqual([config.head, config.numLabels], ['classification', 3]);
-  const lm = configFromChoices({ data: path.join(samples, 'classification.jsonl'), model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, head: 'lm', numLabels: 3 }, '/tmp/x');
+  const lm = configFromChoices(
+    { data: path.join(samples, 'classification.jsonl'), model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, head: 'lm', numLabels: 3 },
+    '/tmp/x',
+  );
   assert.deepEqual([lm.head, lm.numLabels], ['lm', undefined]);
 });
 
 test('task sampling is offered only when the trainer has the setting; temperature carries its T', () => {
   assert.deepEqual(taskSamplingChoices([]), []);
-  assert.deepEqual(taskSamplingChoices().map((c) => c.value), ['proportional', 'uniform', 'temperature']);
+  assert.deepEqual(
+    taskSamplingChoices().map((c) => c.value),
+    ['proportional', 'uniform', 'temperature'],
+  );
   const data = path.join(samples, 'multitask.jsonl');
-  const c = configFromChoices({ data, model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, taskSampling: 'temperature', samplingTemperature: 3 }, '/tmp/x');
+  const c = configFromChoices(
+    { data, model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, taskSampling: 'temperature', samplingTemperature: 3 },
+    '/tmp/x',
+  );
   assert.deepEqual([c.taskSampling, c.samplingTemperature], ['temperature', 3]);
-  const u = configFromChoices({ data, model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, taskSampling: 'uniform', samplingTemperature: 3 }, '/tmp/x');
+  const u = configFromChoices(
+    { data, model: 'tiny', strategy: 'full', epochs: 1, lr: 1e-3, batchSize: 4, taskSampling: 'uniform', samplingTemperature: 3 },
+    '/tmp/x',
+  );
   assert.deepEqual([u.taskSampling, u.samplingTemperature], ['uniform', 2], 'T belongs to temperature sampling only');
 });
 
 /** A run folder as the trainer leaves it: run.json, and checkpoints/step-N with or without trainer_state.json. */
 function runFolder(checkpoints: { step: number; complete: boolean }[]): string {
   const dir = path.join(tmp(), 'run');
-  const config = configFromChoices({ data: path.join(samples, 'alpaca.jsonl'), model: 'tiny', strategy: 'lora', epochs: 1, lr: 1e-3, batchSize: 4, loraR: 4 }, dir);
+  const config = configFromChoices(
+    { data: path.join(samples, 'alpaca.jsonl'), model: 'tiny', strategy: 'lora', epochs: 1, lr: 1e-3, batchSize: 4, loraR: 4 },
+    dir,
+  );
   writeRunJson(config);
-  for (const c of checkpoints) {
-    const ck = path.join(dir, 'checkpoints', `step-${c.step}`);
-    fs.mkdirSync(ck, { recursive: true });
-    if (c.complete) fs.writeFileSync(path.join(ck, 'trainer_state.json'), JSON.stringify({ step: c.step, epoch: 0, nextBatch: c.step }));
-  }
+  // checkpoints as the trainer writes them: trainer_state.json (written last) carries the run's id
+  for (const c of checkpoints) fixtureCheckpoint(dir, c.step, c.complete);
   return dir;
 }
 
 test('a new run reads its run.json; Resume continues the folder with --resume, from its last complete checkpoint', () => {
-  assert.deepEqual(trainerArgs('/runs/a'), ['--config', path.join(path.resolve('/runs/a'), 'run.json')]);
-  assert.deepEqual(trainerArgs('/runs/a', true), ['--resume', path.resolve('/runs/a')]);
-  const dir = runFolder([{ step: 4, complete: true }, { step: 6, complete: false }]);
+  assert.deepEqual(trainerArgs('/runs/a'), [`--config=${path.join(path.resolve('/runs/a'), 'run.json')}`]);
+  assert.deepEqual(trainerArgs('/runs/a', true), [`--resume=${path.resolve('/runs/a')}`]);
+  const dir = runFolder([
+    { step: 4, complete: true },
+    { step: 6, complete: false },
+  ]);
   assert.equal(resumableCheckpoint(dir), path.join(dir, 'checkpoints', 'step-4'), 'a checkpoint without trainer_state.json is incomplete');
   assert.equal(canResume('stopped', dir), true);
   assert.equal(canResume('failed', dir), true);

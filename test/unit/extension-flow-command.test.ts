@@ -10,7 +10,9 @@ import * as fake from './extension-fakeVscode';
 
 fake.installFakeVscode();
 const flow = require('../../extension/fineTuneFlow') as typeof import('../../extension/fineTuneFlow');
-import type { TrainConfig } from '../../protocol/trainer';
+import { PRESET_TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../protocol/trainer';
+import { createRunFolder } from '../../trainer/runOwnership';
+import { fixtureCheckpoint } from './runFolderFixture';
 
 const samples = path.join(__dirname, '../../samples');
 let runsDir: string;
@@ -38,19 +40,30 @@ beforeEach(() => {
 
 test('Enter through every step on alpaca.jsonl starts a tiny full run from a new run folder', async () => {
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
-  assert.deepEqual(fake.state.asked.map((a) => a.title), [
-    'Fine-tune alpaca.jsonl (1/5): Base Model',
-    'Fine-tune alpaca.jsonl (2/5): Strategy',
-    'Fine-tune alpaca.jsonl (3/5): Epochs',
-    'Fine-tune alpaca.jsonl (4/5): Learning Rate',
-    'Fine-tune alpaca.jsonl (5/5): Batch Size',
-  ]);
-  assert.ok(fake.state.asked.every((a) => a.validation === undefined), 'every prefilled value is accepted');
+  assert.deepEqual(
+    fake.state.asked.map((a) => a.title),
+    [
+      'Fine-tune alpaca.jsonl (1/5): Base Model',
+      'Fine-tune alpaca.jsonl (2/5): Strategy',
+      'Fine-tune alpaca.jsonl (3/5): Epochs',
+      'Fine-tune alpaca.jsonl (4/5): Learning Rate',
+      'Fine-tune alpaca.jsonl (5/5): Batch Size',
+    ],
+  );
+  assert.ok(
+    fake.state.asked.every((a) => a.validation === undefined),
+    'every prefilled value is accepted',
+  );
   assert.equal(started.length, 1);
   const [config] = started;
   assert.equal(config.model, 'tiny', 'no download: the first model (without a cache) is tiny');
   assert.equal(config.strategy, 'full');
-  assert.deepEqual([config.epochs, config.batchSize, config.maxLength], [3, 8, 128]);
+  const own = PRESET_TRAIN_DEFAULTS.tiny;
+  assert.deepEqual(
+    [config.epochs, config.batchSize, config.maxLength, config.lr, config.warmupSteps],
+    [own.epochs, own.batchSize, own.maxLength, own.lr.full, own.warmupSteps],
+    "tiny's own defaults",
+  );
   const [id] = fs.readdirSync(runsDir);
   assert.match(id, /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-alpaca-full$/);
   assert.equal(config.out, path.join(runsDir, id));
@@ -65,7 +78,10 @@ test('a model in the Hugging Face cache comes first, passed as its snapshot fold
   fs.writeFileSync(path.join(snap, 'model.safetensors'), '');
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
   const models = fake.state.asked[0].items as { label: string }[];
-  assert.deepEqual(models.slice(0, 2).map((m) => m.label), ['distilbert/distilgpt2', 'tiny']);
+  assert.deepEqual(
+    models.slice(0, 2).map((m) => m.label),
+    ['distilbert/distilgpt2', 'tiny'],
+  );
   assert.equal(started[0].model, snap);
   assert.equal(started[0].strategy, 'lora', 'a pretrained model defaults to LoRA');
 });
@@ -77,7 +93,10 @@ test('a multi-task dataset asks for task weights, prefilled with 1 for each task
   assert.equal(weights.value, 'translate=1,summarize=1,sentiment=1');
   const sampling = fake.state.asked.at(-1)!;
   assert.equal(sampling.title, 'Fine-tune multitask.jsonl (7/7): Task Sampling');
-  assert.deepEqual((sampling.items as { label: string }[]).map((i) => i.label), ['proportional', 'uniform', 'temperature']);
+  assert.deepEqual(
+    (sampling.items as { label: string }[]).map((i) => i.label),
+    ['proportional', 'uniform', 'temperature'],
+  );
   assert.deepEqual(started[0].taskWeights, { translate: 1, summarize: 1, sentiment: 1 });
   assert.equal(started[0].taskSampling, 'proportional');
 });
@@ -120,11 +139,14 @@ test('Escape at any step leaves no run folder behind', async () => {
   assert.deepEqual(fs.readdirSync(runsDir), []);
 });
 
-test('Fine-tune with run.json starts a new run with the file\'s settings in its own folder', async () => {
+test("Fine-tune with run.json starts a new run with the file's settings in its own folder", async () => {
   const old = path.join(runsDir, 'old-run');
   fs.mkdirSync(old);
   const file = path.join(old, 'run.json');
-  fs.writeFileSync(file, JSON.stringify({ data: path.join(samples, 'text.jsonl'), model: 'tiny', strategy: 'partial', freezeLayers: 1, out: old, epochs: 1, lr: 0.001 }));
+  fs.writeFileSync(
+    file,
+    JSON.stringify({ data: path.join(samples, 'text.jsonl'), model: 'tiny', strategy: 'partial', freezeLayers: 1, out: old, epochs: 1, lr: 0.001 }),
+  );
   await flow.runFromConfigCommand(fake.Uri.file(file), deps());
   assert.equal(started.length, 1);
   const [c] = started;
@@ -134,7 +156,7 @@ test('Fine-tune with run.json starts a new run with the file\'s settings in its 
   assert.ok(fs.existsSync(path.join(c.out, 'run.json')));
 });
 
-test('a run.json with a bad setting is refused with the trainer\'s own message', async () => {
+test("a run.json with a bad setting is refused with the trainer's own message", async () => {
   const file = path.join(runsDir, 'run.json');
   fs.writeFileSync(file, JSON.stringify({ data: path.join(samples, 'text.jsonl'), model: 'tiny', out: runsDir, lr: -1 }));
   await flow.runFromConfigCommand(fake.Uri.file(file), deps());
@@ -144,14 +166,17 @@ test('a run.json with a bad setting is refused with the trainer\'s own message',
 
 test('Enter all the way on a classification dataset trains tiny fully with the classification head, one label per class', async () => {
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'classification.jsonl')), deps());
-  assert.deepEqual(fake.state.asked.map((a) => a.title), [
-    'Fine-tune classification.jsonl (1/6): Base Model',
-    'Fine-tune classification.jsonl (2/6): Head',
-    'Fine-tune classification.jsonl (3/6): Strategy',
-    'Fine-tune classification.jsonl (4/6): Epochs',
-    'Fine-tune classification.jsonl (5/6): Learning Rate',
-    'Fine-tune classification.jsonl (6/6): Batch Size',
-  ]);
+  assert.deepEqual(
+    fake.state.asked.map((a) => a.title),
+    [
+      'Fine-tune classification.jsonl (1/6): Base Model',
+      'Fine-tune classification.jsonl (2/6): Head',
+      'Fine-tune classification.jsonl (3/6): Strategy',
+      'Fine-tune classification.jsonl (4/6): Epochs',
+      'Fine-tune classification.jsonl (5/6): Learning Rate',
+      'Fine-tune classification.jsonl (6/6): Batch Size',
+    ],
+  );
   const [c] = started;
   assert.deepEqual([c.model, c.strategy, c.head, c.numLabels], ['tiny', 'full', 'classification', 3]);
   const strategies = (fake.state.asked[2].items as { label: string }[]).map((i) => i.label);
@@ -185,7 +210,16 @@ test('prompt tuning asks for virtual tokens (20) and an init text: the task for 
 });
 
 test('temperature task sampling asks for T', async () => {
-  fake.state.answers = [(r) => r.items![0], (r) => r.items![0], () => '3', () => '1e-3', () => '8', () => 'translate=1,summarize=0.5,sentiment=0', pickLabel('temperature'), () => '4'];
+  fake.state.answers = [
+    (r) => r.items![0],
+    (r) => r.items![0],
+    () => '3',
+    () => '1e-3',
+    () => '8',
+    () => 'translate=1,summarize=0.5,sentiment=0',
+    pickLabel('temperature'),
+    () => '4',
+  ];
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'multitask.jsonl')), deps());
   const [c] = started;
   assert.deepEqual([c.taskSampling, c.samplingTemperature], ['temperature', 4]);
@@ -194,19 +228,16 @@ test('temperature task sampling asks for T', async () => {
 
 function stoppedRun(status: 'stopped' | 'completed', checkpoint: boolean): string {
   const dir = path.join(runsDir, `run-${status}-${checkpoint}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const config = { data: path.join(samples, 'alpaca.jsonl'), model: 'tiny', strategy: 'full', out: dir, epochs: 1, lr: 0.001 };
-  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify(config));
+  const config = { data: path.join(samples, 'alpaca.jsonl'), model: 'tiny', strategy: 'full', out: dir, epochs: 1, lr: 0.001 } as const;
+  // claimed as a run's folder, as the extension creates one (trainer/runOwnership.ts)
+  createRunFolder(resolveTrainConfig(config));
   const events = [
     { type: 'start', time: 1, config, backend: 'cpu', device: 'cpu', model: {}, dataset: {}, stepsPerEpoch: 4, totalSteps: 4 },
     { type: 'step', time: 2, step: 2, loss: 3 },
     { type: 'done', time: 3, status, step: 2, elapsedSec: 1, outputFiles: [] },
   ];
   fs.writeFileSync(path.join(dir, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
-  if (checkpoint) {
-    fs.mkdirSync(path.join(dir, 'checkpoints', 'step-2'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'checkpoints', 'step-2', 'trainer_state.json'), JSON.stringify({ step: 2, epoch: 0, nextBatch: 2 }));
-  }
+  if (checkpoint) fixtureCheckpoint(dir, 2);
   return dir;
 }
 
@@ -228,7 +259,10 @@ test('Resume Run refuses finished runs, runs without a checkpoint and runs alrea
   await flow.resumeRunCommand(stoppedRun('stopped', false), resumeDeps());
   await flow.resumeRunCommand(stoppedRun('stopped', true), resumeDeps(true));
   assert.equal(started.length, 0);
-  assert.deepEqual(fake.state.messages.map((m) => m.kind), ['error', 'error', 'info']);
+  assert.deepEqual(
+    fake.state.messages.map((m) => m.kind),
+    ['error', 'error', 'info'],
+  );
   assert.match(fake.state.messages[0].text, /completed; only stopped or failed runs continue/);
   assert.match(fake.state.messages[1].text, /no checkpoint/);
   assert.match(fake.state.messages[2].text, /already running/);

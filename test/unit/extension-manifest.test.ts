@@ -37,6 +37,21 @@ test('settings have the documented names and defaults', () => {
   assert.equal(props['finetune.validation.maxProblems'].default, 1000);
 });
 
+test('every setting that names a file, folder or program is restricted in untrusted workspaces', () => {
+  // An untrusted workspace's settings must not pick what the extension reads or runs: a schema file with
+  // a catastrophic pattern, a runs folder outside the workspace, a native backend to load. VS Code ignores
+  // workspace values of restricted settings until the workspace is trusted.
+  const restricted: string[] = pkg.capabilities.untrustedWorkspaces.restrictedConfigurations;
+  const props = pkg.contributes.configuration.properties as Record<string, { type?: string; description?: string; markdownDescription?: string }>;
+  const namesAPath = (key: string, p: { description?: string; markdownDescription?: string }) =>
+    /(schema|path|directory|folder|file|command|executable)$/i.test(key) || /^(path|folder|file) (to|of)\b/i.test(p.markdownDescription ?? p.description ?? '');
+  const needed = Object.entries(props)
+    .filter(([k, p]) => p.type === 'string' && namesAPath(k, p))
+    .map(([k]) => k);
+  assert.deepEqual(needed.sort(), ['finetune.dataset.schema', 'finetune.nativeBackendPath', 'finetune.runsDirectory']);
+  for (const key of needed) assert.ok(restricted.includes(key), `${key} is not in restrictedConfigurations`);
+});
+
 test('the extension host code never imports TensorFlow.js and only glue files import vscode', () => {
   const dir = path.join(root, 'extension');
   for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
@@ -44,7 +59,18 @@ test('the extension host code never imports TensorFlow.js and only glue files im
     assert.ok(!/@tensorflow/.test(src), `${f} imports TensorFlow.js`);
   }
   // The pure modules the unit tests load must stay importable without VS Code.
-  for (const f of ['lineChanges', 'timeSlicer', 'problemSelection', 'hoverMarkdown', 'previewHtml', 'previewRows', 'previewModel', 'schemaSetting', 'statisticsWorker', 'validationSummary']) {
+  for (const f of [
+    'lineChanges',
+    'timeSlicer',
+    'problemSelection',
+    'hoverMarkdown',
+    'previewHtml',
+    'previewRows',
+    'previewModel',
+    'schemaSetting',
+    'statisticsWorker',
+    'validationSummary',
+  ]) {
     const src = fs.readFileSync(path.join(dir, `${f}.ts`), 'utf8');
     assert.ok(!/from ['"]vscode['"]/.test(src), `${f}.ts imports vscode`);
   }

@@ -16,7 +16,10 @@ test('a page holds the matching non-blank lines from the offset, rendered in the
   const model = new PreviewModel(lines.join('\n'), { format: 'auto' }, language);
   const all = model.page({ offset: 0, limit: 10, query: '' });
   assert.equal(all.total, 4);
-  assert.deepEqual(all.rows.map((r) => r.line), [0, 2, 3, 4]);
+  assert.deepEqual(
+    all.rows.map((r) => r.line),
+    [0, 2, 3, 4],
+  );
   assert.equal(all.rows[0].format, 'alpaca');
   assert.match(all.rows[0].prompt, /### Instruction:\nTranslate to French/);
   assert.equal(all.rows[0].target, 'Bonjour');
@@ -25,7 +28,10 @@ test('a page holds the matching non-blank lines from the offset, rendered in the
 
   const second = model.page({ offset: 1, limit: 1, query: 'TRANSLATE' });
   assert.equal(second.total, 2, 'the search is case-insensitive');
-  assert.deepEqual(second.rows.map((r) => r.line), [4]);
+  assert.deepEqual(
+    second.rows.map((r) => r.line),
+    [4],
+  );
   assert.equal(model.page({ offset: 0, limit: 5, query: 'no such text' }).total, 0);
 });
 

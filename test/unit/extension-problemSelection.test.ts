@@ -9,13 +9,22 @@ function diag(line: number, severity: DatasetDiagnostic['severity'], code: Datas
 
 test('under the cap every diagnostic is kept, in document order', () => {
   const input = [diag(5, 'warning'), diag(1, 'error'), diag(3, 'info')];
-  assert.deepEqual(selectProblems(input, 10).map((d) => d.line), [1, 3, 5]);
+  assert.deepEqual(
+    selectProblems(input, 10).map((d) => d.line),
+    [1, 3, 5],
+  );
 });
 
 test('over the cap errors win over warnings, then earlier lines, and the result stays in document order', () => {
   const input = [diag(0, 'warning'), diag(1, 'error'), diag(2, 'warning'), diag(3, 'error'), diag(4, 'info'), diag(5, 'error')];
-  assert.deepEqual(selectProblems(input, 4).map((d) => `${d.line}${d.severity[0]}`), ['0w', '1e', '3e', '5e']);
-  assert.deepEqual(selectProblems(input, 2).map((d) => d.line), [1, 3]);
+  assert.deepEqual(
+    selectProblems(input, 4).map((d) => `${d.line}${d.severity[0]}`),
+    ['0w', '1e', '3e', '5e'],
+  );
+  assert.deepEqual(
+    selectProblems(input, 2).map((d) => d.line),
+    [1, 3],
+  );
 });
 
 test('100,000 diagnostics are capped quickly', () => {

@@ -51,7 +51,10 @@ test('the Fine-Tune activity bar container holds the Runs tree with its actions;
   const container = pkg.contributes.viewsContainers.activitybar.find((c: { id: string }) => c.id === 'finetune');
   assert.equal(container.title, 'Fine-Tune');
   assert.ok(fs.existsSync(path.join(root, container.icon)), 'the icon file exists');
-  assert.deepEqual(pkg.contributes.views.finetune.map((v: { id: string; name: string }) => [v.id, v.name]), [['finetune.runs', 'Runs']]);
+  assert.deepEqual(
+    pkg.contributes.views.finetune.map((v: { id: string; name: string }) => [v.id, v.name]),
+    [['finetune.runs', 'Runs']],
+  );
   const item = (id: string) => find('view/item/context', id);
   for (const id of ['finetune.openRun', 'finetune.compareRuns', 'finetune.revealRunOutput', 'finetune.deleteRun']) assert.ok(item(id).length, id);
   assert.ok(item('finetune.stopRun').every((m) => /viewItem == finetuneRun\.running/.test(m.when!)));
@@ -81,8 +84,14 @@ test('the extension bundle holds no TensorFlow.js code and its pure training mod
     outdir: '/tmp/ft-manifest-bundle',
   });
   const inputs = Object.keys(result.metafile!.inputs);
-  assert.ok(inputs.some((i) => i.includes('extension/runManager.ts')), 'the training modules are in the bundle');
-  assert.deepEqual(inputs.filter((i) => /@tensorflow|trainer\/(train|model|backend|ops|lora|kernels)\.ts/.test(i)), []);
+  assert.ok(
+    inputs.some((i) => i.includes('extension/runManager.ts')),
+    'the training modules are in the bundle',
+  );
+  assert.deepEqual(
+    inputs.filter((i) => /@tensorflow|trainer\/(train|model|backend|ops|lora|kernels)\.ts/.test(i)),
+    [],
+  );
   for (const f of ['runFolders', 'runProcess', 'fineTuneChoices']) {
     const src = fs.readFileSync(path.join(root, 'extension', `${f}.ts`), 'utf8');
     assert.ok(!/from ['"]vscode['"]/.test(src), `${f}.ts imports vscode`);

@@ -9,7 +9,12 @@ import * as path from 'node:path';
 export const FAKE_TRAINER = String.raw`
 const fs = require('node:fs');
 const { spawn } = require('node:child_process');
-const flag = (name) => (process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined);
+// Both '--name value' and '--name=value' (the run manager passes every value in the second form).
+const flag = (name) => {
+  const joined = process.argv.find((a) => a.startsWith(name + '='));
+  if (joined !== undefined) return joined.slice(name.length + 1);
+  return process.argv.includes(name) ? process.argv[process.argv.indexOf(name) + 1] : undefined;
+};
 const cfg = flag('--config') ? JSON.parse(fs.readFileSync(flag('--config'), 'utf8')) : {};
 const mode = flag('--mode') ?? cfg.model ?? 'normal';
 const steps = Number(flag('--steps') ?? cfg.maxSteps ?? 5);
@@ -63,7 +68,6 @@ const timer = setInterval(() => {
   }
 }, 40);
 `;
-
 
 /** Writes the script as `<dir>/<name>` and returns its path. */
 export function writeFakeTrainer(dir: string, name = 'fake-trainer.js'): string {

@@ -4,7 +4,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  EventFileTail, listRunFolders, RunSummaryCache, runDescription, runIdFor, statusBarText, summarizeEvents, summarizeRunFolder, uniqueRunDir, STALE_RUN_MS,
+  EventFileTail,
+  listRunFolders,
+  RunSummaryCache,
+  runDescription,
+  runIdFor,
+  statusBarText,
+  summarizeEvents,
+  summarizeRunFolder,
+  uniqueRunDir,
+  STALE_RUN_MS,
 } from '../../extension/runFolders';
 import type { TrainerEvent } from '../../protocol/trainer';
 
@@ -38,7 +47,10 @@ test('the tail returns only complete new lines and picks up a torn line once its
   const tail = new EventFileTail(file);
   assert.deepEqual(tail.read(), [], 'no file yet');
   fs.writeFileSync(file, line(start) + line(step(1, 3)));
-  assert.deepEqual(tail.read().map((e) => e.type), ['start', 'step']);
+  assert.deepEqual(
+    tail.read().map((e) => e.type),
+    ['start', 'step'],
+  );
   assert.deepEqual(tail.read(), []);
   const torn = JSON.stringify(step(2, 2.5));
   fs.appendFileSync(file, torn.slice(0, 10));
@@ -49,7 +61,10 @@ test('the tail returns only complete new lines and picks up a torn line once its
   assert.equal((got[0] as { step: number }).step, 2);
   // Replaced by a shorter file: read from the start again.
   fs.writeFileSync(file, line(start));
-  assert.deepEqual(tail.read().map((e) => e.type), ['start']);
+  assert.deepEqual(
+    tail.read().map((e) => e.type),
+    ['start'],
+  );
 });
 
 test('status comes from the events: done wins, an error without done is a failure, an active run is running', () => {
@@ -66,7 +81,12 @@ test('status comes from the events: done wins, an error without done is a failur
   const failed = summarizeEvents('id', '/r/id', [...base, { type: 'error', time: 3, message: 'out of memory' } as TrainerEvent], undefined);
   assert.equal(failed.status, 'failed');
   assert.equal(failed.message, 'out of memory');
-  const failedDone = summarizeEvents('id', '/r/id', [...base, { type: 'error', time: 3, message: 'boom' } as TrainerEvent, { ...done, status: 'failed', message: 'x' } as TrainerEvent], undefined);
+  const failedDone = summarizeEvents(
+    'id',
+    '/r/id',
+    [...base, { type: 'error', time: 3, message: 'boom' } as TrainerEvent, { ...done, status: 'failed', message: 'x' } as TrainerEvent],
+    undefined,
+  );
   assert.equal(failedDone.message, 'boom');
 });
 
@@ -95,7 +115,10 @@ test('run folders are listed newest first; folders without run.json or events ar
   }
   fs.mkdirSync(path.join(dir, 'not-a-run'));
   fs.writeFileSync(path.join(dir, 'stray.txt'), '');
-  assert.deepEqual(listRunFolders(dir).map((d) => path.basename(d)), ['2026-03-01T00-00-00-b-lora', '2026-02-01T00-00-00-c-full', '2026-01-01T00-00-00-a-full']);
+  assert.deepEqual(
+    listRunFolders(dir).map((d) => path.basename(d)),
+    ['2026-03-01T00-00-00-b-lora', '2026-02-01T00-00-00-c-full', '2026-01-01T00-00-00-a-full'],
+  );
   assert.deepEqual(listRunFolders(path.join(dir, 'missing')), []);
 });
 
@@ -103,7 +126,12 @@ test('a folder on disk is summarised from its files', () => {
   const dir = path.join(tmp(), 'run1');
   fs.mkdirSync(dir);
   fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ data: '/d/text.jsonl', strategy: 'full', model: 'tiny' }));
-  fs.writeFileSync(path.join(dir, 'events.jsonl'), line(start) + line(step(1, 3)) + line({ type: 'done', time: 5, status: 'completed', step: 1, elapsedSec: 1, outputFiles: ['a'], outputDir: path.join(dir, 'output'), bestEvalLoss: 2.5 }));
+  fs.writeFileSync(
+    path.join(dir, 'events.jsonl'),
+    line(start) +
+      line(step(1, 3)) +
+      line({ type: 'done', time: 5, status: 'completed', step: 1, elapsedSec: 1, outputFiles: ['a'], outputDir: path.join(dir, 'output'), bestEvalLoss: 2.5 }),
+  );
   const s = summarizeRunFolder(dir);
   assert.equal(s.status, 'completed');
   assert.equal(s.dataset, 'text.jsonl');

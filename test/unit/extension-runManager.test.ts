@@ -51,7 +51,10 @@ test('a started run opens its panel beside without taking focus, shows step and 
   const texts: string[] = [];
   m.onEvent(() => texts.push(item.text));
   await exitOf(m, config.out);
-  assert.ok(texts.some((t) => /^\$\(loading~spin\) alpaca \d\/4 · loss \d\.\d{4} · ETA /.test(t)), texts.join('\n'));
+  assert.ok(
+    texts.some((t) => /^\$\(loading~spin\) alpaca \d\/4 · loss \d\.\d{4} · ETA /.test(t)),
+    texts.join('\n'),
+  );
   assert.equal(item.disposed, true);
   assert.equal(m.isActive(config.out), false);
   assert.deepEqual(fake.state.messages, [{ kind: 'info', text: `Training completed: ${run.id}` }]);
@@ -87,7 +90,7 @@ test('several runs at once, each with its own status-bar item; stopAll stops the
   m.dispose();
 });
 
-test('the native backend setting wins; else the extension\'s own install is used when present', () => {
+test("the native backend setting wins; else the extension's own install is used when present", () => {
   const storage = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-storage-'));
   assert.equal(nativeBackendEnv('/opt/tfjs', storage, {}).FINETUNE_TFJS_NODE_PATH, '/opt/tfjs');
   assert.equal(nativeBackendEnv('', storage, {}).FINETUNE_TFJS_NODE_PATH, undefined);

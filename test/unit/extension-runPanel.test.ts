@@ -13,7 +13,20 @@ const { RunPanel, readCompleteLines, startAndDoneEvents } = require('../../exten
 
 const line = (e: object) => JSON.stringify(e) + '\n';
 const start = { type: 'start', time: 1000, config: { data: '/x/alpaca.jsonl', model: 'tiny', strategy: 'lora' }, totalSteps: 9 };
-const step = (n: number) => ({ type: 'step', time: 1000 + n, step: n, epoch: n / 3, loss: 3 - n / 10, lr: 1e-3, gradNorm: 1, tokens: 8, lossTokens: 6, tokensPerSec: 100, elapsedSec: n, etaSec: 9 - n });
+const step = (n: number) => ({
+  type: 'step',
+  time: 1000 + n,
+  step: n,
+  epoch: n / 3,
+  loss: 3 - n / 10,
+  lr: 1e-3,
+  gradNorm: 1,
+  tokens: 8,
+  lossTokens: 6,
+  tokensPerSec: 100,
+  elapsedSec: n,
+  etaSec: 9 - n,
+});
 const done = { type: 'done', time: 2000, status: 'completed', step: 9, elapsedSec: 9, outputFiles: ['config.json'], outputDir: '/x/output' };
 
 interface FakePanel {
@@ -84,7 +97,10 @@ test('on ready the panel gets events.jsonl as one backlog text cut at its last n
   const torn = line(step(3)).slice(0, 20);
   fs.writeFileSync(file, line(start) + line(step(1)) + line(step(2)) + torn);
   let active = true;
-  const panel = RunPanel.show(dir, deps(() => active));
+  const panel = RunPanel.show(
+    dir,
+    deps(() => active),
+  );
   const [p] = panels;
   p.receive({ type: 'ready' });
   try {
@@ -114,14 +130,20 @@ test('a finished run sends its backlog once and does not keep polling; a missing
   const { panels } = installRecordingWebview();
   const dir = newRunDir();
   fs.writeFileSync(path.join(dir, 'events.jsonl'), line(start) + line(step(1)) + line(done));
-  const panel = RunPanel.show(dir, deps(() => false));
+  const panel = RunPanel.show(
+    dir,
+    deps(() => false),
+  );
   panels[0].receive({ type: 'ready' });
   await new Promise((r) => setTimeout(r, 1200));
   assert.deepEqual(panels[0].posted, [{ type: 'backlog', jsonl: line(start) + line(step(1)) + line(done) }]);
   panel.panel.dispose();
 
   const empty = newRunDir();
-  const second = RunPanel.show(empty, deps(() => true));
+  const second = RunPanel.show(
+    empty,
+    deps(() => true),
+  );
   panels[1].receive({ type: 'ready' });
   assert.deepEqual(panels[1].posted[0], { type: 'backlog', jsonl: '' });
   second.panel.dispose();
@@ -145,9 +167,12 @@ test('complete lines are cut on the last newline byte, so a multi-byte character
   assert.deepEqual(readCompleteLines(path.join(dir, 'missing.jsonl'), 0), { text: '', end: 0, truncated: false });
 });
 
-test('the host finds a backlog\'s start and done events without parsing its steps, and a resumed run\'s later start', () => {
+test("the host finds a backlog's start and done events without parsing its steps, and a resumed run's later start", () => {
   // A log whose message is "done" is looked at and dropped; quoted words inside a message are not even looked at.
-  const logs = [{ type: 'log', time: 1500, level: 'info', message: 'done' }, { type: 'log', time: 1501, level: 'info', message: 'a "done" and {"type":"start"}' }];
+  const logs = [
+    { type: 'log', time: 1500, level: 'info', message: 'done' },
+    { type: 'log', time: 1501, level: 'info', message: 'a "done" and {"type":"start"}' },
+  ];
   const resumed = { ...start, time: 3000, resumedFrom: 9 };
   const text = line(start) + line(step(1)) + logs.map(line).join('') + line(done) + line(resumed) + line(step(10)) + '{"type":"done",torn';
   assert.deepEqual(startAndDoneEvents(text), [start, done, resumed]);

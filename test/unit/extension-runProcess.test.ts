@@ -35,24 +35,45 @@ test('a run that completes: events arrive in order from stdout, stderr lands in 
   const { trainer, runDir } = setup();
   const events: TrainerEvent[] = [];
   let logged = '';
-  const run = new RunProcess({ trainerPath: trainer, args: ['--mode', 'normal', '--steps', '4'], runDir, onEvent: (e) => events.push(e), onLog: (t) => (logged += t) });
+  const run = new RunProcess({
+    trainerPath: trainer,
+    args: ['--mode', 'normal', '--steps', '4'],
+    runDir,
+    onEvent: (e) => events.push(e),
+    onLog: (t) => (logged += t),
+  });
   const exit = await run.exited;
   assert.equal(exit.code, 0);
   assert.equal(exit.failure, undefined);
   assert.equal(exit.done?.status, 'completed');
-  assert.deepEqual(events.map((e) => e.type), ['start', 'step', 'step', 'step', 'step', 'done']);
-  assert.deepEqual(events.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step), [1, 2, 3, 4]);
+  assert.deepEqual(
+    events.map((e) => e.type),
+    ['start', 'step', 'step', 'step', 'step', 'done'],
+  );
+  assert.deepEqual(
+    events.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step),
+    [1, 2, 3, 4],
+  );
   assert.match(fs.readFileSync(path.join(runDir, 'trainer.log'), 'utf8'), /trainer warming up/);
   assert.match(logged, /trainer warming up/);
   const onDisk = parseEventLines(fs.readFileSync(path.join(runDir, 'events.jsonl'), 'utf8'));
-  assert.deepEqual(onDisk.map((e) => e.type), events.map((e) => e.type));
+  assert.deepEqual(
+    onDisk.map((e) => e.type),
+    events.map((e) => e.type),
+  );
   assert.equal(run.running, false);
 });
 
 test('the child runs with ELECTRON_RUN_AS_NODE=1, in the run folder, with an IPC channel', async () => {
   const { trainer, runDir } = setup();
   const events: TrainerEvent[] = [];
-  const run = new RunProcess({ trainerPath: trainer, args: ['--mode', 'env'], runDir, env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined }, onEvent: (e) => events.push(e) });
+  const run = new RunProcess({
+    trainerPath: trainer,
+    args: ['--mode', 'env'],
+    runDir,
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: undefined },
+    onEvent: (e) => events.push(e),
+  });
   await run.exited;
   const log = events.find((e) => e.type === 'log') as { message: string };
   const seen = JSON.parse(log.message);
@@ -64,7 +85,13 @@ test('the child runs with ELECTRON_RUN_AS_NODE=1, in the run folder, with an IPC
 test('stop sends the IPC message: the trainer finishes with status stopped and no signal is needed', async () => {
   const { trainer, runDir } = setup();
   const events: TrainerEvent[] = [];
-  const run = new RunProcess({ trainerPath: trainer, args: ['--mode', 'normal', '--steps', '1000'], runDir, onEvent: (e) => events.push(e), stopGraceMs: 5000 });
+  const run = new RunProcess({
+    trainerPath: trainer,
+    args: ['--mode', 'normal', '--steps', '1000'],
+    runDir,
+    onEvent: (e) => events.push(e),
+    stopGraceMs: 5000,
+  });
   await waitFor(() => events.filter((e) => e.type === 'step').length >= 2);
   const t0 = Date.now();
   run.stop();
@@ -83,7 +110,14 @@ test('stop sends the IPC message: the trainer finishes with status stopped and n
 test('a trainer that ignores stop and SIGTERM is killed with its whole process group, and the folder records the failure', async () => {
   const { trainer, runDir } = setup();
   const events: TrainerEvent[] = [];
-  const run = new RunProcess({ trainerPath: trainer, args: ['--mode', 'ignore-stop', '--steps', '1000000'], runDir, onEvent: (e) => events.push(e), stopGraceMs: 300, termGraceMs: 300 });
+  const run = new RunProcess({
+    trainerPath: trainer,
+    args: ['--mode', 'ignore-stop', '--steps', '1000000'],
+    runDir,
+    onEvent: (e) => events.push(e),
+    stopGraceMs: 300,
+    termGraceMs: 300,
+  });
   await waitFor(() => events.some((e) => e.type === 'step'));
   const grandchild = Number((events.find((e) => e.type === 'log') as { message: string }).message.split(' ')[1]);
   assert.ok(alive(grandchild));
@@ -113,7 +147,10 @@ test('a trainer killed from outside mid-run: the failure names the signal and th
   assert.equal(exit.stopRequested, false);
   assert.match(exit.failure!, /the trainer was killed by SIGKILL/);
   const onDisk = parseEventLines(fs.readFileSync(path.join(runDir, 'events.jsonl'), 'utf8'));
-  assert.deepEqual(onDisk.map((e) => e.type), ['start', 'step', 'step', 'error', 'done']);
+  assert.deepEqual(
+    onDisk.map((e) => e.type),
+    ['start', 'step', 'step', 'error', 'done'],
+  );
   assert.equal((onDisk.at(-1) as { step: number }).step, 2);
 });
 
@@ -124,7 +161,10 @@ test('an error the trainer only printed (bad config, before the run folder) beco
   assert.equal(exit.code, 2);
   assert.equal(exit.failure, 'config is broken: --lr must be greater than 0');
   const onDisk = parseEventLines(fs.readFileSync(path.join(runDir, 'events.jsonl'), 'utf8'));
-  assert.deepEqual(onDisk.map((e) => e.type), ['error', 'done']);
+  assert.deepEqual(
+    onDisk.map((e) => e.type),
+    ['error', 'done'],
+  );
   assert.equal((onDisk[1] as { message?: string }).message, exit.failure);
 });
 

@@ -8,7 +8,7 @@ import { canResume, configFromChoices, resumeConfig, trainerArgs, writeRunJson }
 import { RunProcess } from '../../extension/runProcess';
 import { readRunEvents, summarizeRunFolder } from '../../extension/runFolders';
 import { tryItTarget } from '../../extension/tryIt';
-import { RunModel } from '../../webview/shared/runModel';
+import { RunModel } from '../../webview/common/runModel';
 
 // Resume Run end to end with the real trainer entry (trainer/child.ts through tsx, as dist/trainer.js
 // runs in VS Code): a run stopped after its first step is resumable, the run manager's argv for it
@@ -19,10 +19,19 @@ const execArgv = ['--import', pathToFileURL(path.join(root, 'node_modules/tsx/di
 
 test('a stopped run resumed with --resume continues in its own folder and events.jsonl to completion', { timeout: 240_000 }, async () => {
   const runDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ft-resume-')), 'run');
-  const config = { ...configFromChoices({ data: path.join(root, 'samples/alpaca.jsonl'), model: 'tiny', strategy: 'lora', epochs: 1, lr: 2e-3, batchSize: 2, maxLength: 64 }, runDir), maxSteps: 6 };
+  const config = {
+    ...configFromChoices(
+      { data: path.join(root, 'samples/alpaca.jsonl'), model: 'tiny', strategy: 'lora', epochs: 1, lr: 2e-3, batchSize: 2, maxLength: 64 },
+      runDir,
+    ),
+    maxSteps: 6,
+  };
   writeRunJson(config);
   const first = new RunProcess({
-    trainerPath: path.join(root, 'trainer/child.ts'), execArgv, args: trainerArgs(runDir), runDir,
+    trainerPath: path.join(root, 'trainer/child.ts'),
+    execArgv,
+    args: trainerArgs(runDir),
+    runDir,
     onEvent: (e) => {
       if (e.type === 'step' && e.step === 1) first.stop();
     },
@@ -34,7 +43,12 @@ test('a stopped run resumed with --resume continues in its own folder and events
 
   const resumed = resumeConfig(runDir);
   assert.equal(resumed.resume, runDir);
-  const second = new RunProcess({ trainerPath: path.join(root, 'trainer/child.ts'), execArgv, args: trainerArgs(runDir, resumed.resume !== undefined), runDir });
+  const second = new RunProcess({
+    trainerPath: path.join(root, 'trainer/child.ts'),
+    execArgv,
+    args: trainerArgs(runDir, resumed.resume !== undefined),
+    runDir,
+  });
   const done = await second.exited;
   assert.equal(done.failure, undefined, `no failure; log: ${fs.readFileSync(path.join(runDir, 'trainer.log'), 'utf8').slice(-500)}`);
   assert.equal(done.done?.status, 'completed');

@@ -13,12 +13,17 @@ import type { TrainerEvent } from '../../protocol/trainer';
 // the way the run manager starts it: run.json written by the Fine-tune… defaults, `--config`, IPC stop.
 const root = path.join(__dirname, '../..');
 
-test('the real trainer started from the Fine-tune… defaults on tiny, stopped after its first step, saves its output and a checkpoint', { timeout: 240_000 }, async () => {
+test('the real trainer started from the Fine-tune… defaults on tiny, stopped after its first step, saves its output and a checkpoint', {
+  timeout: 240_000,
+}, async () => {
   const runDir = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'ft-realrun-')), 'run');
   const model = modelChoices([])[0];
   const d = runDefaults(model, 'full');
   // Many epochs, so the run is surely still going when it is stopped.
-  const config = configFromChoices({ data: path.join(root, 'samples/alpaca.jsonl'), model: 'tiny', strategy: 'full', epochs: 50, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength }, runDir);
+  const config = configFromChoices(
+    { data: path.join(root, 'samples/alpaca.jsonl'), model: 'tiny', strategy: 'full', epochs: 50, lr: d.lr, batchSize: d.batchSize, maxLength: d.maxLength },
+    runDir,
+  );
   const runJson = writeRunJson(config);
   const events: TrainerEvent[] = [];
   const run = new RunProcess({
@@ -43,5 +48,8 @@ test('the real trainer started from the Fine-tune… defaults on tiny, stopped a
   assert.ok(fs.existsSync(path.join(runDir, 'output', 'model.safetensors')));
   assert.ok(exit.done!.checkpoint && fs.existsSync(exit.done!.checkpoint));
   // events.jsonl is the trainer's: each event once, the same as what came over stdout.
-  assert.deepEqual(readRunEvents(runDir).map((e) => e.type), events.map((e) => e.type));
+  assert.deepEqual(
+    readRunEvents(runDir).map((e) => e.type),
+    events.map((e) => e.type),
+  );
 });

@@ -6,6 +6,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fake from './extension-fakeVscode';
+import { resolveTrainConfig } from '../../protocol/trainer';
+import { createRunFolder } from '../../trainer/runOwnership';
+import { fixtureCheckpoint } from './runFolderFixture';
 
 fake.installFakeVscode();
 const view = require('../../extension/runsView') as typeof import('../../extension/runsView');
@@ -23,14 +26,17 @@ function viewItemPattern(when: string): RegExp {
 test('Resume Run is contributed and its menu items match resumable stopped or failed runs only', () => {
   const command = pkg.contributes.commands.find((c: { command: string }) => c.command === 'finetune.resumeRun');
   assert.equal(`${command.category}: ${command.title}`, 'Fine-Tune: Resume Run');
-  const items = (pkg.contributes.menus['view/item/context'] as { command: string; when: string; group: string }[]).filter((m) => m.command === 'finetune.resumeRun');
+  const items = (pkg.contributes.menus['view/item/context'] as { command: string; when: string; group: string }[]).filter(
+    (m) => m.command === 'finetune.resumeRun',
+  );
   assert.deepEqual(items.map((m) => m.group).sort(), ['1_run@2', 'inline@1']);
   for (const item of items) {
     assert.match(item.when, /view == finetune\.runs/);
     const re = viewItemPattern(item.when);
     assert.ok(re.test(view.runContextValue('stopped', true)));
     assert.ok(re.test(view.runContextValue('failed', true)));
-    for (const status of ['stopped', 'failed', 'completed', 'early-stopped', 'running', 'waiting'] as const) assert.ok(!re.test(view.runContextValue(status, false)), status);
+    for (const status of ['stopped', 'failed', 'completed', 'early-stopped', 'running', 'waiting'] as const)
+      assert.ok(!re.test(view.runContextValue(status, false)), status);
   }
   // The other menus still see `finetuneRun.<status>` first.
   assert.equal(view.runContextValue('running', false), 'finetuneRun.running');
@@ -39,13 +45,18 @@ test('Resume Run is contributed and its menu items match resumable stopped or fa
 
 function runFolder(runsDir: string, name: string, status: 'stopped' | 'completed', checkpoint: boolean): string {
   const dir = path.join(runsDir, name);
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'run.json'), JSON.stringify({ data: '/d/a.jsonl', model: 'tiny', strategy: 'full', out: dir }));
-  fs.writeFileSync(path.join(dir, 'events.jsonl'), [{ type: 'step', time: 1, step: 1, loss: 2 }, { type: 'done', time: 2, status, step: 1, elapsedSec: 1, outputFiles: [] }].map((e) => JSON.stringify(e)).join('\n') + '\n');
-  if (checkpoint) {
-    fs.mkdirSync(path.join(dir, 'checkpoints', 'step-1'), { recursive: true });
-    fs.writeFileSync(path.join(dir, 'checkpoints', 'step-1', 'trainer_state.json'), '{"step":1,"epoch":0,"nextBatch":1}');
-  }
+  // claimed as a run's folder, as the extension creates one (trainer/runOwnership.ts)
+  createRunFolder(resolveTrainConfig({ data: '/d/a.jsonl', model: 'tiny', strategy: 'full', out: dir }));
+  fs.writeFileSync(
+    path.join(dir, 'events.jsonl'),
+    [
+      { type: 'step', time: 1, step: 1, loss: 2 },
+      { type: 'done', time: 2, status, step: 1, elapsedSec: 1, outputFiles: [] },
+    ]
+      .map((e) => JSON.stringify(e))
+      .join('\n') + '\n',
+  );
+  if (checkpoint) fixtureCheckpoint(dir, 1);
   return dir;
 }
 
@@ -57,10 +68,13 @@ test('the runs tree marks stopped runs with a checkpoint resumable, and not fini
   const manager = { onDidChange: () => ({ dispose() {} }), isActive: () => false };
   const tree = new view.RunsTreeProvider(() => runsDir, manager as never);
   const items = tree.getChildren();
-  assert.deepEqual(items.map((i) => [i.summary.id, i.contextValue]), [
-    ['c-stopped-ck', 'finetuneRun.stopped.resumable'],
-    ['b-stopped-none', 'finetuneRun.stopped'],
-    ['a-completed-ck', 'finetuneRun.completed'],
-  ]);
+  assert.deepEqual(
+    items.map((i) => [i.summary.id, i.contextValue]),
+    [
+      ['c-stopped-ck', 'finetuneRun.stopped.resumable'],
+      ['b-stopped-none', 'finetuneRun.stopped'],
+      ['a-completed-ck', 'finetuneRun.completed'],
+    ],
+  );
   tree.dispose();
 });

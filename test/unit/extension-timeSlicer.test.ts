@@ -41,6 +41,13 @@ test('cancel stops the job before its next slice and resolves false', async () =
 });
 
 test('a step that throws rejects the run instead of escaping to the event loop', async () => {
-  const run = runInSlices({ step: () => { throw new Error('boom'); } }, { budgetMs: 1 });
+  const run = runInSlices(
+    {
+      step: () => {
+        throw new Error('boom');
+      },
+    },
+    { budgetMs: 1 },
+  );
   await assert.rejects(run.done, /boom/);
 });

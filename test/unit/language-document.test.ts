@@ -76,7 +76,10 @@ test('setOptions re-checks against the new options', () => {
   doc.setText('{"instruction":"a","output":"b"}\n{"instruction":"c","output":"d"}');
   assert.deepEqual(run(doc), []);
   doc.setOptions({ format: 'text' });
-  assert.deepEqual(run(doc).map((d) => d.code), ['format-mismatch', 'format-mismatch']);
+  assert.deepEqual(
+    run(doc).map((d) => d.code),
+    ['format-mismatch', 'format-mismatch'],
+  );
   assert.equal(doc.format, 'text');
   assert.throws(() => doc.setOptions({ template: 'nope' }), /unknown prompt template/);
 });

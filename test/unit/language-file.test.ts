@@ -46,16 +46,25 @@ test('invalid UTF-8 is reported per line at the first bad byte', async () => {
     assert.match(r.diagnostics[0].message, /0xFF/);
     assert.equal(r.records, 4);
   }
-  const read = readDataset(file);
-  assert.deepEqual(read.examples.map((e) => e.line), [0, 3]);
-  assert.deepEqual(read.diagnostics.map((d) => d.code), ['invalid-utf8', 'invalid-utf8']);
+  const read = await readDataset(file);
+  assert.deepEqual(
+    read.examples.map((e) => e.line),
+    [0, 3],
+  );
+  assert.deepEqual(
+    read.diagnostics.map((d) => d.code),
+    ['invalid-utf8', 'invalid-utf8'],
+  );
 });
 
 test('BOM, CRLF and a 5 MB record stream without errors; a file cut mid-line reports its last line', async () => {
   const big = JSON.stringify({ instruction: 'Summarize', input: 'word '.repeat(1_100_000), output: 'ok' });
   const file = write('bom.jsonl', '\uFEFF{"instruction":"a","output":"b"}\r\n' + big + '\r\n{"instruction":"c","output":"d"}\r\n');
   const r = await validateFile(file, { workers: 1 });
-  assert.deepEqual(r.diagnostics.map((d) => [d.line, d.code]), [[1, 'too-long']]);
+  assert.deepEqual(
+    r.diagnostics.map((d) => [d.line, d.code]),
+    [[1, 'too-long']],
+  );
   const cut = write('cut.jsonl', '{"instruction":"a","output":"b"}\n{"instruction":"c","out');
   const c = await validateFile(cut);
   assert.deepEqual(brief(c.diagnostics), [[1, 23, 23, 'invalid-json']]);
@@ -78,10 +87,7 @@ test('a large mixed file: chunks, workers, minority formats and duplicates acros
   assert.equal(lastProgress, 1);
   assert.equal(r.format, 'alpaca');
   assert.deepEqual(strip(r.diagnostics), strip(expected.diagnostics));
-  assert.deepEqual(
-    [...new Set(r.diagnostics.map((d) => d.code))].sort(),
-    ['duplicate-record', 'format-mismatch', 'missing-field', 'unknown-field'],
-  );
+  assert.deepEqual([...new Set(r.diagnostics.map((d) => d.code))].sort(), ['duplicate-record', 'format-mismatch', 'missing-field', 'unknown-field']);
   const capped = await validateFile(file, { workers: 2, maxDiagnostics: 3 });
   assert.equal(capped.diagnostics.length, 3);
   assert.equal(capped.truncated, true);
@@ -99,14 +105,17 @@ test('validateFile can be aborted and rejects bad options clearly', async () => 
   await assert.rejects(validateFile(path.join(dir, 'missing.jsonl')), /ENOENT/);
 });
 
-test('readDataset returns formatted examples without the records that have errors', () => {
-  const r = readDataset(path.join(samples, 'mistakes.jsonl'));
+test('readDataset returns formatted examples without the records that have errors', async () => {
+  const r = await readDataset(path.join(samples, 'mistakes.jsonl'));
   assert.equal(r.format, 'alpaca');
   // 1-based: the valid lines 1-3 and 15, line 9 (an unknown field is only a warning) and the duplicate line 11.
-  assert.deepEqual(r.examples.map((e) => e.line + 1), [1, 2, 3, 9, 11, 15]);
+  assert.deepEqual(
+    r.examples.map((e) => e.line + 1),
+    [1, 2, 3, 9, 11, 15],
+  );
   assert.match(r.examples[0].formatted.prompt, /### Instruction:\nTranslate the following English text to French\.\n\n### Input:\nGood morning!/);
   assert.equal(r.examples[0].formatted.target, 'Bonjour !');
-  const m = readDataset(path.join(samples, 'multitask.jsonl'));
+  const m = await readDataset(path.join(samples, 'multitask.jsonl'));
   assert.deepEqual([...new Set(m.examples.map((e) => e.task))], ['translate', 'summarize', 'sentiment']);
 });
 
@@ -129,4 +138,26 @@ test('sharing the work between the calling thread and a worker gives the same re
   const shared = await validateFile(file, { workers: 1, shareCallingThread: true });
   assert.deepEqual(shared, one);
   assert.ok(one.errors > 10 && one.warnings > 10, `${one.errors} errors, ${one.warnings} warnings`);
+});
+
+test('validateFile stops a runaway user schema per thread and keeps validating, with and without workers', async () => {
+  const userSchema = { type: 'object', properties: { output: { type: 'string', pattern: '^(a+)+$' } } };
+  const lines = [JSON.stringify({ instruction: 'ok', output: 'aa' })];
+  for (let i = 0; i < 20; i++) lines.push(JSON.stringify({ instruction: `evil ${i}`, output: 'a'.repeat(40 + i) + '!' }));
+  lines.push('{"instruction":"last"}');
+  const file = write('redos.jsonl', lines.join('\n') + '\n');
+  for (const workers of [0, 2]) {
+    const t0 = Date.now();
+    // A fresh schema object per run: a schema that timed out stays off until it changes.
+    const r = await validateFile(file, { workers, userSchema: { ...userSchema }, schemaTimeLimitMs: 200 });
+    assert.ok(Date.now() - t0 < 15_000, `workers=${workers}: took ${Date.now() - t0} ms`);
+    const timeouts = r.diagnostics.filter((d) => d.code === 'schema-timeout');
+    // Once per validating thread (the whole file is one chunk here, so once).
+    assert.equal(timeouts.length, 1, `workers=${workers}: ${JSON.stringify(r.diagnostics)}`);
+    assert.equal(timeouts[0].line, 1);
+    assert.deepEqual(
+      r.diagnostics.filter((d) => d.code === 'missing-field').map((d) => d.line),
+      [21],
+    );
+  }
 });

@@ -5,7 +5,8 @@ import { gpt2Tokenizer, GPT2_EOS_ID } from '../../language/tokenizer';
 import { countTokensUpTo, exceedsTokenLimit } from '../../language/tokenLength';
 import { previewRecord, computeStatistics, previewDataset } from '../../language/preview';
 
-const ALPACA_HEAD = 'Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n';
+const ALPACA_HEAD =
+  'Below is an instruction that describes a task, paired with an input that provides further context. Write a response that appropriately completes the request.\n\n';
 const ALPACA_NO_INPUT_HEAD = 'Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n';
 
 test('alpaca uses the Stanford Alpaca template, with the no-input variant for a missing or empty input', () => {
@@ -14,7 +15,10 @@ test('alpaca uses the Stanford Alpaca template, with the no-input variant for a 
     target: 'Bonjour',
     task: 'translate',
   });
-  for (const r of [{ instruction: 'Name a color', output: 'Blue' }, { instruction: 'Name a color', input: '', output: 'Blue' }]) {
+  for (const r of [
+    { instruction: 'Name a color', output: 'Blue' },
+    { instruction: 'Name a color', input: '', output: 'Blue' },
+  ]) {
     assert.deepEqual(formatRecord(r, 'alpaca'), { prompt: `${ALPACA_NO_INPUT_HEAD}### Instruction:\nName a color\n\n### Response:\n`, target: 'Blue' });
   }
   assert.equal(formatRecord({ instruction: 'Q', input: 'I', output: 'O' }, 'alpaca', { template: 'plain' }).prompt, 'Q\n\nI\n\n');
@@ -23,7 +27,15 @@ test('alpaca uses the Stanford Alpaca template, with the no-input variant for a 
 
 test('chat: the prompt is every message before the last assistant message, the target is that message', () => {
   const r = formatRecord(
-    { messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }, { role: 'assistant', content: 'Hello' }, { role: 'user', content: '2+2?' }, { role: 'assistant', content: '4' }] },
+    {
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello' },
+        { role: 'user', content: '2+2?' },
+        { role: 'assistant', content: '4' },
+      ],
+    },
     'chat',
   );
   assert.equal(r.prompt, '<|system|>\nBe brief.\n<|user|>\nHi\n<|assistant|>\nHello\n<|user|>\n2+2?\n<|assistant|>\n');
@@ -33,7 +45,11 @@ test('chat: the prompt is every message before the last assistant message, the t
 test('completion, text and classification formats', () => {
   assert.deepEqual(formatRecord({ prompt: 'The sky is', completion: ' blue.' }, 'completion'), { prompt: 'The sky is', target: ' blue.' });
   assert.deepEqual(formatRecord({ text: 'Just text.' }, 'text'), { prompt: '', target: 'Just text.' });
-  assert.deepEqual(formatRecord({ text: 'Great film', label: 'positive' }, 'classification'), { prompt: '### Text:\nGreat film\n\n### Label:\n', target: 'positive', label: 'positive' });
+  assert.deepEqual(formatRecord({ text: 'Great film', label: 'positive' }, 'classification'), {
+    prompt: '### Text:\nGreat film\n\n### Label:\n',
+    target: 'positive',
+    label: 'positive',
+  });
   assert.equal(formatRecord({ text: 'x', label: 2 }, 'classification').label, '2');
 });
 
@@ -46,7 +62,13 @@ test('tokenizeExample: prompt + target + eos, loss on the target and eos unless 
   assert.deepEqual(tokenizeExample({ prompt: 'Hello', target: ' world' }, tok, { trainOnPrompt: true }).lossMask, [true, true, true]);
   assert.deepEqual(tokenizeExample({ prompt: '', target: 'Hello world' }, tok).lossMask, [true, true, true]);
   const cut = tokenizeExample({ prompt: 'Hello', target: ' world' }, tok, { maxLength: 2 });
-  assert.deepEqual([cut.ids, cut.lossMask], [[15496, 995], [false, true]]);
+  assert.deepEqual(
+    [cut.ids, cut.lossMask],
+    [
+      [15496, 995],
+      [false, true],
+    ],
+  );
 });
 
 test('token counting without the tokenizer equals the tokenizer, and stops early past the limit', () => {
@@ -96,13 +118,22 @@ test('computeStatistics and previewDataset: formats, tasks, labels, duplicates, 
   assert.deepEqual(s.byTask, { translate: 2, summarize: 1 });
   assert.equal(s.duplicates, 1);
   assert.equal(s.overLength, 3); // the template alone is ~40 tokens
-  assert.equal(s.lengthHistogram.reduce((n, b) => n + b.count, 0), 3);
+  assert.equal(
+    s.lengthHistogram.reduce((n, b) => n + b.count, 0),
+    3,
+  );
   assert.ok(s.minTokens > 0 && s.maxTokens >= s.minTokens && s.meanTokens >= s.minTokens);
   const page = previewDataset(lines.join('\n'), {}, { offset: 1, limit: 2 });
   assert.equal(page.total, 5);
-  assert.deepEqual(page.rows.map((r) => r.line), [1, 2]);
+  assert.deepEqual(
+    page.rows.map((r) => r.line),
+    [1, 2],
+  );
   const search = previewDataset(lines.join('\n'), {}, { query: 'SUMMARIZE' });
-  assert.deepEqual(search.rows.map((r) => r.line), [2]);
+  assert.deepEqual(
+    search.rows.map((r) => r.line),
+    [2],
+  );
   const bad = previewDataset(lines.join('\n'), {}, { query: 'not json' });
   assert.ok('error' in bad.rows[0].preview);
 });
@@ -111,8 +142,8 @@ test("the ASCII pre-tokenizer splits exactly like GPT-2's regex", async () => {
   const { forEachPreToken } = await import('../../language/tokenLength');
   const regex = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
   let seed = 5;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
-  const alphabet = "ab Z09'srevltmd  \t\n\r\u000b\u000c.,!-_\"\\/\u0000\u007f()";
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  const alphabet = 'ab Z09\'srevltmd  \t\n\r\u000b\u000c.,!-_"\\/\u0000\u007f()';
   for (let k = 0; k < 3000; k++) {
     let s = '';
     const n = Math.floor(rand() * 30);

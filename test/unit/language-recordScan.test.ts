@@ -10,9 +10,9 @@ import type { DatasetFormat, ValidationOptions } from '../../language/types';
 // must find clean too, with the same best format, fingerprint, task and label.
 
 let seed = 7;
-const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296);
+const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-const words = ["the", "model", "don't", "it's", "data", "42", "3.14", "!!", "  ", "\t", "héllo", "日本", "😀", "a\nb", 'q"uote', "back\\slash", "we'll", "x"];
+const words = ['the', 'model', "don't", "it's", 'data', '42', '3.14', '!!', '  ', '\t', 'héllo', '日本', '😀', 'a\nb', 'q"uote', 'back\\slash', "we'll", 'x'];
 const sentence = (n: number) => Array.from({ length: n }, () => pick(words)).join(pick([' ', '', '  ']));
 
 function randomRecord(): Record<string, unknown> {
@@ -24,7 +24,15 @@ function randomRecord(): Record<string, unknown> {
   else if (shape === 'completion') r = { prompt: s(), completion: s() };
   else if (shape === 'text') r = { text: s() };
   else if (shape === 'classification') r = { text: s(), label: rand() < 0.2 ? 3 : pick(['pos', 'neg', ' ', 'neutral']) };
-  else r = pick([{ instruction: 1, output: 'x' }, { instruction: 'a', output: 'b', extra: 'c' }, { messages: [] }, { task: 'only' }, {}, { instruction: 'a', output: ['b'] }]);
+  else
+    r = pick([
+      { instruction: 1, output: 'x' },
+      { instruction: 'a', output: 'b', extra: 'c' },
+      { messages: [] },
+      { task: 'only' },
+      {},
+      { instruction: 'a', output: ['b'] },
+    ]);
   if (rand() < 0.15) r.task = pick(['summarize', 'translate', ' ', 'constructor']);
   return r;
 }
@@ -119,7 +127,10 @@ test('the fast path takes clean records written in any style, and counts tokens 
   // 600 words are 600+ tokens: over a 512 limit, under a 1024 one; the verdicts match the full path's.
   const long = JSON.stringify({ instruction: 'Summarize the text.', input: 'data '.repeat(600).trim(), output: 'ok' });
   const bytes = Buffer.from(long);
-  for (const [maxTokens, fits] of [[1024, true], [512, false]] as const) {
+  for (const [maxTokens, fits] of [
+    [1024, true],
+    [512, false],
+  ] as const) {
     const s = new RecordScanner({ maxTokens });
     s.setBytes(bytes);
     assert.equal(s.scan(0, bytes.length), fits, `maxTokens ${maxTokens}`);
@@ -129,9 +140,51 @@ test('the fast path takes clean records written in any style, and counts tokens 
 });
 
 test('token counts on UTF-8 bytes equal countTokensUpTo on the same text, with the same early stop', () => {
-  const ascii = ["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'x", ' ', '  ', '\n', '\n\n', '\t', ' hello', 'World', '123', ' 45', '!?', ' ...', '"', "'", 'abc'];
+  const ascii = [
+    "'s",
+    "'t",
+    "'re",
+    "'ve",
+    "'m",
+    "'ll",
+    "'d",
+    "'x",
+    ' ',
+    '  ',
+    '\n',
+    '\n\n',
+    '\t',
+    ' hello',
+    'World',
+    '123',
+    ' 45',
+    '!?',
+    ' ...',
+    '"',
+    "'",
+    'abc',
+  ];
   // Letters, numbers (Nd, Nl, No), white space, marks and symbols beyond ASCII, in 2, 3 and 4 bytes.
-  const unicode = ['é', 'café', ' naïve', '日本語', '\u3000', '\u00a0', ' \u2003x', '😀', ' 😀😀', '٣٤', 'Ⅻ', '½', 'e\u0301', '—', '“q”', 'Ωμέγα', '\ufeff', '𝒳'];
+  const unicode = [
+    'é',
+    'café',
+    ' naïve',
+    '日本語',
+    '\u3000',
+    '\u00a0',
+    ' \u2003x',
+    '😀',
+    ' 😀😀',
+    '٣٤',
+    'Ⅻ',
+    '½',
+    'e\u0301',
+    '—',
+    '“q”',
+    'Ωμέγα',
+    '\ufeff',
+    '𝒳',
+  ];
   for (let n = 0; n < 1500; n++) {
     const pieces = n % 2 ? ascii : [...ascii, ...unicode];
     const text = Array.from({ length: Math.floor(rand() * 40) }, () => pick(pieces)).join('');
@@ -171,4 +224,35 @@ test('a chunk validates to the same summary with and without the fast path', () 
       assert.ok(fast.records > 1000);
     }
   }
+});
+
+test('the fast path leaves surrogate escapes and repeated keys to the full path, which warns about them in file validation', () => {
+  const lines = [
+    '{"instruction":"a","output":"x\\ud800y"}',
+    '{"instruction":"a","output":"\\uDFFF"}',
+    '{"instruction":"a","output":"b","output":"c"}',
+    '{"instruction":"a","output":"","output":"c"}',
+    '{"instruction":"a","output":"\\ud83d\\ude00"}',
+  ];
+  const sc = new RecordScanner({ maxTokens: 1024 });
+  for (const line of lines) {
+    const b = Buffer.from(line);
+    sc.setBytes(b);
+    assert.equal(sc.scan(0, b.length), false, `the fast path must not prove ${line} clean`);
+  }
+  const clean = '{"instruction":"q","output":"r"}';
+  const bytes = Buffer.from([clean, ...lines, clean].join('\n') + '\n');
+  const summary = validateChunk(bytes, true, { options: {}, cap: 100 });
+  const found = (summary.groups.alpaca?.diagnostics ?? []).map((d) => [d.line, d.code, [clean, ...lines][d.line].slice(d.column, d.endColumn)]);
+  assert.deepEqual(found, [
+    [1, 'lone-surrogate', '"x\\ud800y"'],
+    [2, 'lone-surrogate', '"\\uDFFF"'],
+    [3, 'duplicate-key', '"output"'],
+    [4, 'duplicate-key', '"output"'],
+  ]);
+  assert.equal(summary.groups.alpaca!.warnings, 4);
+  assert.equal(summary.groups.alpaca!.errors, 0);
+  // The winner is what the record holds: `"output":"","output":"c"` is not an empty output.
+  assert.equal(found[3][2], '"output"');
+  assert.equal(summary.groups.alpaca!.diagnostics[3].column, lines[3].lastIndexOf('"output"'));
 });

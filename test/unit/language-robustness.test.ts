@@ -18,22 +18,34 @@ test('a 200,000-deep nested array is an error on its line, not a stack overflow'
   assert.equal(ds[0].code, 'not-an-object');
   const unclosed = '['.repeat(200_000);
   const ds2 = errorsOn([GOOD, unclosed, GOOD2].join('\n'), 1);
-  assert.deepEqual(ds2.map((d) => [d.code, d.column]), [['invalid-json', 200_000]]);
+  assert.deepEqual(
+    ds2.map((d) => [d.code, d.column]),
+    [['invalid-json', 200_000]],
+  );
   const deepInObject = '{"instruction":"a","output":"b","extra":' + '['.repeat(200_000) + ']'.repeat(200_000) + '}';
   const r = validateText([GOOD, deepInObject].join('\n'));
-  assert.deepEqual(r.diagnostics.map((d) => [d.line, d.code]), [[1, 'unknown-field']]);
+  assert.deepEqual(
+    r.diagnostics.map((d) => [d.line, d.code]),
+    [[1, 'unknown-field']],
+  );
 });
 
 test('a line cut in the middle is invalid-json at its end', () => {
   const cut = GOOD.slice(0, 40);
   const ds = errorsOn([GOOD2, cut].join('\n'), 1);
-  assert.deepEqual(ds.map((d) => [d.code, d.column]), [['invalid-json', 40]]);
+  assert.deepEqual(
+    ds.map((d) => [d.code, d.column]),
+    [['invalid-json', 40]],
+  );
 });
 
 test('binary junk is an error on its line', () => {
   const junk = '\u0000\u0001\u00ff\ufffd\u0007PK\u0003\u0004';
   const ds = errorsOn([GOOD, junk, GOOD2].join('\n'), 1);
-  assert.deepEqual(ds.map((d) => [d.code, d.column]), [['invalid-json', 0]]);
+  assert.deepEqual(
+    ds.map((d) => [d.code, d.column]),
+    [['invalid-json', 0]],
+  );
 });
 
 test('a UTF-8 BOM, CRLF line ends and a trailing newline are valid', () => {
@@ -49,7 +61,10 @@ test('a 5 MB record is valid (a too-long warning at most)', () => {
   const t0 = performance.now();
   const r = validateText([GOOD, big, GOOD2].join('\n'));
   const ms = performance.now() - t0;
-  assert.deepEqual(r.diagnostics.map((d) => [d.line, d.code, d.severity]), [[1, 'too-long', 'warning']]);
+  assert.deepEqual(
+    r.diagnostics.map((d) => [d.line, d.code, d.severity]),
+    [[1, 'too-long', 'warning']],
+  );
   assert.ok(ms < 5000, `took ${ms} ms`);
 });
 

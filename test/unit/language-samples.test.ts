@@ -36,13 +36,19 @@ test('mistakes.jsonl produces exactly the diagnostics listed in samples/README.m
   assert.equal(r.format, 'alpaca');
   const table = readmeTable('mistakes.jsonl');
   assert.ok(table.length >= 10);
-  assert.deepEqual(r.diagnostics.map((d) => [d.line + 1, d.column + 1, d.severity, d.code]), table);
+  assert.deepEqual(
+    r.diagnostics.map((d) => [d.line + 1, d.column + 1, d.severity, d.code]),
+    table,
+  );
 });
 
 test('chat-mistakes.jsonl produces exactly the diagnostics listed in samples/README.md', () => {
   const r = validateText(read('chat-mistakes.jsonl'));
   assert.equal(r.format, 'chat');
-  assert.deepEqual(r.diagnostics.map((d) => [d.line + 1, d.column + 1, d.severity, d.code]), readmeTable('chat-mistakes.jsonl'));
+  assert.deepEqual(
+    r.diagnostics.map((d) => [d.line + 1, d.column + 1, d.severity, d.code]),
+    readmeTable('chat-mistakes.jsonl'),
+  );
 });
 
 test("the quick fix on mistakes.jsonl line 8 ('response' -> 'output') makes the record valid", () => {
@@ -52,5 +58,8 @@ test("the quick fix on mistakes.jsonl line 8 ('response' -> 'output') makes the 
   const fixed = applyToLine(lines[7], d.fixes!.find((f) => f.preferred)!.edits);
   assert.deepEqual(Object.keys(JSON.parse(fixed)), ['instruction', 'input', 'output']);
   lines[7] = fixed;
-  assert.deepEqual(validateText(lines.join('\n')).diagnostics.filter((x) => x.line === 7), []);
+  assert.deepEqual(
+    validateText(lines.join('\n')).diagnostics.filter((x) => x.line === 7),
+    [],
+  );
 });

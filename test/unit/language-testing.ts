@@ -22,5 +22,8 @@ export function brief(ds: DatasetDiagnostic[]): [number, number, number, string]
 
 /** Applies edits that all lie on one line to that line's text alone. */
 export function applyToLine(lineText: string, edits: TextEdit[]): string {
-  return applyEdits(lineText, edits.map((e) => ({ ...e, line: 0, endLine: e.endLine - e.line })));
+  return applyEdits(
+    lineText,
+    edits.map((e) => ({ ...e, line: 0, endLine: e.endLine - e.line })),
+  );
 }

@@ -15,13 +15,18 @@ const childEntry = path.join(__dirname, '../../trainer/child.ts');
 function dataset(): { dir: string; data: string } {
   const dir = fs.mkdtempSync(path.join(scratch, 'ft-child-'));
   const data = path.join(dir, 'train.jsonl');
-  const rows = ['red', 'blue', 'green', 'yellow', 'purple', 'orange', 'black', 'white'].map((c) => JSON.stringify({ instruction: `Name the color ${c}.`, output: `The color is ${c}.` }));
+  const rows = ['red', 'blue', 'green', 'yellow', 'purple', 'orange', 'black', 'white'].map((c) =>
+    JSON.stringify({ instruction: `Name the color ${c}.`, output: `The color is ${c}.` }),
+  );
   fs.writeFileSync(data, rows.join('\n') + '\n');
   return { dir, data };
 }
 
 /** Runs the child entry as the extension does (fork with IPC); `onEvent` may send control messages. */
-function runChild(args: string[], onEvent?: (e: TrainerEvent, child: ReturnType<typeof fork>) => void): Promise<{ code: number | null; lines: string[]; events: TrainerEvent[]; stderr: string }> {
+function runChild(
+  args: string[],
+  onEvent?: (e: TrainerEvent, child: ReturnType<typeof fork>) => void,
+): Promise<{ code: number | null; lines: string[]; events: TrainerEvent[]; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = fork(childEntry, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     const lines: string[] = [];
@@ -51,7 +56,24 @@ function runChild(args: string[], onEvent?: (e: TrainerEvent, child: ReturnType<
 test('the child process prints only trainer events, the same lines as events.jsonl, from start to done', async () => {
   const { dir, data } = dataset();
   const out = path.join(dir, 'run');
-  const r = await runChild(['--data', data, '--model', 'tiny', '--strategy', 'lora', '--out', out, '--max-steps', '3', '--batch-size', '4', '--eval-fraction', '0.25', '--backend', 'wasm']);
+  const r = await runChild([
+    '--data',
+    data,
+    '--model',
+    'tiny',
+    '--strategy',
+    'lora',
+    '--out',
+    out,
+    '--max-steps',
+    '3',
+    '--batch-size',
+    '4',
+    '--eval-fraction',
+    '0.25',
+    '--backend',
+    'wasm',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.events.length, r.lines.length, 'every stdout line is a trainer event');
   for (const e of r.events) {
@@ -62,16 +84,28 @@ test('the child process prints only trainer events, the same lines as events.jso
   const types = r.events.map((e) => e.type);
   assert.deepEqual(types.slice(0, 3), ['start', 'params', 'memory']);
   assert.equal(types.at(-1), 'done');
-  assert.deepEqual(r.events.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step), [1, 2, 3]);
+  assert.deepEqual(
+    r.events.filter((e) => e.type === 'step').map((e) => (e as { step: number }).step),
+    [1, 2, 3],
+  );
   const start = r.events[0];
   assert.ok(start.type === 'start' && start.backend === 'wasm' && start.dataset.train === 6 && start.dataset.eval === 2 && start.model.nLayer === 2);
   const params = r.events[1];
   assert.ok(params.type === 'params' && /^trainable params: [\d,]+ \|\| all params: [\d,]+ \|\| trainable%: \d+\.\d{4}$/.test(params.line));
   // the per-layer rows account for every parameter; LoRA's are the added ones
   const rows = params.perLayer!;
-  assert.deepEqual(rows.map((r) => r.name), ['embeddings', 'h.0', 'h.1', 'ln_f']);
-  assert.equal(rows.reduce((a, r) => a + r.frozen + r.trainable + r.added, 0), params.total);
-  assert.equal(rows.reduce((a, r) => a + r.added, 0), params.trainable);
+  assert.deepEqual(
+    rows.map((r) => r.name),
+    ['embeddings', 'h.0', 'h.1', 'ln_f'],
+  );
+  assert.equal(
+    rows.reduce((a, r) => a + r.frozen + r.trainable + r.added, 0),
+    params.total,
+  );
+  assert.equal(
+    rows.reduce((a, r) => a + r.added, 0),
+    params.trainable,
+  );
   const done = r.events.at(-1)!;
   assert.ok(done.type === 'done' && done.status === 'completed' && done.outputFiles.includes('adapter_model.safetensors'));
 });
@@ -79,12 +113,32 @@ test('the child process prints only trainer events, the same lines as events.jso
 test('the stop control message ends the child cleanly: output saved, done: stopped, exit 0', async () => {
   const { dir, data } = dataset();
   let sent = false;
-  const r = await runChild(['--data', data, '--model', 'tiny', '--strategy', 'lora', '--out', path.join(dir, 'run'), '--epochs', '100', '--batch-size', '2', '--eval-fraction', '0', '--backend', 'wasm'], (e, child) => {
-    if (e.type === 'step' && !sent) {
-      sent = true;
-      child.send({ type: 'stop' });
-    }
-  });
+  const r = await runChild(
+    [
+      '--data',
+      data,
+      '--model',
+      'tiny',
+      '--strategy',
+      'lora',
+      '--out',
+      path.join(dir, 'run'),
+      '--epochs',
+      '100',
+      '--batch-size',
+      '2',
+      '--eval-fraction',
+      '0',
+      '--backend',
+      'wasm',
+    ],
+    (e, child) => {
+      if (e.type === 'step' && !sent) {
+        sent = true;
+        child.send({ type: 'stop' });
+      }
+    },
+  );
   assert.equal(r.code, 0, r.stderr);
   const done = r.events.at(-1)!;
   assert.ok(done.type === 'done' && done.status === 'stopped', JSON.stringify(done));
@@ -94,9 +148,29 @@ test('the stop control message ends the child cleanly: output saved, done: stopp
 
 test('SIGTERM also stops the child cleanly', async () => {
   const { dir, data } = dataset();
-  const r = await runChild(['--data', data, '--model', 'tiny', '--strategy', 'lora', '--out', path.join(dir, 'run'), '--epochs', '100', '--batch-size', '2', '--eval-fraction', '0', '--backend', 'wasm'], (e, child) => {
-    if (e.type === 'step' && e.step === 1) child.kill('SIGTERM');
-  });
+  const r = await runChild(
+    [
+      '--data',
+      data,
+      '--model',
+      'tiny',
+      '--strategy',
+      'lora',
+      '--out',
+      path.join(dir, 'run'),
+      '--epochs',
+      '100',
+      '--batch-size',
+      '2',
+      '--eval-fraction',
+      '0',
+      '--backend',
+      'wasm',
+    ],
+    (e, child) => {
+      if (e.type === 'step' && e.step === 1) child.kill('SIGTERM');
+    },
+  );
   assert.equal(r.code, 0, r.stderr);
   const done = r.events.at(-1)!;
   assert.ok(done.type === 'done' && done.status === 'stopped');
@@ -113,4 +187,46 @@ test('bad settings give an error event and exit code 2; a failed run exits 1', a
   const error = missing.events.find((e) => e.type === 'error');
   assert.ok(error?.type === 'error' && /nope\.jsonl/.test(error.message));
   assert.ok(missing.events.at(-1)?.type === 'done');
+});
+
+test("a user's error (bad flag, dataset, model, file or path) is its message alone; a bug keeps its stack", async () => {
+  const { isUserError, errorEventFields } = await import('../../trainer/userErrors');
+  const { dir } = dataset();
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, 'x');
+  const fsError = (f: () => void): Error => {
+    try {
+      f();
+    } catch (err) {
+      return err as Error;
+    }
+    throw new Error('expected a file-system error');
+  };
+  const { DatasetError } = await import('../../trainer/data');
+  const { TrainConfigError } = await import('../../protocol/trainer');
+  for (const err of [
+    fsError(() => fs.mkdirSync(file)),
+    fsError(() => fs.readFileSync(path.join(dir, 'none'))),
+    fsError(() => fs.readdirSync(file)),
+    new DatasetError('bad data'),
+    new TrainConfigError('--lr must be…'),
+  ]) {
+    assert.ok(isUserError(err), `${err.message} is the user's`);
+    const fields = errorEventFields(err);
+    assert.deepEqual(fields, { message: err.message });
+  }
+  const bug = new TypeError("Cannot read properties of undefined (reading 'x')");
+  assert.equal(isUserError(bug), false);
+  assert.equal(errorEventFields(bug).stack, bug.stack);
+  // A code without a path is not a user's file: e.g. a socket error inside a library.
+  assert.equal(isUserError(Object.assign(new Error('boom'), { code: 'EACCES', syscall: 'connect' })), false);
+});
+
+test('a run with a model folder that does not exist fails with the message alone, no stack', async () => {
+  const { dir, data } = dataset();
+  const r = await runChild(['--data', data, '--model', path.join(dir, 'no-such-model'), '--out', path.join(dir, 'run'), '--backend', 'wasm']);
+  assert.equal(r.code, 1);
+  const error = r.events.find((e) => e.type === 'error');
+  assert.ok(error?.type === 'error' && error.message.includes('no-such-model'), JSON.stringify(r.events));
+  assert.equal(error.stack, undefined, `no stack for a user's error: ${error.stack}`);
 });

@@ -57,12 +57,15 @@ test('sampling repeats with its seed and only picks among the top k', () => {
   const logits = Float32Array.from([0.1, 3, 2.9, -1, 2.8, 0]);
   const draw = (seed: number) => {
     let s = seed;
-    const random = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+    const random = () => (s = (s * 16807) % 2147483647) / 2147483647;
     return Array.from({ length: 50 }, () => pickToken(logits, 1.5, 3, random));
   };
   const a = draw(7);
   assert.deepEqual(a, draw(7));
-  assert.ok(a.every((t) => [1, 2, 4].includes(t)), a.join(','));
+  assert.ok(
+    a.every((t) => [1, 2, 4].includes(t)),
+    a.join(','),
+  );
   assert.ok(new Set(a).size > 1);
   assert.equal(pickToken(logits, 0, 0, Math.random), 1);
 });

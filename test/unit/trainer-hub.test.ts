@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { HubError, resolveModel, type DownloadProgress } from '../../trainer/hub';
+import { HubError, normalizeEtag, resolveModel, type DownloadProgress } from '../../trainer/hub';
 import { defaultHubCacheDir, hfToken } from '../../trainer/hubCache';
 
 // A small model served the way huggingface.co serves it: `/{repo}/resolve/{rev}/{file}`; small files
@@ -27,7 +27,14 @@ const gitBlobSha = (b: Buffer) => createHash('sha1').update(`blob ${b.length}\0`
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const LFS = new Set(['model.safetensors']);
 
-interface Repo { commit: string; files: Record<string, Buffer>; gated?: boolean; corrupt?: boolean; stall?: boolean }
+interface Repo {
+  commit: string;
+  files: Record<string, Buffer>;
+  gated?: boolean;
+  corrupt?: boolean;
+  stall?: boolean;
+  etag?: string;
+}
 
 const MODEL_FILES = {
   'config.json': Buffer.from(JSON.stringify({ model_type: 'gpt2', n_embd: 64, n_layer: 2, n_head: 2, n_positions: 256, vocab_size: 50257 })),
@@ -44,6 +51,10 @@ const REPOS: Record<string, Repo> = {
   'acme/bin-only': { commit: 'd'.repeat(40), files: { 'config.json': MODEL_FILES['config.json'], 'pytorch_model.bin': Buffer.from('x') } },
   'acme/broken-cdn': { commit: 'e'.repeat(40), files: MODEL_FILES, corrupt: true },
   'acme/stalling': { commit: 'f'.repeat(40), files: MODEL_FILES, stall: true },
+  // A fake hub whose ETags are path segments: they must never become blob names.
+  'acme/dot-etag': { commit: '1'.repeat(40), files: MODEL_FILES, etag: '"."' },
+  'acme/dotdot-etag': { commit: '2'.repeat(40), files: MODEL_FILES, etag: 'W/".."' },
+  'acme/path-etag': { commit: '3'.repeat(40), files: MODEL_FILES, etag: '"../../escape"' },
 };
 const RENAMED: Record<string, string> = { 'old-name': 'acme/tiny-gpt2' };
 const TOKEN = 'hf_test_token';
@@ -58,14 +69,16 @@ const cdnRequests: { url: string; auth?: string }[] = [];
 const blobsBySha = new Map<string, { data: Buffer; corrupt: boolean; stall: boolean }>();
 
 function listen(server: http.Server): Promise<string> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () =>
-    resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`)));
 }
 
 function hubHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
   hubRequests.push({ url: req.url ?? '', auth: req.headers.authorization });
   const m = /^\/(.+?)\/resolve\/([^/]+)\/(.+)$/.exec(decodeURI(req.url ?? ''));
-  if (!m) { res.writeHead(404).end(); return; }
+  if (!m) {
+    res.writeHead(404).end();
+    return;
+  }
   const [, repoId, revision, file] = m;
   if (RENAMED[repoId]) {
     res.writeHead(307, { location: `/${RENAMED[repoId]}/resolve/${revision}/${file}` }).end();
@@ -93,19 +106,27 @@ function hubHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
   if (LFS.has(file)) {
     const sha = sha256(data);
     blobsBySha.set(sha, { data, corrupt: !!repo.corrupt, stall: !!repo.stall });
-    res.writeHead(302, {
-      ...common, location: `${cdnUrl}/repos/${sha}?X-Amz-Signature=test`, 'x-linked-etag': `"${sha}"`,
-      'x-linked-size': String(data.length), etag: `"${gitBlobSha(Buffer.from('lfs pointer'))}"`,
-    }).end();
+    res
+      .writeHead(302, {
+        ...common,
+        location: `${cdnUrl}/repos/${sha}?X-Amz-Signature=test`,
+        'x-linked-etag': `"${sha}"`,
+        'x-linked-size': String(data.length),
+        etag: `"${gitBlobSha(Buffer.from('lfs pointer'))}"`,
+      })
+      .end();
     return;
   }
-  res.writeHead(200, { ...common, etag: `"${gitBlobSha(data)}"`, 'content-length': data.length }).end(data);
+  res.writeHead(200, { ...common, etag: repo.etag ?? `"${gitBlobSha(data)}"`, 'content-length': data.length }).end(data);
 }
 
 function cdnHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
   cdnRequests.push({ url: req.url ?? '', auth: req.headers.authorization });
   const blob = blobsBySha.get(/^\/repos\/([0-9a-f]{64})/.exec(req.url ?? '')?.[1] ?? '');
-  if (!blob) { res.writeHead(403).end(); return; }
+  if (!blob) {
+    res.writeHead(403).end();
+    return;
+  }
   const body = Buffer.from(blob.data);
   if (blob.corrupt) body[body.length - 1] ^= 0xff;
   res.writeHead(200, { etag: '"s3-multipart-etag-12"', 'content-length': body.length });
@@ -120,7 +141,10 @@ function cdnHandler(req: http.IncomingMessage, res: http.ServerResponse): void {
     while (offset < body.length) {
       const ok = res.write(body.subarray(offset, offset + step));
       offset += step;
-      if (!ok) { res.once('drain', pump); return; }
+      if (!ok) {
+        res.once('drain', pump);
+        return;
+      }
     }
     res.end();
   };
@@ -146,7 +170,9 @@ after(async () => {
 });
 
 const tempDirs: string[] = [];
-after(() => { for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true }); });
+after(() => {
+  for (const dir of tempDirs) fs.rmSync(dir, { recursive: true, force: true });
+});
 
 function tempHome(): { home: string; cache: string; env: Record<string, string> } {
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-hub-'));
@@ -212,8 +238,14 @@ test('a repo id is downloaded into the cache in huggingface_hub layout (refs, bl
   assert.ok(fs.existsSync(path.join(root, '.no_exist', commit, 'tokenizer.json')));
   assert.ok(fs.existsSync(path.join(root, '.no_exist', commit, 'generation_config.json')));
   assert.ok(!listTree(root).some((p) => p.endsWith('.incomplete')), 'no .incomplete left behind');
-  assert.deepEqual(fs.readdirSync(path.join(root, 'blobs')).sort(),
-    [configEtag, weightsEtag, ...['vocab.json', 'merges.txt', 'tokenizer_config.json'].map((f) => gitBlobSha(MODEL_FILES[f as keyof typeof MODEL_FILES]))].sort());
+  assert.deepEqual(
+    fs.readdirSync(path.join(root, 'blobs')).sort(),
+    [
+      configEtag,
+      weightsEtag,
+      ...['vocab.json', 'merges.txt', 'tokenizer_config.json'].map((f) => gitBlobSha(MODEL_FILES[f as keyof typeof MODEL_FILES])),
+    ].sort(),
+  );
 });
 
 test('the token goes to the hub but never to the CDN the hub redirects to', async () => {
@@ -243,7 +275,10 @@ test('after the first file, files are fetched at the commit the hub named, so th
   await resolveModel('solo-model', { endpoint: hubUrl, env });
   const urls = hubRequests.slice(start).map((r) => r.url);
   assert.equal(urls[0], '/solo-model/resolve/main/config.json');
-  assert.ok(urls.slice(1).every((u) => u.startsWith(`/solo-model/resolve/${REPOS['solo-model'].commit}/`)), urls.join('\n'));
+  assert.ok(
+    urls.slice(1).every((u) => u.startsWith(`/solo-model/resolve/${REPOS['solo-model'].commit}/`)),
+    urls.join('\n'),
+  );
 });
 
 test('a cache written by Python huggingface_hub is used with no network (endpoint unreachable)', async () => {
@@ -252,8 +287,13 @@ test('a cache written by Python huggingface_hub is used with no network (endpoin
   const snapshot = writePythonCache(cache, 'someone/py-model', commit, MODEL_FILES, ['tokenizer.json', 'generation_config.json']);
   const result = await resolveModel('someone/py-model', { endpoint: closedPortUrl, env });
   assert.deepEqual(result, { kind: 'folder', dir: snapshot, repoId: 'someone/py-model', revision: 'main', commit });
-  assert.deepEqual(await resolveModel('someone/py-model', { endpoint: closedPortUrl, env, revision: commit }),
-    { kind: 'folder', dir: snapshot, repoId: 'someone/py-model', revision: commit, commit });
+  assert.deepEqual(await resolveModel('someone/py-model', { endpoint: closedPortUrl, env, revision: commit }), {
+    kind: 'folder',
+    dir: snapshot,
+    repoId: 'someone/py-model',
+    revision: commit,
+    commit,
+  });
   // Read through the symlinks.
   assert.deepEqual(fs.readFileSync(path.join(result.kind === 'folder' ? result.dir : '', 'model.safetensors')), MODEL_FILES['model.safetensors']);
 });
@@ -266,9 +306,16 @@ test('a cached snapshot missing optional files is completed with only the missin
   const start = hubRequests.length;
   const cdnStart = cdnRequests.length;
   const result = await resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env });
-  const fetched = hubRequests.slice(start).map((r) => r.url).sort();
-  assert.deepEqual(fetched, ['generation_config.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json']
-    .map((f) => `/acme/tiny-gpt2/resolve/${commit}/${f}`).sort());
+  const fetched = hubRequests
+    .slice(start)
+    .map((r) => r.url)
+    .sort();
+  assert.deepEqual(
+    fetched,
+    ['generation_config.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json']
+      .map((f) => `/acme/tiny-gpt2/resolve/${commit}/${f}`)
+      .sort(),
+  );
   assert.equal(cdnRequests.length, cdnStart, 'the weights are not downloaded again');
   assert.equal(result.kind === 'folder' && result.commit, commit);
 });
@@ -293,8 +340,7 @@ test('download progress is reported per file from 0 to the full size', async () 
   assert.deepEqual(weights[0], { file: 'model.safetensors', bytes: 0, total: size });
   assert.deepEqual(weights.at(-1), { file: 'model.safetensors', bytes: size, total: size });
   for (let i = 1; i < weights.length; i++) assert.ok(weights[i].bytes >= weights[i - 1].bytes, 'bytes never go back');
-  assert.deepEqual([...new Set(events.map((e) => e.file))].sort(),
-    ['config.json', 'merges.txt', 'model.safetensors', 'tokenizer_config.json', 'vocab.json']);
+  assert.deepEqual([...new Set(events.map((e) => e.file))].sort(), ['config.json', 'merges.txt', 'model.safetensors', 'tokenizer_config.json', 'vocab.json']);
 });
 
 test('an unreachable endpoint gives a clear message naming the endpoint, the repo and the cache folder', async () => {
@@ -302,7 +348,10 @@ test('an unreachable endpoint gives a clear message naming the endpoint, the rep
   await assert.rejects(resolveModel('acme/tiny-gpt2', { endpoint: closedPortUrl, env }), (err: unknown) => {
     assert.ok(err instanceof HubError);
     assert.equal(err.code, 'unreachable');
-    assert.match(err.message, new RegExp(`^Cannot reach ${closedPortUrl.replace(/[.:/]/g, '\\$&')} to download acme/tiny-gpt2: .*ECONNREFUSED.* \\(fetching config\\.json\\)\\. `));
+    assert.match(
+      err.message,
+      new RegExp(`^Cannot reach ${closedPortUrl.replace(/[.:/]/g, '\\$&')} to download acme/tiny-gpt2: .*ECONNREFUSED.* \\(fetching config\\.json\\)\\. `),
+    );
     assert.ok(err.message.includes(`The model is not in the local cache (${cache}). Download it on a machine with access or set HF_ENDPOINT.`), err.message);
     return true;
   });
@@ -311,9 +360,14 @@ test('an unreachable endpoint gives a clear message naming the endpoint, the rep
 test('HF_HUB_OFFLINE=1 (and offline: true) never touch the network and say the model is not cached', async () => {
   const { cache, env } = tempHome();
   const before = requestCount();
-  await assert.rejects(resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env: { ...env, HF_HUB_OFFLINE: '1' } }),
-    (err: unknown) => err instanceof HubError && err.code === 'offline' &&
-      err.message.includes(`not in the local Hugging Face cache (${cache})`) && err.message.includes('HF_HUB_OFFLINE'));
+  await assert.rejects(
+    resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env: { ...env, HF_HUB_OFFLINE: '1' } }),
+    (err: unknown) =>
+      err instanceof HubError &&
+      err.code === 'offline' &&
+      err.message.includes(`not in the local Hugging Face cache (${cache})`) &&
+      err.message.includes('HF_HUB_OFFLINE'),
+  );
   await assert.rejects(resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env, offline: true }), /offline mode is on/);
   assert.equal(requestCount(), before);
   assert.ok(!fs.existsSync(cache), 'nothing written to the cache');
@@ -338,7 +392,8 @@ test('the environment decides the cache folder, endpoint and offline mode when n
     assert.equal(defaultHubCacheDir(), path.join(home, 'elsewhere'));
   } finally {
     for (const key of ['HF_HOME', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_ENDPOINT', 'HF_HUB_OFFLINE']) {
-      if (saved[key] === undefined) delete process.env[key]; else process.env[key] = saved[key];
+      if (saved[key] === undefined) delete process.env[key];
+      else process.env[key] = saved[key];
     }
   }
 });
@@ -360,31 +415,72 @@ test('a gated repo without a token fails with a message about access and HF_TOKE
 
 test('an unknown repo is "no such model"; a repo without safetensors weights says which file is missing', async () => {
   const { env } = tempHome();
-  await assert.rejects(resolveModel('acme/does-not-exist', { endpoint: hubUrl, env }),
-    (err: unknown) => err instanceof HubError && err.code === 'not-found' &&
-      /^No such model: acme\/does-not-exist on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404 RepositoryNotFound/.test(err.message));
-  await assert.rejects(resolveModel('acme/bin-only', { endpoint: hubUrl, env }),
-    (err: unknown) => err instanceof HubError && err.code === 'missing-file' &&
-      err.message.startsWith('acme/bin-only has no model.safetensors at revision main'));
-  await assert.rejects(resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env, revision: 'v9' }),
-    /acme\/tiny-gpt2 has no revision "v9"/);
+  await assert.rejects(
+    resolveModel('acme/does-not-exist', { endpoint: hubUrl, env }),
+    (err: unknown) =>
+      err instanceof HubError &&
+      err.code === 'not-found' &&
+      /^No such model: acme\/does-not-exist on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404 RepositoryNotFound/.test(err.message),
+  );
+  await assert.rejects(
+    resolveModel('acme/bin-only', { endpoint: hubUrl, env }),
+    (err: unknown) =>
+      err instanceof HubError && err.code === 'missing-file' && err.message.startsWith('acme/bin-only has no model.safetensors at revision main'),
+  );
+  await assert.rejects(resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env, revision: 'v9' }), /acme\/tiny-gpt2 has no revision "v9"/);
 });
 
-test('a download whose sha256 does not match the hub\'s etag is rejected and leaves no blob', async () => {
+test("a download whose sha256 does not match the hub's etag is rejected and leaves no blob", async () => {
   const { cache, env } = tempHome();
-  await assert.rejects(resolveModel('acme/broken-cdn', { endpoint: hubUrl, env }),
-    (err: unknown) => err instanceof HubError && err.code === 'corrupt' && /model\.safetensors has sha256 [0-9a-f]{64}, but the hub announced/.test(err.message));
+  await assert.rejects(
+    resolveModel('acme/broken-cdn', { endpoint: hubUrl, env }),
+    (err: unknown) =>
+      err instanceof HubError && err.code === 'corrupt' && /model\.safetensors has sha256 [0-9a-f]{64}, but the hub announced/.test(err.message),
+  );
   const blobs = fs.readdirSync(path.join(cache, 'models--acme--broken-cdn', 'blobs'));
   assert.ok(!blobs.includes(sha256(MODEL_FILES['model.safetensors'])));
   assert.ok(!blobs.some((b) => b.endsWith('.incomplete')));
+});
+
+test('an ETag that is not a git or sha256 hash (".", "..", a path) is refused and poisons nothing in the cache', async () => {
+  const { home, cache, env } = tempHome();
+  for (const repoId of ['acme/dot-etag', 'acme/dotdot-etag', 'acme/path-etag']) {
+    const shown = JSON.stringify(REPOS[repoId].etag);
+    await assert.rejects(
+      resolveModel(repoId, { endpoint: hubUrl, env }),
+      (err: unknown) => err instanceof HubError && err.code === 'not-a-hub' && err.message.includes(`with the ETag ${shown}, which is neither a git blob hash`),
+      repoId,
+    );
+    const root = path.join(cache, `models--${repoId.replace('/', '--')}`);
+    // Nothing but (at most) an empty blobs folder: no file written as the repo folder, blobs/ or above.
+    const tree = fs.existsSync(root) ? listTree(root) : [];
+    assert.ok(
+      tree.every((p) => p === 'blobs' || p === 'refs' || p.startsWith('refs' + path.sep)),
+      `${repoId}: ${tree.join(', ')}`,
+    );
+  }
+  // Nothing outside the repos' own folders either (`../../escape` from blobs/ would land in the cache).
+  assert.ok(fs.readdirSync(home).every((n) => n === 'hub'));
+  if (fs.existsSync(cache))
+    assert.ok(
+      fs.readdirSync(cache).every((n) => /^models--acme--(dot|dotdot|path)-etag$/.test(n)),
+      fs.readdirSync(cache).join(', '),
+    );
+  // Quoted, weak and upper-case forms of real hashes are accepted, as the hub may send them.
+  const sha = 'ab'.repeat(32);
+  assert.equal(normalizeEtag(`W/"${sha.toUpperCase()}"`), sha);
+  assert.equal(normalizeEtag(`"${'c'.repeat(40)}"`), 'c'.repeat(40));
+  for (const bad of ['.', '..', '"s3-multipart-etag-12"', 'a'.repeat(39), `${'a'.repeat(40)}/..`]) assert.equal(normalizeEtag(bad), undefined, bad);
 });
 
 test('a renamed repo (relative redirect) is cached under the name the user gave, as huggingface_hub does', async () => {
   const { cache, env } = tempHome();
   const result = await resolveModel('old-name', { endpoint: hubUrl, env });
   assert.equal(result.kind === 'folder' && result.dir, path.join(cache, 'models--old-name', 'snapshots', REPOS['acme/tiny-gpt2'].commit));
-  assert.deepEqual(fs.readFileSync(path.join(cache, 'models--old-name', 'snapshots', REPOS['acme/tiny-gpt2'].commit, 'model.safetensors')),
-    MODEL_FILES['model.safetensors']);
+  assert.deepEqual(
+    fs.readFileSync(path.join(cache, 'models--old-name', 'snapshots', REPOS['acme/tiny-gpt2'].commit, 'model.safetensors')),
+    MODEL_FILES['model.safetensors'],
+  );
 });
 
 test('presets never touch the network; gpt2 with needWeights reuses a cached openai-community/gpt2', async () => {
@@ -415,9 +511,13 @@ test('a local folder with config.json wins; a folder without one, or a bad spec,
 test('a transfer that stalls is abandoned after stallTimeoutMs with a clear message and no partial blob', async () => {
   const { cache, env } = tempHome();
   const started = Date.now();
-  await assert.rejects(resolveModel('acme/stalling', { endpoint: hubUrl, env, stallTimeoutMs: 300 }),
-    (err: unknown) => err instanceof HubError && err.code === 'unreachable' &&
-      err.message.startsWith(`Cannot reach ${hubUrl} to download acme/stalling: no data for 300 ms, the transfer stalled (fetching model.safetensors).`));
+  await assert.rejects(
+    resolveModel('acme/stalling', { endpoint: hubUrl, env, stallTimeoutMs: 300 }),
+    (err: unknown) =>
+      err instanceof HubError &&
+      err.code === 'unreachable' &&
+      err.message.startsWith(`Cannot reach ${hubUrl} to download acme/stalling: no data for 300 ms, the transfer stalled (fetching model.safetensors).`),
+  );
   assert.ok(Date.now() - started < 5000);
   const blobs = fs.readdirSync(path.join(cache, 'models--acme--stalling', 'blobs'));
   assert.ok(!blobs.some((b) => b.endsWith('.incomplete') || b === sha256(MODEL_FILES['model.safetensors'])), blobs.join());
@@ -432,7 +532,10 @@ test('a blob already cached for another revision is linked, not downloaded again
   const cdnBefore = cdnRequests.length;
   const result = await resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env, revision: 'main' });
   // One request learns that main is that commit; everything else is already in its snapshot.
-  assert.deepEqual(hubRequests.slice(hubBefore).map((r) => r.url), ['/acme/tiny-gpt2/resolve/main/config.json']);
+  assert.deepEqual(
+    hubRequests.slice(hubBefore).map((r) => r.url),
+    ['/acme/tiny-gpt2/resolve/main/config.json'],
+  );
   assert.equal(cdnRequests.length, cdnBefore);
   assert.equal(fs.readFileSync(path.join(cache, 'models--acme--tiny-gpt2', 'refs', 'main'), 'utf8'), commit);
   assert.equal(result.kind === 'folder' && result.commit, commit);

@@ -3,7 +3,15 @@
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { presetConfig, type GPT2Config } from '../../trainer/config';
-import { checkMemoryFits, explainWasmAbort, heapLimitBytes, isWasmAbort, projectedHeapBytes, WASM_HEAP_LIMIT_BYTES, WasmOutOfMemoryError } from '../../trainer/memoryGuard';
+import {
+  checkMemoryFits,
+  explainWasmAbort,
+  heapLimitBytes,
+  isWasmAbort,
+  projectedHeapBytes,
+  WASM_HEAP_LIMIT_BYTES,
+  WasmOutOfMemoryError,
+} from '../../trainer/memoryGuard';
 import { formatBytes, memoryEstimate } from '../../trainer/params';
 import type { StrategyConfig } from '../../trainer/strategy';
 
@@ -11,7 +19,15 @@ const gpt2 = presetConfig('gpt2');
 const full: StrategyConfig = { strategy: 'full' };
 const lora: StrategyConfig = { strategy: 'lora', r: 8, alpha: 16, dropout: 0, targets: ['c_attn'] };
 // As bench builds them: positions = max(seq, 128).
-const shape = (nLayer: number, nEmbd: number, nHead: number, vocabSize: number): GPT2Config => ({ vocabSize, nPositions: 128, nEmbd, nLayer, nHead, layerNormEpsilon: 1e-5, dropout: 0 });
+const shape = (nLayer: number, nEmbd: number, nHead: number, vocabSize: number): GPT2Config => ({
+  vocabSize,
+  nPositions: 128,
+  nEmbd,
+  nLayer,
+  nHead,
+  layerNormEpsilon: 1e-5,
+  dropout: 0,
+});
 
 describe('checkMemoryFits', () => {
   test('GPT-2 small full fine-tuning on wasm is refused with the estimate, the limit and what to do instead', () => {

@@ -25,9 +25,32 @@ function randomWeights(cfg: GPT2Config, seed: number): Map<string, NamedTensor> 
 
 const B = 2;
 const T = 5;
-const ids = () => tf.tensor2d([[1, 5, 7, 2, 11], [3, 3, 12, 0, 0]], [B, T], 'int32');
-const labels = () => tf.tensor2d([[5, 7, 2, 11, -1], [3, 12, -1, -1, -1]], [B, T], 'int32');
-const mask = () => tf.tensor2d([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], [B, T]);
+const ids = () =>
+  tf.tensor2d(
+    [
+      [1, 5, 7, 2, 11],
+      [3, 3, 12, 0, 0],
+    ],
+    [B, T],
+    'int32',
+  );
+const labels = () =>
+  tf.tensor2d(
+    [
+      [5, 7, 2, 11, -1],
+      [3, 12, -1, -1, -1],
+    ],
+    [B, T],
+    'int32',
+  );
+const mask = () =>
+  tf.tensor2d(
+    [
+      [1, 1, 1, 1, 1],
+      [1, 1, 1, 0, 0],
+    ],
+    [B, T],
+  );
 
 function lossOf(model: GPT2Model, training: boolean): tf.Scalar {
   model.dropoutCounter = 0; // the same dropout masks on every evaluation
@@ -37,7 +60,10 @@ function lossOf(model: GPT2Model, training: boolean): tf.Scalar {
 /** Compares d loss / d v at a few coordinates of every trainable variable with central differences. */
 function checkGradients(model: GPT2Model, training: boolean, coordsPerVariable = 3): number {
   const vars = model.trainableVariables();
-  const { grads } = tf.variableGrads(() => lossOf(model, training), vars.map((v) => v.variable));
+  const { grads } = tf.variableGrads(
+    () => lossOf(model, training),
+    vars.map((v) => v.variable),
+  );
   const h = 1e-2;
   let checked = 0;
   for (const { name, variable } of vars) {

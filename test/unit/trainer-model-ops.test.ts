@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, initBackend } from '../../trainer/backend';
 import { CROSS_ENTROPY_GRAD } from '../../trainer/kernels';
 import { attentionMaskBias, batchedMatMul, causalSelfAttention, crossEntropy, geluNew, layerNorm } from '../../trainer/ops';
+import { againstExact, assertAllClose, elementwise, reorderedSum } from './tolerance';
 
 function rand(n: number, seed: number, scale = 1): number[] {
   // A small LCG: the references below must see the same numbers as the tensors.
@@ -16,11 +17,13 @@ function rand(n: number, seed: number, scale = 1): number[] {
   });
 }
 
+/**
+ * float32 kernels against float64 references (see tolerance.ts): `tol` comes from the kernel's sums and
+ * element-wise operations. The finite differences below are float64 with h = 1e-6, whose own error
+ * (h²·f'''/6 + 2^-53·|f|/h, about 1e-10) is far below float32 rounding.
+ */
 function assertClose(actual: ArrayLike<number>, want: ArrayLike<number>, tol: number, what: string): void {
-  assert.equal(actual.length, want.length, `${what}: length`);
-  for (let i = 0; i < want.length; i++) {
-    assert.ok(Math.abs(actual[i] - want[i]) <= tol * Math.max(1, Math.abs(want[i])), `${what}[${i}]: ${actual[i]} vs ${want[i]}`);
-  }
+  assertAllClose(actual, want, tol, what);
 }
 
 const C = Math.sqrt(2 / Math.PI);
@@ -35,10 +38,18 @@ describe('ops against float64 references', () => {
     const xs = rand(64, 1, 4);
     const x = tf.tensor1d(xs);
     const y = geluNew(x).dataSync();
-    assertClose(y, xs.map(geluRef), 1e-5, 'gelu_new');
-    const g = tf.grad((t: tf.Tensor) => tf.sum(geluNew(t)))(x).dataSync();
+    // About ten operations, tanh among them (a few ulps).
+    assertClose(y, xs.map(geluRef), elementwise(16), 'gelu_new');
+    const g = tf
+      .grad((t: tf.Tensor) => tf.sum(geluNew(t)))(x)
+      .dataSync();
     const h = 1e-6;
-    assertClose(g, xs.map((v) => (geluRef(v + h) - geluRef(v - h)) / (2 * h)), 1e-4, "gelu_new'");
+    assertClose(
+      g,
+      xs.map((v) => (geluRef(v + h) - geluRef(v - h)) / (2 * h)),
+      elementwise(32),
+      "gelu_new'",
+    );
   });
 
   test('layerNorm and its gradients', () => {
@@ -61,8 +72,15 @@ describe('ops against float64 references', () => {
     const g = tf.variable(tf.tensor1d(gs));
     const b = tf.variable(tf.tensor1d(bs));
     const x = tf.tensor2d(xs, [n, e]);
-    assertClose(layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).dataSync(), f64(xs, gs, bs), 1e-5, 'layerNorm');
-    const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), tf.tensor2d(weights, [n, e]))) as tf.Scalar, [g, b]);
+    // Mean and variance over the row (e terms each), then a few element-wise operations; the gradients
+    // also sum over the rows and the weighted outputs.
+    const ln = againstExact([e, e]) + elementwise(8);
+    const lnGrad = againstExact([e, e, e, n * e]) + elementwise(16);
+    assertClose(layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5).dataSync(), f64(xs, gs, bs), ln, 'layerNorm');
+    const { grads } = tf.variableGrads(
+      () => tf.sum(tf.mul(layerNorm(x, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), tf.tensor2d(weights, [n, e]))) as tf.Scalar,
+      [g, b],
+    );
     const h = 1e-6;
     const fd = (arr: number[], i: number, f: (a: number[]) => number) => {
       const p = arr.slice();
@@ -71,10 +89,27 @@ describe('ops against float64 references', () => {
       m[i] -= h;
       return (f(p) - f(m)) / (2 * h);
     };
-    assertClose(grads[g.name].dataSync(), gs.map((_, i) => fd(gs, i, (a) => loss(xs, a, bs))), 1e-4, 'dgain');
-    assertClose(grads[b.name].dataSync(), bs.map((_, i) => fd(bs, i, (a) => loss(xs, gs, a))), 1e-4, 'dbias');
-    const dx = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(layerNorm(t as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), tf.tensor2d(weights, [n, e]))))(x).dataSync();
-    assertClose(dx, xs.map((_, i) => fd(xs, i, (a) => loss(a, gs, bs))), 1e-4, 'dx');
+    assertClose(
+      grads[g.name].dataSync(),
+      gs.map((_, i) => fd(gs, i, (a) => loss(xs, a, bs))),
+      lnGrad,
+      'dgain',
+    );
+    assertClose(
+      grads[b.name].dataSync(),
+      bs.map((_, i) => fd(bs, i, (a) => loss(xs, gs, a))),
+      lnGrad,
+      'dbias',
+    );
+    const dx = tf
+      .grad((t: tf.Tensor) => tf.sum(tf.mul(layerNorm(t as tf.Tensor2D, g as tf.Tensor1D, b as tf.Tensor1D, 1e-5), tf.tensor2d(weights, [n, e]))))(x)
+      .dataSync();
+    assertClose(
+      dx,
+      xs.map((_, i) => fd(xs, i, (a) => loss(a, gs, bs))),
+      lnGrad,
+      'dx',
+    );
   });
 
   test('cross-entropy: loss, ignored labels, and softmax − one-hot gradient', () => {
@@ -91,15 +126,21 @@ describe('ops against float64 references', () => {
       want.push(labels[r] < 0 ? 0 : max + Math.log(z) - row[labels[r]]);
       row.forEach((val, j) => grad.push(labels[r] < 0 ? 0 : Math.exp(val - max) / z - (j === labels[r] ? 1 : 0)));
     }
-    assertClose(ce, want, 1e-5, 'loss');
-    const g = tf.grad((t: tf.Tensor) => tf.sum(crossEntropy(t as tf.Tensor2D, tf.tensor1d(labels, 'int32'))))(tf.tensor2d(logits, [n, v])).dataSync();
-    assertClose(g, grad, 1e-5, 'dlogits');
+    // Log-sum-exp over the v logits, then a subtraction; the gradient is softmax − one-hot.
+    const ceTol = againstExact([v]) + elementwise(4);
+    assertClose(ce, want, ceTol, 'loss');
+    const g = tf
+      .grad((t: tf.Tensor) => tf.sum(crossEntropy(t as tf.Tensor2D, tf.tensor1d(labels, 'int32'))))(tf.tensor2d(logits, [n, v]))
+      .dataSync();
+    assertClose(g, grad, ceTol, 'dlogits');
     // Backends without the fused gradient kernel (tensorflow, webgpu) take the one-hot path: same numbers.
     const kernel = tf.getKernel(CROSS_ENTROPY_GRAD, 'wasm')!;
     tf.unregisterKernel(CROSS_ENTROPY_GRAD, 'wasm');
     try {
-      const g2 = tf.grad((t: tf.Tensor) => tf.sum(crossEntropy(t as tf.Tensor2D, tf.tensor1d(labels, 'int32'))))(tf.tensor2d(logits, [n, v])).dataSync();
-      assertClose(g2, grad, 1e-5, 'dlogits without the fused kernel');
+      const g2 = tf
+        .grad((t: tf.Tensor) => tf.sum(crossEntropy(t as tf.Tensor2D, tf.tensor1d(labels, 'int32'))))(tf.tensor2d(logits, [n, v]))
+        .dataSync();
+      assertClose(g2, grad, ceTol, 'dlogits without the fused kernel');
     } finally {
       tf.registerKernel(kernel);
     }
@@ -126,13 +167,14 @@ describe('ops against float64 references', () => {
         }
       }
     }
-    assertClose(got, want, 1e-5, 'attention');
+    // Scores over the head width, softmax and weighted values over the positions.
+    assertClose(got, want, againstExact([d, t, t]) + elementwise(6), 'attention');
   });
 
   test('batchedMatMul equals tf.matMul on 3-D tensors', () => {
     const a = tf.tensor3d(rand(3 * 4 * 5, 8), [3, 4, 5]);
     const b = tf.tensor3d(rand(3 * 5 * 2, 9), [3, 5, 2]);
-    assertClose(batchedMatMul(a, b).dataSync(), tf.matMul(a, b).dataSync(), 1e-6, 'bmm');
+    assertClose(batchedMatMul(a, b).dataSync(), tf.matMul(a, b).dataSync(), reorderedSum(5), 'bmm');
   });
 });
 
@@ -141,7 +183,9 @@ describe('training kernels and backends', () => {
     const x = tf.tensor2d([1, 2, 3, 4, 5, 6, 7, 8], [4, 2]);
     const out = tf.unsortedSegmentSum(x, tf.tensor1d([2, 0, 2, 5], 'int32'), 3);
     assert.deepEqual(Array.from(out.dataSync()), [3, 4, 0, 0, 6, 8]);
-    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d([1, 1, 0], 'int32')), tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]))))(tf.zeros([3, 2]));
+    const g = tf.grad((w: tf.Tensor) => tf.sum(tf.mul(tf.gather(w, tf.tensor1d([1, 1, 0], 'int32')), tf.tensor2d([1, 2, 3, 4, 5, 6], [3, 2]))))(
+      tf.zeros([3, 2]),
+    );
     assert.deepEqual(Array.from(g.dataSync()), [5, 6, 4, 6, 0, 0]);
   });
 
@@ -158,10 +202,22 @@ describe('training kernels and backends', () => {
   test('the wasm Slice kernel agrees with the cpu backend on strided and contiguous slices', async () => {
     const values = rand(2 * 3 * 4 * 5, 10);
     const cases: [number[], number[]][] = [
-      [[0, 1, 0, 0], [2, 2, 4, 5]],
-      [[1, 0, 1, 2], [1, 3, 2, 3]],
-      [[0, 0, 0, 0], [2, 3, 4, 5]],
-      [[1, 2, 3, 4], [1, 1, 1, 1]],
+      [
+        [0, 1, 0, 0],
+        [2, 2, 4, 5],
+      ],
+      [
+        [1, 0, 1, 2],
+        [1, 3, 2, 3],
+      ],
+      [
+        [0, 0, 0, 0],
+        [2, 3, 4, 5],
+      ],
+      [
+        [1, 2, 3, 4],
+        [1, 1, 1, 1],
+      ],
     ];
     const onWasm = cases.map(([begin, size]) => Array.from(tf.slice(tf.tensor4d(values, [2, 3, 4, 5]), begin, size).dataSync()));
     await initBackend('cpu');

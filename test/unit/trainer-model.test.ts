@@ -1,4 +1,4 @@
-// GPT-2 numerics against the PyTorch reference (test/fixtures/reference, made by shared/reference/
+// GPT-2 numerics against the PyTorch reference (test/fixtures/reference, made by reference/
 // gpt2_ref.py), and the model's strategy and file round trips.
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from
 import { readSafetensors } from '../../trainer/safetensors';
 import { gpt2TokenizerDir } from '../../language/tokenizer';
 import type { StrategyConfig } from '../../trainer/strategy';
+import { assertAbsClose, assertAllClose, assertRelClose, gpt2Sums, reordered, reorderedSum } from './tolerance';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
 const IDS: number[] = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
@@ -20,6 +21,7 @@ interface Expected {
   loss: number;
   logits_head: number[];
   logits_sum: number;
+  logits_abs_mean: number;
 }
 
 function expected(dir: string): Expected {
@@ -39,8 +41,18 @@ function evaluate(model: GPT2Model, ids = IDS): { loss: number; head: number[]; 
   });
 }
 
-function assertRelClose(actual: number, want: number, rel: number, what: string): void {
-  assert.ok(Math.abs(actual - want) <= rel * Math.abs(want), `${what}: ${actual} vs ${want} (relative error ${Math.abs(actual - want) / Math.abs(want)})`);
+/**
+ * The reference is PyTorch's float32 forward pass: ours computes the same sums in another order, so
+ * the loss and the logits agree to the reordering bound of the fixture model's forward pass.
+ */
+function parity(config: { vocabSize: number; nEmbd: number; nLayer: number; nHead: number }, tokens = IDS.length): number {
+  return reordered(gpt2Sums(config, tokens));
+}
+
+/** The sum of all logits cancels (Σ|logits| ≫ |Σ logits|): its error is relative to Σ|logits|, plus that sum's own. */
+function assertLogitSum(got: number, want: Expected, config: { vocabSize: number }, rel: number, what: string): void {
+  const count = IDS.length * config.vocabSize;
+  assertAbsClose(got, want.logits_sum, (rel + reorderedSum(count)) * want.logits_abs_mean * count, what);
 }
 
 function tmpDir(): string {
@@ -55,15 +67,16 @@ before(async () => {
 
 describe('GPT-2 matches the PyTorch reference', () => {
   for (const name of ['f32-prefixed', 'f32-plain', 'f16-prefixed', 'f16-plain', 'bf16-plain']) {
-    test(`${name}: loss within 1e-4 relative, logits within 1e-4`, () => {
+    test(`${name}: loss and logits within float32 reordering of PyTorch's`, () => {
       const dir = path.join(FIXTURES, name);
       const { config, weights } = loadModelFolder(dir);
       const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
       const got = evaluate(model);
       const want = expected(dir);
-      assertRelClose(got.loss, want.loss, 1e-4, 'loss');
-      got.head.forEach((v, i) => assert.ok(Math.abs(v - want.logits_head[i]) < 1e-4, `logit ${i}: ${v} vs ${want.logits_head[i]}`));
-      assertRelClose(got.sum, want.logits_sum, 1e-4, 'sum of logits');
+      const rel = parity(config);
+      assertRelClose(got.loss, want.loss, rel, `${name}: loss`);
+      assertAllClose(got.head, want.logits_head, rel, `${name}: last logits`);
+      assertLogitSum(got.sum, want, config, rel, `${name}: sum of logits`);
       model.dispose();
     });
   }
@@ -77,10 +90,13 @@ describe('GPT-2 matches the PyTorch reference', () => {
     model.loadLoraStateDict(adapter.weights);
     const want = expected(path.join(FIXTURES, 'lora-adapter'));
     const got = evaluate(model);
-    assertRelClose(got.loss, want.loss, 1e-4, 'loss with adapter');
-    got.head.forEach((v, i) => assert.ok(Math.abs(v - want.logits_head[i]) < 1e-4, `logit ${i}: ${v} vs ${want.logits_head[i]}`));
-    // And the adapter really changes the model.
-    assert.ok(Math.abs(got.loss - expected(path.join(FIXTURES, 'f32-plain')).loss) > 1e-3);
+    // The adapter adds one product of rank r per target: within the fixture model's bound.
+    const rel = parity(base.config);
+    assertRelClose(got.loss, want.loss, rel, 'loss with adapter');
+    assertAllClose(got.head, want.logits_head, rel, 'last logits with adapter');
+    // And the adapter really changes the model: by far more than rounding could.
+    const plain = expected(path.join(FIXTURES, 'f32-plain')).loss;
+    assert.ok(Math.abs(got.loss - plain) > 100 * rel * plain, `${got.loss} vs ${plain} without the adapter`);
     model.dispose();
   });
 });
@@ -93,7 +109,10 @@ describe('strategies', () => {
     const lora = GPT2Model.fromWeights(config, weights, loraStrategy, 0);
     // A is random (PEFT's init) and B zero.
     assert.ok(tf.tidy(() => tf.max(tf.abs(lora.loraLayers[0].aT)).dataSync()[0]) > 0);
-    assert.equal(tf.tidy(() => tf.max(tf.abs(lora.loraLayers[0].bT)).dataSync()[0]), 0);
+    assert.equal(
+      tf.tidy(() => tf.max(tf.abs(lora.loraLayers[0].bT)).dataSync()[0]),
+      0,
+    );
     const a = evaluate(base);
     const b = evaluate(lora);
     assert.equal(b.loss, a.loss);
@@ -108,8 +127,10 @@ describe('strategies', () => {
     const unmerged = evaluate(lora);
     const merged = GPT2Model.fromWeights(config, lora.hfStateDict({ merged: true }), { strategy: 'full' }, 0);
     const m = evaluate(merged);
-    assertRelClose(m.loss, unmerged.loss, 1e-5, 'merged loss');
-    m.head.forEach((v, i) => assert.ok(Math.abs(v - unmerged.head[i]) < 1e-4));
+    // Merging reorders each target's x·W + s·(x·A)·B into x·(W + s·A·B): the forward pass's bound plus the rank-r product's.
+    const rel = parity(config) + reorderedSum(loraStrategy.r);
+    assertRelClose(m.loss, unmerged.loss, rel, 'merged loss');
+    assertAllClose(m.head, unmerged.head, rel, 'merged last logits');
     // Unmerged export keeps the base weights.
     const plain = GPT2Model.fromWeights(config, lora.hfStateDict(), { strategy: 'full' }, 0);
     assert.equal(evaluate(plain).loss, evaluate(GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0)).loss);
@@ -131,7 +152,10 @@ describe('strategies', () => {
     ]);
     const full = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
     assert.equal(full.trainableVariables().length, 2 + 12 * config.nLayer + 2);
-    const decay = full.trainableVariables().filter((v) => v.decay).map((v) => v.name);
+    const decay = full
+      .trainableVariables()
+      .filter((v) => v.decay)
+      .map((v) => v.name);
     assert.ok(decay.includes('transformer.wte.weight') && decay.includes('transformer.h.0.attn.c_attn.weight'));
     assert.ok(!decay.some((n) => n.endsWith('.bias') || n.includes('ln_')), 'no decay on biases and norms');
     const partial = GPT2Model.fromWeights(config, weights, { strategy: 'partial', freezeLayers: 1, freezeEmbeddings: true }, 0);
@@ -150,7 +174,10 @@ describe('strategies', () => {
     const ids = tf.tensor2d([IDS], [1, IDS.length], 'int32');
     const labels = tf.tensor2d([[...IDS.slice(1), -1]], [1, IDS.length], 'int32');
     const mask = tf.ones([1, IDS.length]) as tf.Tensor2D;
-    const { grads } = tf.variableGrads(() => tf.sum(partial.tokenLoss(ids, labels, mask, true)) as tf.Scalar, vars.map((v) => v.variable));
+    const { grads } = tf.variableGrads(
+      () => tf.sum(partial.tokenLoss(ids, labels, mask, true)) as tf.Scalar,
+      vars.map((v) => v.variable),
+    );
     assert.equal(Object.keys(grads).length, vars.length);
     assert.ok(!(frozen.name in grads));
     for (const v of vars) tf.tidy(() => v.variable.assign(tf.sub(v.variable, tf.mul(grads[v.variable.name], 0.1))));
@@ -161,16 +188,30 @@ describe('strategies', () => {
     partial.dispose();
   });
 
-  test('padding: masked keys do not change the real tokens\' loss, and ignored labels cost 0', () => {
+  test("padding: masked keys do not change the real tokens' loss, and ignored labels cost 0", () => {
     const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
     const t = IDS.length;
     const padded = [...IDS, 0, 0, 0, 0];
     const input = tf.tensor2d([padded, padded], [2, t + 4], 'int32');
-    const labels = tf.tensor2d([[...IDS.slice(1), -1, -1, -1, -1, -1], [...IDS.slice(1), -1, 9, 9, 9, 9]], [2, t + 4], 'int32');
-    const mask = tf.tensor2d([[...IDS.map(() => 1), 0, 0, 0, 0], [...IDS.map(() => 1), 0, 0, 0, 0]], [2, t + 4]);
+    const labels = tf.tensor2d(
+      [
+        [...IDS.slice(1), -1, -1, -1, -1, -1],
+        [...IDS.slice(1), -1, 9, 9, 9, 9],
+      ],
+      [2, t + 4],
+      'int32',
+    );
+    const mask = tf.tensor2d(
+      [
+        [...IDS.map(() => 1), 0, 0, 0, 0],
+        [...IDS.map(() => 1), 0, 0, 0, 0],
+      ],
+      [2, t + 4],
+    );
     const loss = model.tokenLoss(input, labels, mask, false).arraySync();
     const sum = loss[0].reduce((a, b) => a + b, 0) / (t - 1);
-    assertRelClose(sum, expected(path.join(FIXTURES, 'f32-plain')).loss, 1e-5, 'loss with right padding');
+    // Padded keys add exact zeros to the softmax; the longer rows may block the products differently.
+    assertRelClose(sum, expected(path.join(FIXTURES, 'f32-plain')).loss, parity(config, t + 4), 'loss with right padding');
     assert.deepEqual(loss[0].slice(t - 1), [0, 0, 0, 0, 0]);
     assert.ok(loss[1][t] > 0, 'a label on a padded position is still counted when asked');
     model.dispose();
@@ -181,8 +222,18 @@ describe('strategies', () => {
     const run = (training: boolean, seed: number) => {
       const model = GPT2Model.fromWeights(cfg, weights, { strategy: 'full' }, seed);
       const t = IDS.length;
-      const out = tf.tidy(() =>
-        tf.sum(model.tokenLoss(tf.tensor2d([IDS], [1, t], 'int32'), tf.tensor2d([[...IDS.slice(1), -1]], [1, t], 'int32'), tf.ones([1, t]) as tf.Tensor2D, training)).dataSync()[0],
+      const out = tf.tidy(
+        () =>
+          tf
+            .sum(
+              model.tokenLoss(
+                tf.tensor2d([IDS], [1, t], 'int32'),
+                tf.tensor2d([[...IDS.slice(1), -1]], [1, t], 'int32'),
+                tf.ones([1, t]) as tf.Tensor2D,
+                training,
+              ),
+            )
+            .dataSync()[0],
       );
       model.dispose();
       return out;
@@ -194,8 +245,14 @@ describe('strategies', () => {
 
   test('token ids outside the vocabulary and sequences past the context are refused', () => {
     const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
-    assert.throws(() => model.logits(tf.tensor2d([[1, 320]], [1, 2], 'int32'), tf.ones([1, 2]) as tf.Tensor2D), /token id 320 is outside the model's vocabulary \(320 tokens\)/);
-    assert.throws(() => model.logits(tf.zeros([1, 65], 'int32') as tf.Tensor2D, tf.ones([1, 65]) as tf.Tensor2D), /sequence length 65 exceeds the model's context \(64\)/);
+    assert.throws(
+      () => model.logits(tf.tensor2d([[1, 320]], [1, 2], 'int32'), tf.ones([1, 2]) as tf.Tensor2D),
+      /token id 320 is outside the model's vocabulary \(320 tokens\)/,
+    );
+    assert.throws(
+      () => model.logits(tf.zeros([1, 65], 'int32') as tf.Tensor2D, tf.ones([1, 65]) as tf.Tensor2D),
+      /sequence length 65 exceeds the model's context \(64\)/,
+    );
     model.dispose();
   });
 
@@ -218,7 +275,8 @@ describe('model files', () => {
     const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
     const out = tmpDir();
     saveFullModel(model, config, gpt2TokenizerDir(), out);
-    for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json']) assert.ok(fs.existsSync(path.join(out, f)), f);
+    for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json'])
+      assert.ok(fs.existsSync(path.join(out, f)), f);
     const hf = JSON.parse(fs.readFileSync(path.join(out, 'config.json'), 'utf8'));
     assert.equal(hf.model_type, 'gpt2');
     assert.deepEqual(hf.architectures, ['GPT2LMHeadModel']);

@@ -20,8 +20,22 @@ before(async () => {
 async function matMulShapes(strategy: StrategyConfig): Promise<string[]> {
   const model = new GPT2Model(config, strategy, 1);
   const vars = model.trainableVariables().map((v) => v.variable);
-  const ids = tf.tensor2d([[1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11, 12, 13, 14]], [2, 7], 'int32');
-  const labels = tf.tensor2d([[2, 3, 4, 5, 6, 7, 8], [9, 10, 11, 12, 13, 14, -1]], [2, 7], 'int32');
+  const ids = tf.tensor2d(
+    [
+      [1, 2, 3, 4, 5, 6, 7],
+      [8, 9, 10, 11, 12, 13, 14],
+    ],
+    [2, 7],
+    'int32',
+  );
+  const labels = tf.tensor2d(
+    [
+      [2, 3, 4, 5, 6, 7, 8],
+      [9, 10, 11, 12, 13, 14, -1],
+    ],
+    [2, 7],
+    'int32',
+  );
   const mask = tf.ones([2, 7]) as tf.Tensor2D;
   const info = await tf.profile(() => {
     const { value, grads } = tf.variableGrads(() => tf.sum(model.tokenLoss(ids, labels, mask, true)) as tf.Scalar, vars);

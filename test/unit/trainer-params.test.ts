@@ -5,7 +5,8 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fromHfConfig, presetConfig, toHfConfig } from '../../trainer/config';
+import { baseParameterCount, checkFitsInMemory, fromHfConfig, ModelConfigError, presetConfig, toHfConfig } from '../../trainer/config';
+import { loadModelFolder } from '../../trainer/modelFiles';
 import { memoryEstimate, parameterBreakdown } from '../../trainer/params';
 import { loraTargets, type StrategyConfig } from '../../trainer/strategy';
 import { run } from '../../cli/params';
@@ -31,13 +32,16 @@ describe('parameter breakdown', () => {
     assert.equal(p.perLayer[0].total, 7_087_872);
   });
 
-  test('LoRA r=8 on c_attn matches PEFT\'s print_trainable_parameters exactly', () => {
+  test("LoRA r=8 on c_attn matches PEFT's print_trainable_parameters exactly", () => {
     const p = parameterBreakdown(gpt2, lora(['c_attn']));
     assert.equal(p.line, 'trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364');
     assert.equal(p.trainable, 294_912);
     assert.equal(p.frozen, 124_439_808);
     assert.equal(p.chapterLine, 'Trainable: 294912, Total: 124734720, Ratio: 0.24%');
-    assert.deepEqual(p.groups.find((g) => g.name === 'lora'), { name: 'lora', total: 294_912, trainable: 294_912 });
+    assert.deepEqual(
+      p.groups.find((g) => g.name === 'lora'),
+      { name: 'lora', total: 294_912, trainable: 294_912 },
+    );
     assert.equal(p.perLayer[3].lora, 8 * (768 + 2304));
   });
 
@@ -48,7 +52,12 @@ describe('parameter breakdown', () => {
 
   test('targets match like PEFT: by name suffix', () => {
     const names = (t: string[]) => loraTargets(presetConfig('tiny'), t).map((m) => m.module);
-    assert.deepEqual(names(['c_proj']), ['transformer.h.0.attn.c_proj', 'transformer.h.0.mlp.c_proj', 'transformer.h.1.attn.c_proj', 'transformer.h.1.mlp.c_proj']);
+    assert.deepEqual(names(['c_proj']), [
+      'transformer.h.0.attn.c_proj',
+      'transformer.h.0.mlp.c_proj',
+      'transformer.h.1.attn.c_proj',
+      'transformer.h.1.mlp.c_proj',
+    ]);
     assert.deepEqual(names(['attn.c_proj']), ['transformer.h.0.attn.c_proj', 'transformer.h.1.attn.c_proj']);
     assert.deepEqual(names(['h.1.mlp.c_fc']), ['transformer.h.1.mlp.c_fc']);
     assert.throws(() => names(['q_proj']), /'q_proj' not found in the model/);
@@ -62,7 +71,10 @@ describe('parameter breakdown', () => {
     assert.equal(p.trainable, 124_439_808 - 10 * 7_087_872);
     const q = parameterBreakdown(gpt2, { strategy: 'partial', freezeLayers: 10, freezeEmbeddings: true });
     assert.equal(q.trainable, 124_439_808 - 10 * 7_087_872 - (50257 + 1024) * 768);
-    assert.deepEqual(q.perLayer.map((l) => l.frozen), [...Array(10).fill(true), false, false]);
+    assert.deepEqual(
+      q.perLayer.map((l) => l.frozen),
+      [...Array(10).fill(true), false, false],
+    );
     assert.throws(() => parameterBreakdown(gpt2, { strategy: 'partial', freezeLayers: 13 }), /--freeze-layers must be an integer from 0 to 12/);
   });
 
@@ -87,7 +99,17 @@ describe('parameter breakdown', () => {
 
 describe('config.json', () => {
   test('reads HF config names and writes them back', () => {
-    const c = fromHfConfig({ model_type: 'gpt2', vocab_size: 100, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4, layer_norm_epsilon: 1e-6, resid_pdrop: 0.2, eos_token_id: 99 });
+    const c = fromHfConfig({
+      model_type: 'gpt2',
+      vocab_size: 100,
+      n_positions: 64,
+      n_embd: 32,
+      n_layer: 2,
+      n_head: 4,
+      layer_norm_epsilon: 1e-6,
+      resid_pdrop: 0.2,
+      eos_token_id: 99,
+    });
     assert.deepEqual(c, { vocabSize: 100, nPositions: 64, nEmbd: 32, nLayer: 2, nHead: 4, layerNormEpsilon: 1e-6, dropout: 0.2, eosTokenId: 99 });
     assert.deepEqual(fromHfConfig(toHfConfig(gpt2)), gpt2);
   });
@@ -103,8 +125,60 @@ describe('config.json', () => {
   });
 });
 
+describe('absurd sizes in a config.json', () => {
+  const base = { vocab_size: 100, n_positions: 64, n_embd: 32, n_layer: 2, n_head: 4 };
+
+  test('a size beyond any real model is refused at once, naming the field as config.json spells it', () => {
+    const t0 = Date.now();
+    assert.throws(
+      () => fromHfConfig({ ...base, n_layer: 1_000_000_000 }),
+      (e: Error) => e instanceof ModelConfigError && /n_layer 1000000000 is implausibly large/.test(e.message),
+    );
+    assert.throws(() => fromHfConfig({ ...base, num_hidden_layers: 5000, n_layer: undefined }), /num_hidden_layers 5000 is implausibly large/);
+    assert.throws(() => fromHfConfig({ ...base, vocab_size: 1e15 }), /vocab_size 1000000000000000 is implausibly large/);
+    assert.throws(() => fromHfConfig({ ...base, n_positions: 2.5 }), /n_positions must be a positive integer/);
+    assert.throws(() => fromHfConfig({ ...base, n_embd: -32 }), /n_embd must be a positive integer/);
+    // Each size within its limit, the product is not: refused by the parameter count it implies.
+    assert.throws(() => fromHfConfig({ ...base, n_layer: 1024, n_embd: 65536, n_head: 1024 }), /makes 5\.28e\+13 parameters, more than the 1e\+12/);
+    assert.ok(Date.now() - t0 < 1000);
+  });
+
+  test("the closed-form parameter count is the breakdown's total, and the breakdown refuses unbounded shapes", () => {
+    for (const name of ['gpt2', 'distilgpt2', 'tiny'] as const)
+      assert.equal(baseParameterCount(presetConfig(name)), parameterBreakdown(presetConfig(name), { strategy: 'full' }).total);
+    // A shape that never went through config.json (bench flags): no per-layer rows for a billion layers.
+    assert.throws(() => parameterBreakdown({ ...gpt2, nLayer: 1e9 }, { strategy: 'full' }), /n_layer 1000000000 is implausibly large/);
+  });
+
+  test("a model whose weights exceed the machine's memory is refused before its weights are read", () => {
+    assert.throws(
+      () => checkFitsInMemory(gpt2, 'config.json', 2 ** 28),
+      /124,439,808 parameters, 0\.5 GiB in float32, more than this machine's memory \(0\.3 GiB\)/,
+    );
+    checkFitsInMemory(gpt2, 'config.json', 2 ** 30);
+    // 1024 layers of n_embd 8192: 8.3e11 parameters, 3 TB of float32, on no machine this test runs on.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'huge-'));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...base, n_layer: 1024, n_embd: 8192, n_head: 64 }));
+    fs.writeFileSync(path.join(dir, 'model.safetensors'), 'not read');
+    assert.throws(
+      () => loadModelFolder(dir),
+      (e: Error) => e instanceof ModelConfigError && /more than this machine's memory/.test(e.message),
+    );
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  test('finetune params on a config.json with n_layer 1e9 answers at once with the field', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'params-'));
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify({ ...toHfConfig(presetConfig('tiny')), n_layer: 1_000_000_000 }));
+    const t0 = Date.now();
+    await assert.rejects(run(['--model', dir]), /n_layer 1000000000 is implausibly large/);
+    assert.ok(Date.now() - t0 < 1000);
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+
 describe('finetune params', () => {
-  test('text output carries the chapter line and PEFT\'s line', async () => {
+  test("text output carries the chapter line and PEFT's line", async () => {
     const { code, out } = await capture(['--model', 'gpt2', '--strategy', 'lora']);
     assert.equal(code, 0);
     const lines = out.split('\n');
@@ -121,7 +195,10 @@ describe('finetune params', () => {
     assert.equal(j.frozen, 124_439_808);
     assert.equal(j.ratio, 1_179_648 / (124_439_808 + 1_179_648));
     assert.equal(j.line, 'trainable params: 1,179,648 || all params: 125,619,456 || trainable%: 0.9391');
-    assert.ok(Array.isArray(j.groups) && j.groups.every((g: { name: string; total: number; trainable: number }) => typeof g.name === 'string' && g.total >= g.trainable));
+    assert.ok(
+      Array.isArray(j.groups) &&
+        j.groups.every((g: { name: string; total: number; trainable: number }) => typeof g.name === 'string' && g.total >= g.trainable),
+    );
   });
 
   test('a model folder is read from its config.json alone', async () => {
@@ -146,7 +223,10 @@ describe('finetune params', () => {
       assert.equal(JSON.parse(out).total, 81_912_576);
       await assert.rejects(run(['--model', 'someone/absent']));
     } finally {
-      for (const [k, v] of [['HF_HUB_CACHE', saved.cache], ['HF_HUB_OFFLINE', saved.offline]] as const) {
+      for (const [k, v] of [
+        ['HF_HUB_CACHE', saved.cache],
+        ['HF_HUB_OFFLINE', saved.offline],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -154,7 +234,10 @@ describe('finetune params', () => {
   });
 
   test('usage errors: --head classification without --num-labels, misplaced flags, bad numbers, unknown model', async () => {
-    await assert.rejects(run(['--model', 'gpt2', '--head', 'classification']), (e: Error) => e instanceof UsageError && /--head classification needs --num-labels N/.test(e.message));
+    await assert.rejects(
+      run(['--model', 'gpt2', '--head', 'classification']),
+      (e: Error) => e instanceof UsageError && /--head classification needs --num-labels N/.test(e.message),
+    );
     await assert.rejects(run(['--model', 'gpt2', '--num-labels', '2']), /--num-labels only applies to --head classification/);
     await assert.rejects(run(['--model', 'gpt2', '--strategy', 'lora', '--adapter-dim', '4']), /--adapter-dim only applies to --strategy adapter/);
     await assert.rejects(run(['--model', 'gpt2', '--strategy', 'full', '--lora-r', '4']), /--lora-r only applies to --strategy lora/);

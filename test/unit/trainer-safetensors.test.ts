@@ -58,9 +58,10 @@ test('F16 and BF16 (including subnormals, infinities and NaN) and integer dtypes
   const h = Array.from(t.get('h')!.data);
   assert.deepEqual(h.slice(0, 4), [1, -2, 2 ** -24, Infinity]);
   assert.ok(Number.isNaN(h[4]));
-  assert.ok(Math.abs(h[5] - 0.33325195) < 1e-7);
+  // F16 0x3555 and BF16 0x3EAA decode exactly to 0.333251953125 and 0.33203125.
+  assert.equal(h[5], 0.333251953125);
   assert.deepEqual(Array.from(t.get('b')!.data).slice(0, 2), [1, -5]);
-  assert.ok(Math.abs(t.get('b')!.data[2] - 0.33203125) < 1e-8);
+  assert.equal(t.get('b')!.data[2], 0.33203125);
   assert.deepEqual(Array.from(t.get('i')!.data), [-3, 5]);
   assert.deepEqual(Array.from(t.get('m')!.data), [1, 0]);
 });
@@ -71,16 +72,26 @@ test('broken files throw SafetensorsError saying what is wrong', () => {
     [Buffer.alloc(3), /too short for the 8-byte header length/],
     [ok.subarray(0, 20), /header length \d+ is larger than the rest of the file/],
     [Buffer.concat([Buffer.from([5, 0, 0, 0, 0, 0, 0, 0]), Buffer.from('{"a":')]), /header is not valid JSON/],
-    [file({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(4)), /'w': data_offsets end at 8 but the data section holds 4 bytes; the file is truncated/],
+    [
+      file({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(4)),
+      /'w': data_offsets end at 8 but the data section holds 4 bytes; the file is truncated/,
+    ],
     [file({ w: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, Buffer.alloc(8)), /'w': holds 8 bytes but shape \[3\] in F32 needs 12/],
     [file({ w: { dtype: 'Q4', shape: [2], data_offsets: [0, 8] } }, Buffer.alloc(8)), /'w': unsupported dtype "Q4"/],
     [file({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, Buffer.alloc(4)), /shape \[-1\] is not a list of non-negative integers/],
     [file({ w: { dtype: 'F32', shape: [2], data_offsets: [8, 0] } }, Buffer.alloc(8)), /end before they begin/],
-    [file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)), /tensors 'a' and 'b' overlap/],
+    [
+      file({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, Buffer.alloc(8)),
+      /tensors 'a' and 'b' overlap/,
+    ],
     [file([1, 2] as unknown as Record<string, unknown>, Buffer.alloc(0)), /header is not a JSON object/],
   ];
   for (const [bytes, message] of cases) {
-    assert.throws(() => readSafetensors(bytes), (err: Error) => err instanceof SafetensorsError && message.test(err.message), String(message));
+    assert.throws(
+      () => readSafetensors(bytes),
+      (err: Error) => err instanceof SafetensorsError && message.test(err.message),
+      String(message),
+    );
   }
   assert.throws(() => readSafetensors('/nonexistent/model.safetensors'), /\/nonexistent\/model\.safetensors: cannot read/);
   // The path is named in the message.
@@ -90,5 +101,8 @@ test('broken files throw SafetensorsError saying what is wrong', () => {
 });
 
 test('the writer refuses data that does not fill its shape', () => {
-  assert.throws(() => encodeSafetensors(new Map([['w', { shape: [2, 2], data: new Float32Array(3) }]])), /tensor 'w': shape \[2, 2\] holds 4 values but data has 3/);
+  assert.throws(
+    () => encodeSafetensors(new Map([['w', { shape: [2, 2], data: new Float32Array(3) }]])),
+    /tensor 'w': shape \[2, 2\] holds 4 values but data has 3/,
+  );
 });

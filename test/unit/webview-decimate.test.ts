@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decimateAligned } from '../../webview/shared/decimate';
+import { decimateAligned } from '../../webview/common/decimate';
 
 test('small data passes through untouched', () => {
   const data = [new Float64Array([1, 2, 3]), new Float64Array([4, 5, 6])];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatBytes, formatConfigValue, formatDuration, formatMetric, formatRate, formatShortCount, withCommas } from '../../webview/shared/format';
+import { formatBytes, formatConfigValue, formatDuration, formatMetric, formatRate, formatShortCount, withCommas } from '../../webview/common/format';
 
 test('counts print with commas like the trainer and PEFT', () => {
   assert.equal(withCommas(124734720), '124,734,720');

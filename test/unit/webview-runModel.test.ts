@@ -1,11 +1,23 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ema, RunModel, groupsByKind, layersFromGroups, summarize } from '../../webview/shared/runModel';
+import { Ema, RunModel, groupsByKind, layersFromGroups, summarize } from '../../webview/common/runModel';
 import { gpt2SmallParams, recordedRun } from '../browser/fixtures/streams';
 import type { StepEvent, TrainerEvent } from '../../protocol/trainer';
 
 const step = (n: number, loss: number, extra: Partial<StepEvent> = {}): StepEvent => ({
-  type: 'step', time: n, step: n, epoch: n / 10, loss, lr: 1e-4, gradNorm: 1, tokens: 100, lossTokens: 40, tokensPerSec: 50 * n, elapsedSec: n, etaSec: 100 - n, ...extra,
+  type: 'step',
+  time: n,
+  step: n,
+  epoch: n / 10,
+  loss,
+  lr: 1e-4,
+  gradNorm: 1,
+  tokens: 100,
+  lossTokens: 40,
+  tokensPerSec: 50 * n,
+  elapsedSec: n,
+  etaSec: 100 - n,
+  ...extra,
 });
 
 test('the smoothed curve is a debiased EMA: the first point equals the raw loss, later ones lag', () => {

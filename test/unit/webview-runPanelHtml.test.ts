@@ -34,7 +34,7 @@ test('messages from the webviews are checked before the host acts on them', () =
 
 test('the panel scripts write run data with textContent only and import trainer types only', () => {
   const root = path.resolve(__dirname, '..', '..');
-  const files = ['webview/run/main.ts', 'webview/compare/main.ts', ...fs.readdirSync(path.join(root, 'webview/shared')).map((f) => `webview/shared/${f}`)];
+  const files = ['webview/run/main.ts', 'webview/compare/main.ts', ...fs.readdirSync(path.join(root, 'webview/common')).map((f) => `webview/common/${f}`)];
   for (const file of files) {
     const source = fs.readFileSync(path.join(root, file), 'utf8');
     assert.ok(!/\.(innerHTML|outerHTML)\s*=|insertAdjacentHTML|document\.write/.test(source), `${file} parses no HTML`);

@@ -1,12 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RedrawThrottle } from '../../webview/shared/throttle';
+import { RedrawThrottle } from '../../webview/common/throttle';
 
 test('many requests between frames draw once, and never twice within the interval', () => {
   let now = 0;
   const frames: ((t: number) => void)[] = [];
   let draws = 0;
-  const throttle = new RedrawThrottle(() => draws++, 100, (cb) => frames.push(cb), () => now);
+  const throttle = new RedrawThrottle(
+    () => draws++,
+    100,
+    (cb) => frames.push(cb),
+    () => now,
+  );
   const runFrame = () => frames.shift()?.(now);
   for (let i = 0; i < 1000; i++) throttle.request();
   assert.equal(frames.length, 1);

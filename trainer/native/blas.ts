@@ -11,7 +11,21 @@ export interface NativeBlas {
    * c[i] = op(a[i])·op(b[i]) for i < batch (row-major float32); a[i] starts at i·strideA (0 repeats
    * one matrix), b[i] at i·strideB, c[i] at i·m·n; op transposes when its flag is set.
    */
-  sgemm(a: Float32Array, b: Float32Array, c: Float32Array, batch: number, m: number, n: number, k: number, transposeA: boolean, transposeB: boolean, strideA: number, strideB: number): void;
+  sgemm(
+    a: Float32Array,
+    b: Float32Array,
+    c: Float32Array,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transposeA: boolean,
+    transposeB: boolean,
+    strideA: number,
+    strideB: number,
+  ): void;
+  /** OpenBLAS's kernel set in use ("SkylakeX", "Haswell", …); absent with Accelerate and in addons built before it. */
+  coreName?(): string;
 }
 
 export const NATIVE_ADDON_FILE = 'finetune_matmul.node';
@@ -82,6 +96,13 @@ export function loadNativeBlas(): NativeBlas | null {
     cached = { blas: null, reason: `failed to load: ${err instanceof Error ? err.message : String(err)}` };
   }
   return cached.blas;
+}
+
+/** The OpenBLAS kernel set the loaded addon runs, as the library reports it (undefined when not known). */
+export function openBlasCoreInUse(): string | undefined {
+  const blas = loadNativeBlas();
+  const name = typeof blas?.coreName === 'function' ? blas.coreName() : undefined;
+  return name || undefined;
 }
 
 export function nativeBlasUnavailableReason(): string | undefined {

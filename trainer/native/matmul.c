@@ -73,10 +73,26 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+#ifndef __APPLE__
+// The kernel set OpenBLAS chose at load time (OPENBLAS_CORETYPE, or its CPU detection): it ignores a
+// core type it does not know, so only the library itself can say which kernels run.
+static napi_value core_name(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  const char *name = openblas_get_corename();
+  if (napi_create_string_utf8(env, name ? name : "", NAPI_AUTO_LENGTH, &out) != napi_ok) return NULL;
+  return out;
+}
+#endif
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
   if (napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, sgemm, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "sgemm", fn) != napi_ok) return NULL;
+#ifndef __APPLE__
+  if (napi_create_function(env, "coreName", NAPI_AUTO_LENGTH, core_name, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "coreName", fn) != napi_ok) return NULL;
+#endif
   return exports;
 }
 

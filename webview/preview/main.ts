@@ -3,14 +3,7 @@
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import type { DatasetStatistics } from '../../language/types';
-import {
-  DEFAULT_PREVIEW_QUERY,
-  normalizeQuery,
-  type HostToWebview,
-  type PreviewQuery,
-  type PreviewRow,
-  type WebviewToHost,
-} from '../../protocol/preview';
+import { DEFAULT_PREVIEW_QUERY, normalizeQuery, type HostToWebview, type PreviewQuery, type PreviewRow, type WebviewToHost } from '../../protocol/preview';
 
 interface State extends PreviewQuery {
   uri?: string;

@@ -1,10 +1,10 @@
 // Eval accuracy of a classification-head run: a curve of accuracy by step (epoch, tokens) and the latest
 // eval's per-class counts. Hidden for runs whose evals carry no accuracy. Labels reach the DOM through
 // textContent only.
-import { ThemedChart, type ChartSpec } from '../shared/chart';
-import { el, section } from '../shared/dom';
-import { withCommas } from '../shared/format';
-import type { RunModel, XAxis } from '../shared/runModel';
+import { ThemedChart, type ChartSpec } from '../common/chart';
+import { el, section } from '../common/dom';
+import { withCommas } from '../common/format';
+import type { RunModel, XAxis } from '../common/runModel';
 
 export function formatAccuracy(v: number | undefined): string {
   return v === undefined || !Number.isFinite(v) ? '—' : `${(100 * v).toFixed(1)}%`;
@@ -66,13 +66,23 @@ export function accuracyView(onDraw: (points: number) => void): AccuracyView {
       let total = 0;
       for (const r of perClass.rows) {
         const tr = el('tr');
-        tr.append(el('td', 'mono', r.label), el('td', 'num', withCommas(r.correct)), el('td', 'num', withCommas(r.total)), el('td', 'num', formatAccuracy(r.accuracy)));
+        tr.append(
+          el('td', 'mono', r.label),
+          el('td', 'num', withCommas(r.correct)),
+          el('td', 'num', withCommas(r.total)),
+          el('td', 'num', formatAccuracy(r.accuracy)),
+        );
         body.append(tr);
         correct += r.correct;
         total += r.total;
       }
       const tr = el('tr', 'total');
-      tr.append(el('td', undefined, 'All'), el('td', 'num', withCommas(correct)), el('td', 'num', withCommas(total)), el('td', 'num', formatAccuracy(total > 0 ? correct / total : undefined)));
+      tr.append(
+        el('td', undefined, 'All'),
+        el('td', 'num', withCommas(correct)),
+        el('td', 'num', withCommas(total)),
+        el('td', 'num', formatAccuracy(total > 0 ? correct / total : undefined)),
+      );
       body.append(tr);
       table.append(head, body);
     },

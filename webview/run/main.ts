@@ -8,14 +8,14 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import type { RunPanelHostMessage, RunPanelWebviewMessage, RunStatus } from '../../protocol/panel';
 import { RUN_STATUSES } from '../../protocol/panel';
-import { ThemedChart, injectChartCss, type ChartSpec } from '../shared/chart';
-import { el, injectStyle, keyValueTable, pageNonce, section } from '../shared/dom';
-import { formatBytes, formatConfigValue, formatDuration, formatMetric, formatRate, formatShortCount, withCommas } from '../shared/format';
-import { RunModel, groupsByKind, type XAxis } from '../shared/runModel';
-import { PANEL_CSS } from '../shared/styles';
-import { watchTheme } from '../shared/theme';
-import { RedrawThrottle } from '../shared/throttle';
-import { axisControls, restoreAxisControlState, type AxisControlState } from '../shared/controls';
+import { ThemedChart, injectChartCss, type ChartSpec } from '../common/chart';
+import { el, injectStyle, keyValueTable, pageNonce, section } from '../common/dom';
+import { formatBytes, formatConfigValue, formatDuration, formatMetric, formatRate, formatShortCount, withCommas } from '../common/format';
+import { RunModel, groupsByKind, type XAxis } from '../common/runModel';
+import { PANEL_CSS } from '../common/styles';
+import { watchTheme } from '../common/theme';
+import { RedrawThrottle } from '../common/throttle';
+import { axisControls, restoreAxisControlState, type AxisControlState } from '../common/controls';
 import { accuracyView, formatAccuracy } from './accuracyView';
 import { TRY_IT_CSS, tryItBox } from './tryItBox';
 
@@ -326,7 +326,8 @@ function strategyText(cfg: NonNullable<RunModel['start']>['config']): string {
   }
   if (cfg.strategy === 'partial') return `partial, ${cfg.freezeLayers} frozen layer(s)${cfg.freezeEmbeddings ? ' + embeddings' : ''}${headText(cfg)}`;
   if (cfg.strategy === 'adapter') return `adapter, dim ${cfg.adapterDim ?? '—'}`;
-  if (cfg.strategy === 'prompt') return `prompt tuning, ${cfg.virtualTokens ?? '—'} virtual tokens (${cfg.promptInit ? `from “${cfg.promptInit}”` : 'random init'})`;
+  if (cfg.strategy === 'prompt')
+    return `prompt tuning, ${cfg.virtualTokens ?? '—'} virtual tokens (${cfg.promptInit ? `from “${cfg.promptInit}”` : 'random init'})`;
   return `${cfg.strategy}${headText(cfg)}`;
 }
 
@@ -350,7 +351,11 @@ function renderParams(): void {
   const layers = model.layerBreakdown();
   if (layers.length) {
     const legend = el('div', 'legend-row');
-    for (const [cls, label] of [['frozen', 'frozen'], ['trainable', 'trainable'], ['added', 'added (adapter)']] as const) {
+    for (const [cls, label] of [
+      ['frozen', 'frozen'],
+      ['trainable', 'trainable'],
+      ['added', 'added (adapter)'],
+    ] as const) {
       const item = el('span');
       item.append(el('span', `swatch seg ${cls}`), document.createTextNode(label));
       legend.append(item);
@@ -364,14 +369,22 @@ function renderParams(): void {
       // CSSOM widths (not style attributes): allowed by the CSP.
       track.style.width = `${(total / max) * 100}%`;
       track.title = `${l.name}: frozen ${withCommas(l.frozen)}, trainable ${withCommas(l.trainable)}, added ${withCommas(l.added)}`;
-      for (const [cls, n] of [['frozen', l.frozen], ['trainable', l.trainable], ['added', l.added]] as const) {
+      for (const [cls, n] of [
+        ['frozen', l.frozen],
+        ['trainable', l.trainable],
+        ['added', l.added],
+      ] as const) {
         const seg = el('div', `seg ${cls}${n > 0 ? ' nonzero' : ''}`);
         seg.style.width = total > 0 ? `${(n / total) * 100}%` : '0';
         track.append(seg);
       }
       const trackCell = el('div');
       trackCell.append(track);
-      const counts = el('span', 'muted num', l.added ? `${formatShortCount(l.trainable + l.added)} of ${formatShortCount(total)}` : `${formatShortCount(l.trainable)} of ${formatShortCount(total)}`);
+      const counts = el(
+        'span',
+        'muted num',
+        l.added ? `${formatShortCount(l.trainable + l.added)} of ${formatShortCount(total)}` : `${formatShortCount(l.trainable)} of ${formatShortCount(total)}`,
+      );
       bars.append(el('span', 'mono', l.name), trackCell, counts);
     }
     body.append(legend, bars);
@@ -395,7 +408,12 @@ function renderParams(): void {
     tbody.append(tr);
   }
   const tr = el('tr', 'total');
-  tr.append(el('td', undefined, 'Total'), el('td', 'num', withCommas(p.total)), el('td', 'num', withCommas(p.trainable)), el('td', 'num', `${(100 * p.ratio).toFixed(2)}%`));
+  tr.append(
+    el('td', undefined, 'Total'),
+    el('td', 'num', withCommas(p.total)),
+    el('td', 'num', withCommas(p.trainable)),
+    el('td', 'num', `${(100 * p.ratio).toFixed(2)}%`),
+  );
   tbody.append(tr);
   table.append(head, tbody);
   body.append(table);
@@ -417,7 +435,11 @@ function renderMemory(): void {
   const tbody = el('tbody');
   for (const [label, bytes] of rows) {
     const tr = el('tr');
-    tr.append(el('td', undefined, label), el('td', 'num', formatBytes(bytes)), el('td', 'num muted', m.total > 0 ? `${((100 * bytes) / m.total).toFixed(0)}%` : ''));
+    tr.append(
+      el('td', undefined, label),
+      el('td', 'num', formatBytes(bytes)),
+      el('td', 'num muted', m.total > 0 ? `${((100 * bytes) / m.total).toFixed(0)}%` : ''),
+    );
     tbody.append(tr);
   }
   const total = el('tr', 'total');

@@ -3,7 +3,7 @@
 // and generates in a child process; its answer (`tryItResult` / `tryItError`) is shown with textContent.
 import type { RunPanelHostMessage, RunPanelWebviewMessage } from '../../protocol/panel';
 import { TRY_IT_LIMITS } from '../../protocol/panel';
-import { el, section } from '../shared/dom';
+import { el, section } from '../common/dom';
 
 export const TRY_IT_CSS = `
   #try-it textarea { width: 100%; box-sizing: border-box; min-height: 5em; resize: vertical; font-family: var(--vscode-editor-font-family, monospace);
@@ -43,7 +43,7 @@ export function tryItBox(post: (m: RunPanelWebviewMessage) => void): TryItBox {
   const card = section('Try It');
   card.root.id = 'try-it';
   card.root.hidden = true;
-  const intro = el('p', 'muted', 'Generate with this run\'s output; the text is put into the run\'s prompt template first.');
+  const intro = el('p', 'muted', "Generate with this run's output; the text is put into the run's prompt template first.");
   const prompt = el('textarea');
   prompt.id = 'try-prompt';
   prompt.maxLength = TRY_IT_LIMITS.maxPromptChars;
@@ -101,8 +101,10 @@ export function tryItBox(post: (m: RunPanelWebviewMessage) => void): TryItBox {
     if (pending) return;
     const n = Number(maxTokens.value);
     const t = Number(temperature.value);
-    if (!Number.isInteger(n) || n < 1 || n > TRY_IT_LIMITS.maxNewTokens) return showError(`Max new tokens must be a whole number from 1 to ${TRY_IT_LIMITS.maxNewTokens}.`);
-    if (!Number.isFinite(t) || t < 0 || t > TRY_IT_LIMITS.maxTemperature || temperature.value.trim() === '') return showError(`Temperature must be a number from 0 to ${TRY_IT_LIMITS.maxTemperature}.`);
+    if (!Number.isInteger(n) || n < 1 || n > TRY_IT_LIMITS.maxNewTokens)
+      return showError(`Max new tokens must be a whole number from 1 to ${TRY_IT_LIMITS.maxNewTokens}.`);
+    if (!Number.isFinite(t) || t < 0 || t > TRY_IT_LIMITS.maxTemperature || temperature.value.trim() === '')
+      return showError(`Temperature must be a number from 0 to ${TRY_IT_LIMITS.maxTemperature}.`);
     error.hidden = true;
     setPending(true);
     post({ type: 'tryIt', prompt: prompt.value, maxNewTokens: n, temperature: t });

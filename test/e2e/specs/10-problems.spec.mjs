@@ -27,7 +27,8 @@ e2eTest('opening mistakes.jsonl lists every documented problem in Problems at it
   await wb.toggleMaximizedPanel(); // the list is virtual: only rows on screen exist in the DOM
   try {
     const rowFor = (p) => (r) => r.text.includes(` finetune ${p.code} `) && r.text.includes(`[Ln ${p.line}, Col ${p.column}]`);
-    const rows = await wb.waitForProblems((rs) => expected.every((p) => rs.some(rowFor(p))), 30_000)
+    const rows = await wb
+      .waitForProblems((rs) => expected.every((p) => rs.some(rowFor(p))), 30_000)
       .catch((err) => {
         throw new Error(`${err.message}\nexpected (from samples/README.md):\n${expected.map((p) => `  ${p.code} [Ln ${p.line}, Col ${p.column}]`).join('\n')}`);
       });

@@ -8,7 +8,10 @@ e2eTest('Explorer "Validate Dataset" on mistakes.jsonl reports errors in a notif
   const note = await wb.waitForNotification(/mistakes\.jsonl.*\d+ errors?/);
   assert.match(note, /[1-9]\d* errors?/, `the notification counts the errors: ${note}`);
   const rows = await wb.waitForProblems((rs) => rs.some((r) => / finetune /.test(r.text)) && rs.some((r) => /Validate Dataset:/.test(r.text)));
-  assert.ok(rows.some((r) => /mistakes\.jsonl/.test(r.text)), 'problems are listed under mistakes.jsonl');
+  assert.ok(
+    rows.some((r) => /mistakes\.jsonl/.test(r.text)),
+    'problems are listed under mistakes.jsonl',
+  );
   await wb.screenshot('validate-dataset-problems');
   await wb.clearNotifications();
 });

@@ -31,7 +31,10 @@ e2eTest('quick fix on the alias key "response" rewrites it to "output", and the 
   // Quick fixes hang off the live diagnostics: wait for them first.
   await wb.waitForProblems((rs) => rs.some((r) => r.text.includes(`[Ln ${line},`)));
   const titles = await wb.applyQuickFix(line, column, /output/);
-  assert.ok(titles.some((t) => /output/.test(t)), `a quick fix mentions "output": ${JSON.stringify(titles)}`);
+  assert.ok(
+    titles.some((t) => /output/.test(t)),
+    `a quick fix mentions "output": ${JSON.stringify(titles)}`,
+  );
   const edited = await waitForLine(wb, index, (t) => t.includes('"output"'));
   assert.ok(edited.includes('"output"') && !edited.includes('"response"'), `line ${line} now uses "output": ${edited}`);
   // The edit revalidates the line: it is now a valid record, so none of its problems remain.

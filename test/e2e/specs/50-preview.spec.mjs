@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { e2eTest } from '../harness.mjs';
 
 e2eTest('Preview Dataset on alpaca.jsonl shows its records in a table', async (wb) => {
-  const records = readFileSync(join(wb.workspace, 'alpaca.jsonl'), 'utf8').split(/\r?\n/).filter((l) => l.trim());
+  const records = readFileSync(join(wb.workspace, 'alpaca.jsonl'), 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim());
   const first = JSON.parse(records[0]);
   await wb.openFile('alpaca.jsonl');
   await wb.runCommand('Fine-Tune: Preview Dataset');

@@ -17,7 +17,9 @@ function trainerPids(text) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
       if (cmdline.some((a) => a.endsWith('trainer.js')) && cmdline.some((a) => a.includes(text))) pids.push(Number(pid));
-    } catch { /* exited meanwhile */ }
+    } catch {
+      /* exited meanwhile */
+    }
   }
   return pids;
 }
@@ -32,7 +34,11 @@ async function until(predicate, what, timeout = 20_000) {
   }
 }
 
-const events = (id) => readFileSync(join(runsDir(), id, 'events.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const events = (id) =>
+  readFileSync(join(runsDir(), id, 'events.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 /** Right-click alpaca.jsonl -> Fine-tune…, Enter through the questions; returns the new run's id once its panel is the active tab. */
 async function startRun(wb, valueFor) {
@@ -43,9 +49,20 @@ async function startRun(wb, valueFor) {
   const titles = await wb.answerQuickInputs(valueFor);
   // Numbered steps "Fine-tune alpaca.jsonl (1/5): Base Model" … "(5/5): Batch Size" (strategy-specific ones are unnumbered).
   const numbered = titles.map((t) => /^Fine-tune alpaca\.jsonl \((\d+)\/(\d+)\): (.+)$/.exec(t)).filter(Boolean);
-  assert.deepEqual(numbered.map((m) => Number(m[1])), numbered.map((_, i) => i + 1), JSON.stringify(titles));
-  assert.ok(numbered.every((m) => Number(m[2]) === numbered.length), JSON.stringify(titles));
-  for (const step of ['Base Model', 'Strategy', 'Epochs', 'Learning Rate', 'Batch Size']) assert.ok(numbered.some((m) => m[3] === step), `asked for ${step}: ${JSON.stringify(titles)}`);
+  assert.deepEqual(
+    numbered.map((m) => Number(m[1])),
+    numbered.map((_, i) => i + 1),
+    JSON.stringify(titles),
+  );
+  assert.ok(
+    numbered.every((m) => Number(m[2]) === numbered.length),
+    JSON.stringify(titles),
+  );
+  for (const step of ['Base Model', 'Strategy', 'Epochs', 'Learning Rate', 'Batch Size'])
+    assert.ok(
+      numbered.some((m) => m[3] === step),
+      `asked for ${step}: ${JSON.stringify(titles)}`,
+    );
   const id = await until(() => runIds().find((r) => !before.has(r)), 'the new run folder');
   await wb.page.locator(`.tabs-container .tab[aria-label*="Training: ${id}"]`).waitFor({ timeout: 30_000 });
   return id;
@@ -57,63 +74,123 @@ async function stepOf(frame) {
   return m ? [Number(m[1].replace(/,/g, '')), Number(m[2].replace(/,/g, ''))] : [0, 0];
 }
 
-e2eTest('Fine-tune… on alpaca.jsonl with the tiny defaults shows live steps in its panel and ends completed with the model saved', async (wb) => {
-  // Earlier specs leave the Problems panel open; the training panel gets the editor area's full height.
-  await wb.runCommand('View: Hide Panel');
-  const id = (runs.completed = await startRun(wb, () => undefined));
-  const frame = wb.webviewFrame();
-  const status = frame.locator('#status');
-  // Live: while the badge says running, the step counter moves.
-  const seen = new Set();
-  await until(async () => {
-    const text = (await status.textContent()).trim();
-    if (text === 'running') {
-      const [step, total] = await stepOf(frame);
-      if (step > 0 && step < total) seen.add(step);
-    }
-    return text === 'completed' || text === 'failed' || text === 'stopped';
-  }, 'the run to end', 150_000);
-  assert.equal((await status.textContent()).trim(), 'completed', await frame.locator('#error').innerText().catch(() => ''));
-  assert.ok(seen.size >= 2, `the panel showed steps while running: ${[...seen]}`);
-  const [step, total] = await stepOf(frame);
-  assert.ok(total > 0 && step === total, `ended at ${step} / ${total}`);
-  await wb.waitForNotification(new RegExp(`Training completed: ${id}`), 10_000);
+/** The first `n` words of a text: what a memorised answer must share with the record's output. */
+const firstWords = (text, n) => text.trim().split(/\s+/).slice(0, n).join(' ');
 
-  const output = join(runsDir(), id, 'output');
-  for (const f of ['config.json', 'model.safetensors']) assert.ok(statSync(join(output, f)).size > 0, `${f} in ${output}`);
-  const done = events(id).at(-1);
-  assert.equal(done.type, 'done');
-  assert.equal(done.status, 'completed');
-  await frame.locator('#fact-output', { hasText: 'output' }).waitFor();
-  await wb.page.waitForTimeout(500); // the charts' last draw
-  await wb.screenshot('training-panel-completed');
-  await wb.clearNotifications();
-  await wb.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden' });
-  await wb.screenshotOf('.part.editor', 'training-panel-completed-editor');
-}, { timeout: 200_000 });
+e2eTest(
+  'Fine-tune… on alpaca.jsonl with the tiny defaults shows live steps in its panel, ends completed with the model saved, and has learnt the sample',
+  async (wb) => {
+    // Earlier specs leave the Problems panel open (alone, this spec finds it closed): the training panel
+    // gets the editor area's full height.
+    if (await wb.page.locator('.part.panel').isVisible()) await wb.runCommand('View: Hide Panel');
+    const startedAt = Date.now();
+    const id = (runs.completed = await startRun(wb, () => undefined));
+    const frame = wb.webviewFrame();
+    const status = frame.locator('#status');
+    // Live: while the badge says running, the step counter moves.
+    const seen = new Set();
+    await until(
+      async () => {
+        const text = (await status.textContent()).trim();
+        if (text === 'running') {
+          const [step, total] = await stepOf(frame);
+          if (step > 0 && step < total) seen.add(step);
+        }
+        return text === 'completed' || text === 'failed' || text === 'stopped';
+      },
+      'the run to end',
+      150_000,
+    );
+    assert.equal(
+      (await status.textContent()).trim(),
+      'completed',
+      await frame
+        .locator('#error')
+        .innerText()
+        .catch(() => ''),
+    );
+    assert.ok(seen.size >= 2, `the panel showed steps while running: ${[...seen]}`);
+    const [step, total] = await stepOf(frame);
+    assert.ok(total > 0 && step === total, `ended at ${step} / ${total}`);
+    await wb.waitForNotification(new RegExp(`Training completed: ${id}`), 10_000);
 
-e2eTest('Stop in the panel of a running fine-tune ends it "stopped", keeps its checkpoint and output, and leaves no trainer process', async (wb) => {
-  // More epochs, so there is time to stop, and a larger learning rate, so its curve is told apart in Compare.
-  const id = (runs.stopped = await startRun(wb, (title) => (/Epochs$/.test(title) ? '20' : /Learning Rate$/.test(title) ? '0.003' : undefined)));
-  const frame = wb.webviewFrame();
-  // Past the first evaluation (step 3), so the stopped run has a curve of its own in Compare.
-  await until(async () => (await stepOf(frame))[0] >= 4, 'step 4', 60_000);
-  assert.ok(trainerPids(id).length > 0, 'the trainer runs while the panel counts steps');
-  await frame.locator('#stop').click();
-  await frame.locator('#status', { hasText: /^stopped$/ }).waitFor({ timeout: 60_000 });
-  const note = await wb.waitForNotification(new RegExp(`Training stopped: ${id}`), 10_000);
-  assert.match(note, /stopped at step \d+/);
-  const [step, total] = await stepOf(frame);
-  assert.ok(step >= 4 && step < total, `stopped at ${step} / ${total}`);
+    const output = join(runsDir(), id, 'output');
+    for (const f of ['config.json', 'model.safetensors']) assert.ok(statSync(join(output, f)).size > 0, `${f} in ${output}`);
+    const done = events(id).at(-1);
+    assert.equal(done.type, 'done');
+    assert.equal(done.status, 'completed');
+    // The defaults train long enough to memorise the sample (PRESET_TRAIN_DEFAULTS in protocol/trainer.ts),
+    // and still take about a minute: a flat curve near ln(50257) ≈ 10.8 would tell a new user nothing works.
+    const seconds = (Date.now() - startedAt) / 1000;
+    assert.ok(seconds < 150 && done.elapsedSec < 120, `Enter all the way took ${seconds.toFixed(0)} s (trainer: ${done.elapsedSec.toFixed(0)} s)`);
+    const lastStep = events(id)
+      .filter((e) => e.type === 'step')
+      .at(-1);
+    assert.ok(lastStep.loss < 2.0, `the last step's train loss ${lastStep.loss} (step ${lastStep.step})`);
+    await frame.locator('#fact-output', { hasText: 'output' }).waitFor();
+    await wb.page.waitForTimeout(500); // the charts' last draw
+    await wb.screenshot('training-panel-completed');
+    await wb.clearNotifications();
+    await wb.page.locator('.notifications-toasts .notification-toast').first().waitFor({ state: 'hidden' });
+    await wb.screenshotOf('.part.editor', 'training-panel-completed-editor');
 
-  const done = events(id).at(-1);
-  assert.equal(done.type, 'done');
-  assert.equal(done.status, 'stopped');
-  assert.ok(done.checkpoint && readdirSync(done.checkpoint).length > 0, `checkpoint ${done.checkpoint}`);
-  assert.ok(done.outputDir && existsSync(join(done.outputDir, 'model.safetensors')), `output ${done.outputDir}`);
-  await until(() => trainerPids(id).length === 0, 'the trainer process to exit', 10_000);
-  await wb.screenshot('training-panel-stopped');
-}, { timeout: 150_000 });
+    // Try It, greedy, on a training record's instruction and input answers with that record's output.
+    // run.mjs copies the samples into the workspace's root.
+    const record = JSON.parse(readFileSync(join(process.env.FINETUNE_E2E_WORKSPACE, 'alpaca.jsonl'), 'utf8').split('\n')[0]);
+    assert.equal(record.input, 'Hello, how are you?');
+    const box = frame.locator('#try-it');
+    await box.waitFor({ state: 'visible', timeout: 10_000 });
+    await frame.locator('#try-prompt').fill(JSON.stringify({ instruction: record.instruction, input: record.input }));
+    await frame.locator('#try-temperature').fill('0');
+    await frame.locator('#try-generate').click();
+    await frame.locator('#try-result:not([hidden]), #try-error:not([hidden])').first().waitFor({ timeout: 60_000 });
+    assert.equal(
+      await frame.locator('#try-error').isVisible(),
+      false,
+      await frame
+        .locator('#try-error')
+        .innerText()
+        .catch(() => ''),
+    );
+    const answer = await frame.locator('#try-output').innerText();
+    assert.equal(
+      firstWords(answer, 2),
+      firstWords(record.output, 2),
+      `Try It answered ${JSON.stringify(answer)} for ${JSON.stringify(record.input)}; the record says ${JSON.stringify(record.output)}`,
+    );
+    await box.scrollIntoViewIfNeeded();
+    await wb.screenshotOf('.part.editor', 'training-panel-try-it-editor');
+  },
+  { timeout: 240_000 },
+);
+
+e2eTest(
+  'Stop in the panel of a running fine-tune ends it "stopped", keeps its checkpoint and output, and leaves no trainer process',
+  async (wb) => {
+    // More epochs, so there is time to stop, and a larger learning rate, so its curve is told apart in Compare.
+    const id = (runs.stopped = await startRun(wb, (title) => (/Epochs$/.test(title) ? '20' : /Learning Rate$/.test(title) ? '0.003' : undefined)));
+    const frame = wb.webviewFrame();
+    // Past the first evaluation (the end of the first epoch: step 5 of tiny's batches of 4), so the stopped
+    // run has a curve of its own in Compare.
+    await until(async () => (await stepOf(frame))[0] >= 6, 'step 6', 60_000);
+    assert.ok(trainerPids(id).length > 0, 'the trainer runs while the panel counts steps');
+    await frame.locator('#stop').click();
+    await frame.locator('#status', { hasText: /^stopped$/ }).waitFor({ timeout: 60_000 });
+    const note = await wb.waitForNotification(new RegExp(`Training stopped: ${id}`), 10_000);
+    assert.match(note, /stopped at step \d+/);
+    const [step, total] = await stepOf(frame);
+    assert.ok(step >= 6 && step < total, `stopped at ${step} / ${total}`);
+
+    const done = events(id).at(-1);
+    assert.equal(done.type, 'done');
+    assert.equal(done.status, 'stopped');
+    assert.ok(done.checkpoint && readdirSync(done.checkpoint).length > 0, `checkpoint ${done.checkpoint}`);
+    assert.ok(done.outputDir && existsSync(join(done.outputDir, 'model.safetensors')), `output ${done.outputDir}`);
+    await until(() => trainerPids(id).length === 0, 'the trainer process to exit', 10_000);
+    await wb.screenshot('training-panel-stopped');
+  },
+  { timeout: 150_000 },
+);
 
 e2eTest('Compare Runs over the completed and the stopped run draws both loss curves and lists both runs', async (wb) => {
   await wb.closeAllEditors();
@@ -160,28 +237,35 @@ e2eTest('a fine-tune whose trainer is killed shows the error in its panel and a 
   await wb.screenshotOf('.part.editor', 'training-panel-failed-editor');
 });
 
-e2eTest('the Runs view lists the completed, stopped and failed runs with their status icons, and a click reopens a finished run from its events', async (wb) => {
-  await wb.closeAllEditors();
-  await wb.runCommand('Fine-Tune: Focus on Runs View');
-  const rows = wb.page.locator('.part.sidebar .monaco-list-row');
-  // The status shows as the row's icon.
-  const expected = [[runs.completed, 'pass'], [runs.stopped, 'debug-stop'], [runs.failed, 'error']];
-  for (const [id, icon] of expected) {
-    assert.ok(id, 'the run was started by an earlier test');
-    const row = rows.filter({ hasText: id }).first();
-    await row.waitFor();
-    await row.locator(`.codicon-${icon}`).waitFor({ timeout: 5000 });
-  }
-  await wb.screenshot('runs-view');
-  assert.deepEqual(trainerPids(process.env.FINETUNE_E2E_WORKSPACE), [], 'no trainer process is left in the workspace');
+e2eTest(
+  'the Runs view lists the completed, stopped and failed runs with their status icons, and a click reopens a finished run from its events',
+  async (wb) => {
+    await wb.closeAllEditors();
+    await wb.runCommand('Fine-Tune: Focus on Runs View');
+    const rows = wb.page.locator('.part.sidebar .monaco-list-row');
+    // The status shows as the row's icon.
+    const expected = [
+      [runs.completed, 'pass'],
+      [runs.stopped, 'debug-stop'],
+      [runs.failed, 'error'],
+    ];
+    for (const [id, icon] of expected) {
+      assert.ok(id, 'the run was started by an earlier test');
+      const row = rows.filter({ hasText: id }).first();
+      await row.waitFor();
+      await row.locator(`.codicon-${icon}`).waitFor({ timeout: 5000 });
+    }
+    await wb.screenshot('runs-view');
+    assert.deepEqual(trainerPids(process.env.FINETUNE_E2E_WORKSPACE), [], 'no trainer process is left in the workspace');
 
-  // Clicking a finished run opens its panel rebuilt from events.jsonl alone (the backlog).
-  await rows.filter({ hasText: runs.completed }).first().click();
-  await wb.page.locator(`.tabs-container .tab[aria-label*="Training: ${runs.completed}"]`).waitFor();
-  const frame = wb.webviewFrame();
-  await frame.locator('#status', { hasText: /^completed$/ }).waitFor();
-  const total = events(runs.completed).find((e) => e.type === 'start').totalSteps;
-  await until(async () => (await stepOf(frame))[0] === total, `step ${total} / ${total} in the reopened panel`, 10_000);
-  await wb.closeAllEditors();
-  await wb.runCommand('View: Show Explorer');
-});
+    // Clicking a finished run opens its panel rebuilt from events.jsonl alone (the backlog).
+    await rows.filter({ hasText: runs.completed }).first().click();
+    await wb.page.locator(`.tabs-container .tab[aria-label*="Training: ${runs.completed}"]`).waitFor();
+    const frame = wb.webviewFrame();
+    await frame.locator('#status', { hasText: /^completed$/ }).waitFor();
+    const total = events(runs.completed).find((e) => e.type === 'start').totalSteps;
+    await until(async () => (await stepOf(frame))[0] === total, `step ${total} / ${total} in the reopened panel`, 10_000);
+    await wb.closeAllEditors();
+    await wb.runCommand('View: Show Explorer');
+  },
+);

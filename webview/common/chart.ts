@@ -92,7 +92,10 @@ export class ThemedChart {
       spec.xLabel === old.xLabel &&
       spec.series.length >= old.series.length &&
       old.series.every((s, i) => s.label === spec.series[i].label);
-    if (!appended) return this.rebuild(spec);
+    if (!appended) {
+      this.rebuild(spec);
+      return;
+    }
     this.spec = spec;
     for (let i = old.series.length; i < spec.series.length; i++) this.plot!.addSeries(this.seriesOptions(spec.series[i], chartTheme()));
   }

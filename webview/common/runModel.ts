@@ -309,15 +309,16 @@ export class RunModel {
     this.tokensPerSecSum += Number.isFinite(e.tokensPerSec) ? e.tokensPerSec : 0;
     this.evalLoss.push(null);
     this.evalAccuracy.push(null);
-    if (e.taskLosses) {
-      for (const name in e.taskLosses) {
+    // Task names are the user's strings: own keys only, so `constructor` is a task, not Object's member.
+    const losses = e.taskLosses && typeof e.taskLosses === 'object' ? e.taskLosses : undefined;
+    if (losses) {
+      for (const name of Object.keys(losses)) {
         if (!this.taskRaw.has(name)) this.addTask(name, row);
       }
     }
-    const losses = e.taskLosses;
     for (let t = 0; t < this.taskNames.length; t++) {
       const name = this.taskNames[t];
-      const v = losses?.[name];
+      const v = losses && Object.hasOwn(losses, name) ? losses[name] : undefined;
       const has = typeof v === 'number' && Number.isFinite(v);
       this.taskRawList[t].push(has ? v : null);
       this.taskSmoothedList[t].push(has ? this.taskEmaList[t].next(v) : null);
@@ -476,7 +477,12 @@ export function normalizeLayer(entry: unknown): LayerBreakdown | undefined {
   }
   if (typeof e.layer === 'number' && typeof e.total === 'number') {
     const trainable = count(e.trainable);
-    return { name: `h.${e.layer}`, frozen: e.frozen === true ? count(e.total) : Math.max(0, count(e.total) - trainable), trainable: e.frozen === true ? 0 : trainable, added: count(e.lora) };
+    return {
+      name: `h.${e.layer}`,
+      frozen: e.frozen === true ? count(e.total) : Math.max(0, count(e.total) - trainable),
+      trainable: e.frozen === true ? 0 : trainable,
+      added: count(e.lora),
+    };
   }
   return undefined;
 }

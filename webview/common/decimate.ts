@@ -25,7 +25,7 @@ export function decimateAligned(data: readonly Series[], buckets: number): Serie
       let maxAt = -1;
       for (let i = i0; i < i1; i++) {
         const v = ys[i];
-        if (v === null || v === undefined || v !== v) continue;
+        if (v === null || v === undefined || Number.isNaN(v)) continue;
         if (v < min) {
           min = v;
           minAt = i;
