@@ -121,8 +121,10 @@ e2eTest(
     assert.equal(done.status, 'completed');
     // The defaults train long enough to memorise the sample (PRESET_TRAIN_DEFAULTS in protocol/trainer.ts),
     // and still take about a minute: a flat curve near ln(50257) ≈ 10.8 would tell a new user nothing works.
+    // Measured on 2 cores: 61 s alone, 91 s beside code-server and chromium, 136 s with a second test run on
+    // the same cores; the bound is "about two minutes" with room for a slower or busier machine.
     const seconds = (Date.now() - startedAt) / 1000;
-    assert.ok(seconds < 150 && done.elapsedSec < 120, `Enter all the way took ${seconds.toFixed(0)} s (trainer: ${done.elapsedSec.toFixed(0)} s)`);
+    assert.ok(seconds < 180 && done.elapsedSec < 150, `Enter all the way took ${seconds.toFixed(0)} s (trainer: ${done.elapsedSec.toFixed(0)} s)`);
     const lastStep = events(id)
       .filter((e) => e.type === 'step')
       .at(-1);
