@@ -2,17 +2,20 @@
 // warm-up steps, then K timed optimizer steps (forward + backward + AdamW), the same work per step as
 // the PyTorch reference's `reference/gpt2_ref.py bench`, so the two tokens/s figures compare directly.
 import * as fs from 'node:fs';
-import { parseTrainFlags, type TrainConfigError } from '../protocol/trainer';
-import { initBackend } from '../trainer/backend';
-import type { GPT2Config } from '../trainer/config';
+import { type OptionSpec, optionsHelp, TrainConfigError } from '../protocol/options';
+import type { TrainConfig } from '../protocol/trainer';
+import { initBackend } from '../trainer/compute/backend';
+import type { GPT2Config } from '../trainer/models/gpt2/config';
 import { padBatch, type TrainingExample } from '../trainer/data';
-import { GPT2Model } from '../trainer/model';
+import { buildModel } from '../trainer/loadModel';
 import { AdamW } from '../trainer/optimizer';
 import { explainWasmAbort, checkMemoryFits, type AdviceFlags } from '../trainer/memoryGuard';
 import { memoryEstimate, parameterBreakdown } from '../trainer/params';
 import { seededRandom } from '../trainer/random';
-import { optimizerStepAsync, strategyOf } from '../trainer/train';
-import { numberFlag, parseFlags, UsageError } from './usage';
+import { parseCommandSettings } from '../trainer/runConfig';
+import { strategyOf } from '../trainer/strategies';
+import { optimizerStep } from '../trainer/step';
+import { UsageError } from './usage';
 
 export interface BenchResult {
   tokensPerSec: number;
@@ -38,58 +41,67 @@ function peakRss(sampled: number): number {
   return sampled;
 }
 
+const shape = (name: string, help: string, def: number, min = 1): OptionSpec => ({
+  name,
+  kind: 'int',
+  value: 'N',
+  min,
+  default: def,
+  group: 'run',
+  commands: [],
+  runJson: false,
+  help,
+});
+
+/** The model shape and timing flags, bench's own; the strategy, seed and backend flags are the table's. */
+const BENCH_OPTIONS: readonly OptionSpec[] = [
+  shape('layers', 'transformer blocks', 4),
+  shape('embd', 'embedding width (a multiple of --heads)', 256),
+  shape('heads', 'attention heads', 4),
+  shape('vocab', 'vocabulary size', 4096, 2),
+  shape('seq', 'tokens per example', 128),
+  shape('batch', 'examples per step', 8),
+  shape('steps', 'timed optimizer steps (after 2 untimed warm-up steps)', 5),
+  {
+    name: 'json',
+    kind: 'boolean',
+    group: 'output',
+    commands: [],
+    runJson: false,
+    help: 'one JSON object: {tokensPerSec, stepSec, backend, trainable, total, peakRssBytes, estimatedBytes}',
+  },
+];
+
+/** `finetune bench --help`. */
+export function benchHelp(): string {
+  return (
+    'usage: finetune bench --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]\n' +
+    '  Trains a random GPT-2 of that shape on random tokens and prints tokens/s; compare it with\n' +
+    '  `python3 reference/gpt2_ref.py bench` with the same shape.\n' +
+    optionsHelp('bench', BENCH_OPTIONS)
+  );
+}
+
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, {
-    layers: { type: 'string' },
-    embd: { type: 'string' },
-    heads: { type: 'string' },
-    vocab: { type: 'string' },
-    seq: { type: 'string' },
-    batch: { type: 'string' },
-    steps: { type: 'string' },
-    seed: { type: 'string' },
-    strategy: { type: 'string' },
-    'freeze-layers': { type: 'string' },
-    'freeze-embeddings': { type: 'boolean' },
-    'lora-r': { type: 'string' },
-    'lora-alpha': { type: 'string' },
-    'lora-targets': { type: 'string' },
-    backend: { type: 'string' },
-    json: { type: 'boolean' },
-  });
-  const layers = numberFlag('layers', values.layers, 4, { integer: true, min: 1 });
-  const embd = numberFlag('embd', values.embd, 256, { integer: true, min: 1 });
-  const heads = numberFlag('heads', values.heads, 4, { integer: true, min: 1 });
-  const vocab = numberFlag('vocab', values.vocab, 4096, { integer: true, min: 2 });
-  const seq = numberFlag('seq', values.seq, 128, { integer: true, min: 1 });
-  const batchSize = numberFlag('batch', values.batch, 8, { integer: true, min: 1 });
-  const steps = numberFlag('steps', values.steps, 5, { integer: true, min: 1 });
-  const seed = numberFlag('seed', values.seed, 0, { integer: true, min: 0 });
-  if (embd % heads !== 0) throw new UsageError(`--embd (${embd}) must be divisible by --heads (${heads})`);
-  // Strategy flags are parsed exactly as `train` parses them.
-  // `--flag=value`: a value that starts with '-' stays a value (and gets train's own message).
-  const trainFlags: string[] = [`--strategy=${values.strategy ?? 'full'}`];
-  for (const name of ['freeze-layers', 'lora-r', 'lora-alpha', 'lora-targets', 'backend'] as const) {
-    if (values[name] !== undefined) trainFlags.push(`--${name}=${values[name]!}`);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(benchHelp());
+    return 0;
   }
-  if (values['freeze-embeddings']) trainFlags.push('--freeze-embeddings');
-  let given: ReturnType<typeof parseTrainFlags>;
+  let parsed: ReturnType<typeof parseCommandSettings>;
   try {
-    given = parseTrainFlags(trainFlags);
+    parsed = parseCommandSettings('bench', args, BENCH_OPTIONS);
   } catch (err) {
-    throw new UsageError((err as TrainConfigError).message);
+    throw err instanceof TrainConfigError ? new UsageError(err.message) : err;
   }
-  const strategy = strategyOf({
-    strategy: given.strategy ?? 'full',
-    freezeLayers: given.freezeLayers ?? 0,
-    freezeEmbeddings: given.freezeEmbeddings ?? false,
-    loraR: given.loraR ?? 8,
-    // alpha = 2r like the reference bench; it does not change the work done.
-    loraAlpha: given.loraAlpha ?? 2 * (given.loraR ?? 8),
-    loraDropout: 0,
-    loraTargets: given.loraTargets ?? ['c_attn'],
-  });
-  const { backend } = await initBackend(given.backend ?? 'auto');
+  const { settings, own } = parsed;
+  const [layers, embd, heads, vocab, seq, batchSize, steps] = (['layers', 'embd', 'heads', 'vocab', 'seq', 'batch', 'steps'] as const).map(
+    (k) => own[k] as number,
+  );
+  const seed = settings.seed as number;
+  if (embd % heads !== 0) throw new UsageError(`--embd (${embd}) must be divisible by --heads (${heads})`);
+  // The same settings -> strategy mapping as train's (dropout stays off: bench times the plain step).
+  const strategy = strategyOf({ ...settings, loraDropout: 0 } as TrainConfig);
+  const { backend } = await initBackend(settings.backend as TrainConfig['backend']);
   const config: GPT2Config = {
     vocabSize: vocab,
     nPositions: Math.max(seq, 128),
@@ -102,7 +114,7 @@ export async function run(args: string[]): Promise<number> {
   const estimate = memoryEstimate(config, strategy, batchSize, seq);
   const fits = checkMemoryFits(estimate, backend, BENCH_FLAGS);
   if (!fits.ok) throw new Error(fits.message);
-  const model = new GPT2Model(config, strategy, seed);
+  const model = buildModel(config, strategy, seed);
   const optimizer = new AdamW(model.trainableVariables(), { weightDecay: 0.01 });
   const random = seededRandom(seed);
   const tokens = Array.from({ length: seq + 1 }, () => 0);
@@ -115,7 +127,7 @@ export async function run(args: string[]): Promise<number> {
   // The async step reads its results with data(): the webgpu backend cannot read synchronously in Node.
   const oneStep = async () => {
     try {
-      await optimizerStepAsync(model, optimizer, [batch], 1e-4, 1.0);
+      await optimizerStep({ model, optimizer, microBatches: [batch], lr: 1e-4, gradClip: 1.0 });
     } catch (err) {
       throw explainWasmAbort(err, estimate, BENCH_FLAGS);
     }
@@ -137,7 +149,7 @@ export async function run(args: string[]): Promise<number> {
   };
   optimizer.dispose();
   model.dispose();
-  if (values.json) {
+  if (own.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
   } else {
     process.stdout.write(

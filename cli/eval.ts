@@ -1,12 +1,12 @@
 // `finetune eval --model M [--adapter DIR] --data FILE [--json]`: the mean cross-entropy over every token
 // the loss is taken on, across all records (token-weighted, so batching cannot change it).
-import { TRAIN_DEFAULTS } from '../protocol/trainer';
-import { initBackend } from '../trainer/backend';
+import { TRAIN_DEFAULTS } from '../protocol/options';
+import { initBackend } from '../trainer/compute/backend';
 import { DatasetError, loadDataset } from '../trainer/data';
 import * as fs from 'node:fs';
-import { assignLabels, ClassificationHead, evaluateClassificationAsync, readClassificationFolder } from '../trainer/classificationHead';
-import { loadModelWithAdapter } from '../trainer/generate';
-import { evaluateAsync } from '../trainer/train';
+import { evaluate } from '../trainer/evaluate';
+import { assignLabels, ClassificationHead, evaluateClassification, readClassificationFolder } from '../trainer/heads/classification';
+import { loadModelWithAdapter } from '../trainer/loadModel';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
 export async function run(args: string[]): Promise<number> {
@@ -17,6 +17,7 @@ export async function run(args: string[]): Promise<number> {
     'batch-size': { type: 'string' },
     'max-length': { type: 'string' },
     'train-on-prompt': { type: 'boolean' },
+    'chat-template': { type: 'string' },
     'skip-invalid': { type: 'boolean' },
     seed: { type: 'string' },
     backend: { type: 'string' },
@@ -46,6 +47,7 @@ export async function run(args: string[]): Promise<number> {
         tokenizer: base.tokenizer,
         maxLength,
         trainOnPrompt: values['train-on-prompt'] ?? false,
+        chatTemplate: values['chat-template'],
         skipInvalid: values['skip-invalid'] ?? false,
         classification: head !== undefined,
       });
@@ -58,7 +60,14 @@ export async function run(args: string[]): Promise<number> {
       throw err;
     }
     if (head && classifier) {
-      const c = await evaluateClassificationAsync(base.model, head, data.examples, classifier.labels.labels, batchSize, base.tokenizer.eosId);
+      const c = await evaluateClassification({
+        model: base.model,
+        head,
+        examples: data.examples,
+        labels: classifier.labels.labels,
+        batchSize,
+        padId: base.tokenizer.eosId,
+      });
       if (values.json) process.stdout.write(JSON.stringify({ loss: c.loss, accuracy: c.accuracy, perClass: c.perClass, examples: c.examples }) + '\n');
       else {
         process.stdout.write(`loss ${c.loss.toFixed(6)}, accuracy ${(100 * c.accuracy).toFixed(2)}% over ${c.examples} examples\n`);
@@ -66,7 +75,7 @@ export async function run(args: string[]): Promise<number> {
       }
       return 0;
     }
-    const r = await evaluateAsync(base.model, data.examples, batchSize, base.tokenizer.eosId);
+    const r = await evaluate(base.model, data.examples, { batchSize, padId: base.tokenizer.eosId });
     const result: Record<string, unknown> = { loss: r.loss, tokens: r.tokens, examples: r.examples };
     if (r.taskLosses) result.taskLosses = r.taskLosses;
     if (data.skippedInvalid > 0) result.skipped = data.skippedInvalid;

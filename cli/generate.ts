@@ -1,6 +1,9 @@
 // `finetune generate --model M [--adapter DIR] --prompt TEXT [...]`: a continuation of the prompt from a
 // base or fine-tuned model; greedy unless --temperature is above 0.
 import { DATASET_FORMATS, type DatasetFormat } from '../language/types';
+import { GENERATE_FLAGS, type GenerateRequest, type GenerateResult } from '../protocol/generate';
+import { optionSpec, optionValues, TRAIN_DEFAULTS } from '../protocol/options';
+import type { BackendChoice } from '../protocol/trainer';
 import { generate } from '../trainer/generate';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
@@ -18,47 +21,56 @@ export const HELP = `usage: finetune generate --model M [--adapter DIR] --prompt
   --backend B           auto (default), tensorflow, webgpu, wasm or cpu
   --json                print {text, tokens, prompt, promptTokens, stopReason}`;
 
-/** The flags `generate` takes (Try It builds its arguments for exactly these). */
+/** The flags `generate` takes: the request's (protocol/generate.ts, which Try It builds its arguments from) and --json. */
 export const GENERATE_OPTIONS = {
-  model: { type: 'string' },
-  adapter: { type: 'string' },
-  prompt: { type: 'string' },
-  template: { type: 'string' },
-  'max-new-tokens': { type: 'string' },
-  temperature: { type: 'string' },
-  'top-k': { type: 'string' },
-  seed: { type: 'string' },
-  'model-seed': { type: 'string' },
-  'no-stop': { type: 'boolean' },
-  backend: { type: 'string' },
+  ...(Object.fromEntries(Object.values(GENERATE_FLAGS).map(({ flag, type }) => [flag, { type }])) as {
+    [K in keyof typeof GENERATE_FLAGS as (typeof GENERATE_FLAGS)[K]['flag']]: { type: (typeof GENERATE_FLAGS)[K]['type'] };
+  }),
   json: { type: 'boolean' },
 } as const;
 
-export async function run(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, GENERATE_OPTIONS);
+/** The request the flags describe, each value checked; usage errors name the flag. */
+export function generateRequest(values: ReturnType<typeof parseFlags<typeof GENERATE_OPTIONS>>['values']): GenerateRequest {
   if (!values.model) throw new UsageError(`--model is required\n${HELP}`);
   if (values.prompt === undefined) throw new UsageError(`--prompt is required\n${HELP}`);
   const template = values.template ?? 'none';
   if (template !== 'none' && !(DATASET_FORMATS as readonly string[]).includes(template))
     throw new UsageError(`--template must be none or one of ${DATASET_FORMATS.join(', ')}, got '${template}'`);
-  const backend = values.backend ?? 'auto';
-  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backend))
-    throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backend}'`);
-  const result = await generate({
-    modelSpec: values.model,
-    adapterDir: values.adapter,
+  const backends = optionValues(optionSpec('backend')!) ?? [];
+  const backend = values.backend ?? TRAIN_DEFAULTS.backend;
+  if (!backends.includes(backend)) throw new UsageError(`--backend must be one of ${backends.join(', ')}, got '${backend}'`);
+  return {
+    model: values.model,
+    adapter: values.adapter,
     prompt: values.prompt,
     template: template as DatasetFormat | 'none',
     maxNewTokens: numberFlag('max-new-tokens', values['max-new-tokens'], 64, { integer: true, min: 1 }),
     temperature: numberFlag('temperature', values.temperature, 0, { min: 0 }),
     topK: numberFlag('top-k', values['top-k'], 0, { integer: true, min: 0 }),
     seed: numberFlag('seed', values.seed, 0, { integer: true, min: 0 }),
-    modelSeed: numberFlag('model-seed', values['model-seed'], 42, { integer: true, min: 0 }),
-    stopAtEos: values['no-stop'] !== true,
-    backend: backend as 'auto',
+    modelSeed: numberFlag('model-seed', values['model-seed'], TRAIN_DEFAULTS.seed, { integer: true, min: 0 }),
+    noStop: values['no-stop'] === true,
+    backend: backend as BackendChoice,
+  };
+}
+
+export async function run(args: string[]): Promise<number> {
+  const { values } = parseFlags(args, GENERATE_OPTIONS);
+  const request = generateRequest(values);
+  const result: GenerateResult = await generate({
+    modelSpec: request.model,
+    adapterDir: request.adapter,
+    prompt: request.prompt,
+    template: request.template,
+    maxNewTokens: request.maxNewTokens,
+    temperature: request.temperature,
+    topK: request.topK,
+    seed: request.seed,
+    modelSeed: request.modelSeed,
+    stopAtEos: !request.noStop,
+    backend: request.backend,
     onLog: (m) => process.stderr.write(m + '\n'),
   });
-  if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
-  else process.stdout.write(result.text + '\n');
+  process.stdout.write((values.json ? JSON.stringify(result) : result.text) + '\n');
   return 0;
 }

@@ -11,6 +11,7 @@ const commands: Record<string, () => Command> = {
   eval: () => require('./eval') as Command,
   bench: () => require('./bench') as Command,
   generate: () => require('./generate') as Command,
+  preview: () => require('./preview') as Command,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -3,44 +3,55 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../language/regularFile';
+import { type OptionSpec, optionsHelp, TrainConfigError } from '../protocol/options';
+import type { ParamsJson } from '../protocol/params';
+import type { TrainConfig } from '../protocol/trainer';
 import { isRepoId, resolveModel } from '../trainer/hub';
-import { fromHfConfig, isPresetName, presetConfig, type GPT2Config } from '../trainer/config';
+import { fromHfConfig, isPresetName, presetConfig, type GPT2Config } from '../trainer/models/gpt2/config';
 import { formatBytes, memoryEstimate, parameterBreakdown, withCommas, type HeadKind } from '../trainer/params';
-import { LORA_DEFAULTS, parseLoraTargets, validateStrategy, type StrategyConfig } from '../trainer/strategy';
-import { numberFlag, parseFlags, UsageError } from './usage';
+import { parseCommandSettings } from '../trainer/runConfig';
+import { strategyOf, validateStrategy, type StrategyConfig } from '../trainer/strategies';
+import { UsageError } from './usage';
 
-const FLAGS = {
-  model: { type: 'string' },
-  strategy: { type: 'string' },
-  'freeze-layers': { type: 'string' },
-  'freeze-embeddings': { type: 'boolean' },
-  'lora-r': { type: 'string' },
-  'lora-alpha': { type: 'string' },
-  'lora-dropout': { type: 'string' },
-  'lora-targets': { type: 'string' },
-  'adapter-dim': { type: 'string' },
-  'virtual-tokens': { type: 'string' },
-  head: { type: 'string' },
-  'num-labels': { type: 'string' },
-  'batch-size': { type: 'string' },
-  'max-length': { type: 'string' },
-  json: { type: 'boolean' },
-} as const;
+/** `params`'s own flag; the others are the option table's (protocol/options.ts) that `params` takes. */
+const PARAMS_FLAGS: readonly OptionSpec[] = [
+  {
+    name: 'json',
+    kind: 'boolean',
+    group: 'output',
+    commands: [],
+    runJson: false,
+    help: 'one JSON object: {total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory}',
+  },
+];
 
-export const HELP = `usage: finetune params --model M [--strategy full|partial|lora] [options] [--json]
-  --model M             a preset (gpt2, distilgpt2, tiny) or a Hugging Face model folder (its config.json)
-  --strategy S          full (default), partial, lora, adapter or prompt
-  --freeze-layers N     partial: freeze the first N blocks
-  --freeze-embeddings   partial: freeze the token and position embeddings too
-  --lora-r R            lora: rank (default ${LORA_DEFAULTS.r})
-  --lora-alpha A        lora: scaling numerator, W = W0 + (A/R)·B·A (default ${LORA_DEFAULTS.alpha}, PEFT's default)
-  --lora-dropout P      lora: dropout on the LoRA input (default ${LORA_DEFAULTS.dropout})
-  --lora-targets T      lora: comma-separated module names (PEFT suffix match) or all-linear (default c_attn)
-  --adapter-dim M       adapter: bottleneck width of each adapter
-  --virtual-tokens N    prompt: number of trained virtual tokens
-  --head H              lm (default) or classification (with --num-labels N: a score layer [n_embd, N])
-  --batch-size B, --max-length T   shape for the memory estimate (default 8 and the model's context)
-  --json                one JSON object: {total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory}`;
+/** `finetune params --help`. */
+export function paramsHelp(): string {
+  return (
+    'usage: finetune params --model M [--strategy S] [strategy options] [--head classification --num-labels N] [--json]\n' +
+    "  The parameter breakdown by group, the chapter's line, PEFT's totals line and a memory estimate (for\n" +
+    "  --batch-size and --max-length), from the model's config alone: a preset is built in, a folder's or a\n" +
+    "  repo's config.json is read, never its weights. The options are train's, with train's defaults.\n" +
+    optionsHelp('params', PARAMS_FLAGS)
+  );
+}
+
+/** The settings `params`' flags describe, the table's defaults under them; usage errors name the flag. */
+export function paramsSettings(args: string[]): { settings: Partial<TrainConfig>; json: boolean } {
+  let parsed: ReturnType<typeof parseCommandSettings>;
+  try {
+    parsed = parseCommandSettings('params', args, PARAMS_FLAGS);
+  } catch (err) {
+    if (err instanceof TrainConfigError) throw new UsageError(/is required$/.test(err.message) ? `${err.message}\n${paramsHelp()}` : err.message);
+    throw err;
+  }
+  const { given, settings, own } = parsed;
+  // Train counts the labels in its data and freezes 0 layers by default; params has no data, and a
+  // partial breakdown without the frozen layers is full fine-tuning's.
+  if (settings.head === 'classification' && given.numLabels === undefined) throw new UsageError('--head classification needs --num-labels N');
+  if (settings.strategy === 'partial' && given.freezeLayers === undefined) throw new UsageError('--strategy partial needs --freeze-layers N');
+  return { settings: settings as Partial<TrainConfig>, json: own.json === true };
+}
 
 function readConfigFile(file: string): GPT2Config {
   let text: string;
@@ -74,74 +85,6 @@ export async function configForModel(spec: string): Promise<{ config: GPT2Config
   throw new UsageError(`--model '${spec}' is neither a preset (gpt2, distilgpt2, tiny), a model folder with a config.json, nor a Hugging Face repo id`);
 }
 
-type Values = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
-
-/** The StrategyConfig the strategy flags describe; flags that belong to another strategy are usage errors. */
-export function strategyFromFlags(values: Values, config: GPT2Config): StrategyConfig {
-  const name = values.strategy ?? 'full';
-  const loraFlags = (['lora-r', 'lora-alpha', 'lora-dropout', 'lora-targets'] as const).filter((f) => values[f] !== undefined);
-  const partialFlags = (['freeze-layers', 'freeze-embeddings'] as const).filter((f) => values[f] !== undefined);
-  const adapterFlags = values['adapter-dim'] !== undefined ? ['adapter-dim'] : [];
-  const promptFlags = values['virtual-tokens'] !== undefined ? ['virtual-tokens'] : [];
-  const misplaced = (flags: readonly string[], owner: string) => {
-    if (flags.length > 0) throw new UsageError(`${flags.map((f) => '--' + f).join(', ')} only applies to --strategy ${owner}`);
-  };
-  if (name !== 'adapter') misplaced(adapterFlags, 'adapter');
-  if (name !== 'prompt') misplaced(promptFlags, 'prompt');
-  let strategy: StrategyConfig;
-  switch (name) {
-    case 'adapter':
-      misplaced(loraFlags, 'lora');
-      misplaced(partialFlags, 'partial');
-      misplaced(promptFlags, 'prompt');
-      if (values['adapter-dim'] === undefined) throw new UsageError('--strategy adapter needs --adapter-dim M');
-      strategy = { strategy: 'adapter', adapterDim: numberFlag('adapter-dim', values['adapter-dim'], 0, { integer: true, min: 1 }) };
-      break;
-    case 'prompt':
-      misplaced(loraFlags, 'lora');
-      misplaced(partialFlags, 'partial');
-      misplaced(adapterFlags, 'adapter');
-      if (values['virtual-tokens'] === undefined) throw new UsageError('--strategy prompt needs --virtual-tokens N');
-      strategy = { strategy: 'prompt', virtualTokens: numberFlag('virtual-tokens', values['virtual-tokens'], 0, { integer: true, min: 1 }) };
-      break;
-    case 'full':
-      misplaced(loraFlags, 'lora');
-      misplaced(partialFlags, 'partial');
-      strategy = { strategy: 'full' };
-      break;
-    case 'partial':
-      misplaced(loraFlags, 'lora');
-      if (values['freeze-layers'] === undefined) throw new UsageError('--strategy partial needs --freeze-layers N');
-      strategy = {
-        strategy: 'partial',
-        freezeLayers: numberFlag('freeze-layers', values['freeze-layers'], 0, { integer: true, min: 0, max: config.nLayer }),
-        freezeEmbeddings: values['freeze-embeddings'] === true,
-      };
-      break;
-    case 'lora':
-      misplaced(partialFlags, 'partial');
-      try {
-        strategy = {
-          strategy: 'lora',
-          r: numberFlag('lora-r', values['lora-r'], LORA_DEFAULTS.r, { integer: true, min: 1 }),
-          alpha: numberFlag('lora-alpha', values['lora-alpha'], LORA_DEFAULTS.alpha, { min: Number.MIN_VALUE }),
-          dropout: numberFlag('lora-dropout', values['lora-dropout'], LORA_DEFAULTS.dropout, { min: 0, max: 0.99 }),
-          targets: values['lora-targets'] === undefined ? [...LORA_DEFAULTS.targets] : parseLoraTargets(values['lora-targets']),
-        };
-      } catch (err) {
-        throw err instanceof UsageError ? err : new UsageError((err as Error).message);
-      }
-      break;
-    default:
-      throw new UsageError(`--strategy must be full, partial, lora, adapter or prompt, got '${name}'`);
-  }
-  try {
-    return validateStrategy(config, strategy);
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
-}
-
 function describeStrategy(s: StrategyConfig): string {
   switch (s.strategy) {
     case 'full':
@@ -154,30 +97,35 @@ function describeStrategy(s: StrategyConfig): string {
       return `adapter (bottleneck ${s.adapterDim} after attention and after the MLP of each block)`;
     case 'prompt':
       return `prompt (${s.virtualTokens} virtual tokens)`;
+    default:
+      // A registered strategy (trainer/strategies/index.ts): its name.
+      return (s as { strategy: string }).strategy;
   }
 }
 
 export async function run(args: string[]): Promise<number> {
-  const { values } = parseFlags(args, FLAGS);
-  if (values.model === undefined) throw new UsageError(`--model is required\n${HELP}`);
-  let head: HeadKind = 'lm';
-  if (values.head === 'classification') {
-    if (values['num-labels'] === undefined) throw new UsageError('--head classification needs --num-labels N');
-    head = { kind: 'classification', numLabels: numberFlag('num-labels', values['num-labels'], 2, { integer: true, min: 2 }) };
-  } else if (values.head !== undefined && values.head !== 'lm') {
-    throw new UsageError(`--head must be lm or classification, got '${values.head}'`);
-  } else if (values['num-labels'] !== undefined) {
-    throw new UsageError('--num-labels only applies to --head classification');
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(paramsHelp());
+    return 0;
   }
-  const { config, label } = await configForModel(values.model);
-  const strategy = strategyFromFlags(values, config);
-  const batch = numberFlag('batch-size', values['batch-size'], 8, { integer: true, min: 1 });
-  const seq = numberFlag('max-length', values['max-length'], config.nPositions, { integer: true, min: 1, max: config.nPositions });
+  const { settings, json } = paramsSettings(args);
+  const { config, label } = await configForModel(settings.model!);
+  let strategy: StrategyConfig;
+  try {
+    strategy = validateStrategy(config, strategyOf(settings as TrainConfig));
+  } catch (err) {
+    throw err instanceof TrainConfigError ? new UsageError(err.message) : err;
+  }
+  const head: HeadKind = settings.head === 'classification' ? { kind: 'classification', numLabels: settings.numLabels! } : 'lm';
+  const batch = settings.batchSize!;
+  const seq = settings.maxLength ?? config.nPositions;
+  if (seq > config.nPositions) throw new UsageError(`--max-length must be at most ${config.nPositions} (the model's context), got ${seq}`);
   const p = parameterBreakdown(config, strategy, head);
   const memory = memoryEstimate(config, strategy, batch, seq, head);
-  if (values.json) {
+  if (json) {
     const { total, trainable, frozen, ratio, line, chapterLine, groups, perLayer } = p;
-    process.stdout.write(JSON.stringify({ total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory: { ...memory, batch, seq } }) + '\n');
+    const result: ParamsJson = { total, trainable, frozen, ratio, line, chapterLine, groups, perLayer, memory: { ...memory, batch, seq } };
+    process.stdout.write(JSON.stringify(result) + '\n');
     return 0;
   }
   const out: string[] = [];

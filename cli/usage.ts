@@ -1,15 +1,22 @@
+// The command line's usage line and usage error (exit 2), and the flag helpers of the commands whose flags
+// are not run settings (validate, eval, generate); train, params and bench parse through trainer/runConfig.ts.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { strategySpecs } from '../protocol/options';
 
 /** Bad flags or arguments: the CLI exits 2 with the message. */
 export class UsageError extends Error {}
 
 export function usageLine(): string {
+  const strategies = strategySpecs()
+    .map((s) => s.name)
+    .join('|');
   return [
     'usage: finetune <command> [options]',
     '  validate FILE [--format auto|alpaca|chat|completion|text|classification] [--schema S.json] [--json]',
-    '  params   --model M --strategy full|partial|lora|adapter|prompt [--head classification --num-labels N] [...] [--json]',
+    `  params   --model M --strategy ${strategies} [--head classification --num-labels N] [...] [--json]`,
     '  train    --data FILE --model M --strategy S --out DIR [...]',
     '  eval     --model M [--adapter DIR] --data FILE [--json]',
+    '  preview  --data FILE --model M [--limit N] [--chat-template chatml|FILE] [--json]',
     '  generate --model M [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--template alpaca|none]',
     '  bench    --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]',
   ].join('\n');

@@ -2,14 +2,14 @@
 // (language/) to VS Code. activate() only registers things; the library itself (ajv, the tokenizer)
 // is loaded when the first dataset needs it, after activation has returned.
 import * as vscode from 'vscode';
-import { DiagnosticsController, isDatasetDocument } from './diagnosticsController';
-import { DatasetHoverProvider } from './datasetHover';
+import { DiagnosticsController, isDatasetDocument } from './dataset/diagnosticsController';
+import { DatasetHoverProvider } from './dataset/datasetHover';
 import { languageLoadMs } from './languageLoader';
-import { DatasetPreviewPanel, PREVIEW_VIEW_TYPE, type PersistedPreviewState } from './previewPanel';
-import { DatasetQuickFixProvider } from './quickFixes';
+import { DatasetPreviewPanel, PREVIEW_VIEW_TYPE, type PersistedPreviewState } from './dataset/previewPanel';
+import { DatasetQuickFixProvider } from './dataset/quickFixes';
 import { DatasetSettings } from './settings';
-import { validateDatasetFile } from './validateFileCommand';
-import { registerTraining, shutdownTraining } from './trainingCommands';
+import { validateDatasetFile } from './dataset/validateFileCommand';
+import { registerTraining, shutdownTraining } from './training/trainingCommands';
 
 const DATASET_SELECTOR: vscode.DocumentSelector = [{ language: 'jsonl' }, { pattern: '**/*.jsonl' }];
 

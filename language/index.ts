@@ -3,6 +3,19 @@
 export * from './types';
 export * from './tokenizer';
 export { formatRecord, tokenizeExample, checkTemplate, PROMPT_TEMPLATES, type FormattedExample, type TokenizedExample } from './promptFormat';
+export {
+  BUILTIN_CHAT_TEMPLATES,
+  ChatTemplate,
+  ChatTemplateChoiceError,
+  ChatTemplateError,
+  resolveChatTemplate,
+  tokenizeChat,
+  tokenizeRecord,
+  trainedSpans,
+  type RecordTokens,
+  type TrainedSpan,
+} from './chatTemplate';
+export { modelDiagnostics, type ModelCheckOptions } from './modelDiagnostics';
 export { DatasetDocument, validateText, splitLines } from './datasetDocument';
 export { validateFile, validateWorkerPath, type ValidateFileOptions, type FileValidation } from './validateFile';
 export { previewRecord, computeStatistics, previewDataset, type PreviewOptions, type DatasetPreviewPage } from './preview';

@@ -12,7 +12,8 @@
 // - completion: prompt and completion as they are.
 // - text: prompt = '' and target = the text (every token is learnt).
 // - classification: prompt = "### Text:\n{text}\n\n### Label:\n"; target = the label as a string.
-// The end-of-text token is not part of the strings: tokenizeExample appends it.
+// The end-of-text token is not part of the strings: tokenizeExample appends it, with the special tokens
+// the tokenizer.json post-processor puts around a sequence (Llama's BOS).
 import type { DatasetFormat } from './types';
 import type { TextTokenizer } from './tokenizer';
 
@@ -101,9 +102,11 @@ export interface TokenizedExample {
 }
 
 /**
- * ids = tokens(prompt) + tokens(target) + [eos]. The loss is taken on the target tokens and the eos
- * (on every token with `trainOnPrompt`). `maxLength` keeps the first maxLength tokens, and only those
- * are tokenized (encodeUpTo): the ids are the same as when the whole text is, at the cost of a prefix.
+ * ids = the post-processor's prefix (Llama's BOS; none for GPT-2 and Qwen) + tokens(prompt) +
+ * tokens(target) + its suffix + [eos] (not repeated when the suffix already ends with it). The loss is
+ * taken on the target tokens, the suffix and the eos (on every token with `trainOnPrompt`). `maxLength`
+ * keeps the first maxLength tokens, and only those are tokenized (encodeUpTo): the ids are the same as
+ * when the whole text is, at the cost of a prefix. Chat records with a chat template are chatTemplate.ts's.
  */
 export function tokenizeExample(
   formatted: { prompt: string; target: string },
@@ -112,11 +115,14 @@ export function tokenizeExample(
 ): TokenizedExample {
   const max = opts.maxLength === undefined ? undefined : Math.max(0, opts.maxLength);
   const encode = (text: string, limit: number) => (!text ? [] : max === undefined ? tokenizer.encode(text) : tokenizer.encodeUpTo(text, limit));
-  const promptIds = encode(formatted.prompt, max ?? Infinity);
+  const prefix = tokenizer.specialPrefix;
+  const suffix = tokenizer.specialSuffix;
+  const promptIds = [...prefix, ...encode(formatted.prompt, max ?? Infinity)];
   // A prompt that fills the length leaves no room for the target: it is not tokenized at all.
   const room = max === undefined ? Infinity : max - promptIds.length;
   const targetIds = room > 0 ? encode(formatted.target, room) : [];
-  let ids = [...promptIds, ...targetIds, tokenizer.eosId];
+  const end = suffix.at(-1) === tokenizer.eosId ? [...suffix] : [...suffix, tokenizer.eosId];
+  let ids = [...promptIds, ...targetIds, ...end];
   let lossMask = ids.map((_, i) => opts.trainOnPrompt === true || i >= promptIds.length);
   // Longer than max exactly when the whole example is: encodeUpTo returns more than its limit then.
   const truncated = max !== undefined && ids.length > max;

@@ -22,12 +22,16 @@ export type DiagnosticCode =
   | 'format-mismatch' // record is of another format than the file's
   | 'schema' // the user's JSON Schema (finetune.dataset.schema / --schema) rejects the record
   | 'schema-timeout' // the user's schema ran past its time limit on the record (a runaway pattern); not applied to later records
+  | 'template-error' // chat: the model's chat template raises for the record (its own message)
   // warnings
   | 'unknown-field'
   | 'duplicate-key' // a key repeated in one object: JSON.parse keeps the last value (reported there)
   | 'lone-surrogate' // a string with half of a UTF-16 surrogate pair ("\ud800"): training turns it into U+FFFD
   | 'duplicate-record'
   | 'too-long' // longer than the max length in tokens once formatted
+  | 'no-trained-tokens' // for the chosen model: nothing left to train within the maximum length
+  | 'target-truncated' // for the chosen model: the maximum length cuts part of an assistant turn / the target
+  | 'double-bos' // for the chosen model: a text record begins with the BOS token the tokenizer adds
   | 'label-imbalance'
   | 'few-task-examples'
   | 'blank-line';

@@ -61,6 +61,18 @@ export interface FileValidation {
   diagnostics: DatasetDiagnostic[];
   /** Some diagnostics were left out (maxDiagnostics). */
   truncated: boolean;
+  /** The distinct `task` values of the records, in order of first appearance (the flow asks their weights). */
+  tasks: string[];
+  /** The distinct labels of the classification records, in order of first appearance (the head question). */
+  labels: string[];
+}
+
+/** The non-blank names of a first-seen map, in file order. */
+function inFileOrder(seen: ReadonlyMap<string, FirstSeen>): string[] {
+  return [...seen]
+    .filter(([name]) => name.trim() !== '')
+    .sort(([, a], [, b]) => a.line - b.line)
+    .map(([name]) => name);
 }
 
 const CHUNK_BYTES = 2 * 1024 * 1024;
@@ -372,7 +384,17 @@ export async function validateFile(file: string, options: ValidateFileOptions = 
     const all = [...merger.common.diagnostics, ...main.diagnostics, ...recheck.diagnostics, ...duplicates.diagnostics, ...fileLevel];
     all.sort((a, b) => a.line - b.line || a.column - b.column);
     const diagnostics = all.slice(0, cap);
-    return { file, format: detected, records: merger.records, errors, warnings, diagnostics, truncated: errors + warnings > diagnostics.length };
+    return {
+      file,
+      format: detected,
+      records: merger.records,
+      errors,
+      warnings,
+      diagnostics,
+      truncated: errors + warnings > diagnostics.length,
+      tasks: inFileOrder(merger.tasks),
+      labels: inFileOrder(merger.labels),
+    };
   } finally {
     await pool?.close();
   }

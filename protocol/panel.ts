@@ -1,6 +1,5 @@
 // Messages between the training panel / compare-runs webviews (webview/run, webview/compare) and the
 // extension host that opens them. Both sides build and read messages only through these types.
-// Type-only import: the webview bundles must not pull trainer.ts's node imports.
 import type { TrainerEvent } from './trainer';
 
 /** What the panel shows as the run's state; derived from the events (done.status, error -> failed). */

@@ -1,5 +1,5 @@
 // Messages between the dataset preview webview (webview/preview/main.ts) and the extension
-// (extension/previewPanel.ts). Both sides build and read messages only through these types.
+// (extension/dataset/previewPanel.ts). Both sides build and read messages only through these types.
 import type { DatasetFormat, DatasetStatistics } from '../language/types';
 
 /** The page the webview asks for; also what it keeps in `vscode.setState` across reloads. */

@@ -1,10 +1,11 @@
-// Bundles every entry point with esbuild. Node entries are CommonJS (VS Code loads the extension with
-// require); webviews are browser IIFEs. Workers follow the `*.worker.ts` naming convention so that
-// adding one needs no change here.
+// Bundles every entry point with esbuild (scripts/entryPoints.mjs finds them). Node entries are CommonJS
+// (VS Code loads the extension with require); webviews are browser IIFEs. Workers follow the `*.worker.ts`
+// naming convention so that adding one needs no change here.
 import * as esbuild from 'esbuild';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { NODE_EXTERNALS, nodeEntryPoints, webviewEntryPoints } from './entryPoints.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -15,18 +16,7 @@ const exists = (p) => fs.existsSync(path.join(root, p));
 fs.rmSync(dist, { recursive: true, force: true });
 fs.mkdirSync(dist, { recursive: true });
 
-const nodeEntries = {
-  extension: 'extension/extension.ts',
-  cli: 'cli/main.ts',
-  trainer: 'trainer/child.ts',
-};
-for (const dir of ['language', 'trainer', 'extension']) {
-  if (!exists(dir)) continue;
-  for (const f of fs.readdirSync(path.join(root, dir))) {
-    if (f.endsWith('.worker.ts')) nodeEntries[f.replace(/\.ts$/, '')] = `${dir}/${f}`;
-  }
-}
-const entryPoints = Object.fromEntries(Object.entries(nodeEntries).filter(([, p]) => exists(p)));
+const entryPoints = nodeEntryPoints(root);
 
 // require.resolve of package files is the fallback for running from source (tests, tsx); bundles find
 // the same files next to themselves in dist/, so esbuild's warning about it does not apply.
@@ -46,14 +36,15 @@ await esbuild.build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['vscode', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'webgpu'],
+  external: NODE_EXTERNALS,
 });
 
-const webviews = exists('webview') ? fs.readdirSync(path.join(root, 'webview')).filter((d) => exists(`webview/${d}/main.ts`)) : [];
+const webviewEntries = webviewEntryPoints(root);
+const webviews = Object.keys(webviewEntries);
 if (webviews.length) {
   await esbuild.build({
     ...common,
-    entryPoints: Object.fromEntries(webviews.map((d) => [d, `webview/${d}/main.ts`])),
+    entryPoints: webviewEntries,
     outdir: path.join(dist, 'webview'),
     platform: 'browser',
     format: 'iife',

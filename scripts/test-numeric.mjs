@@ -30,7 +30,7 @@ export const NUMERIC_TESTS = [
 
 /** The device string of the wasm backend under `env`, from a fresh process (OpenBLAS reads its core type once, at load). */
 function probe(env) {
-  const code = "require('./trainer/backend').initBackend('wasm').then((i) => console.log(JSON.stringify(i)))";
+  const code = "require('./trainer/compute/backend').initBackend('wasm').then((i) => console.log(JSON.stringify(i)))";
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { cwd: root, env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`probing the wasm backend failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
   return JSON.parse(r.stdout.trim().split('\n').pop()).device;

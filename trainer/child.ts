@@ -2,7 +2,8 @@
 // `--config run.json`. Events go to stdout as JSON lines and to the run folder's events.jsonl. The
 // extension stops it with the IPC message {type:'stop'} (or SIGTERM/SIGINT): the current step finishes,
 // the output is saved, and `done` reports status `stopped`. Exit code: 0 unless the run failed.
-import { isControlMessage, TrainConfigError } from '../protocol/trainer';
+import { TrainConfigError } from '../protocol/options';
+import { isControlMessage } from '../protocol/trainer';
 import { EventWriter, lineWriter } from './runFolder';
 import { trainFromArgs } from './train';
 import { errorEventFields } from './userErrors';

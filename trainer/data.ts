@@ -2,7 +2,8 @@
 // language/ (readDataset, tokenizeExample): there is no second formatter here. An example's inputs are
 // its tokens without the last one; its labels are the next tokens, kept only where the formatter marks
 // the token as one the loss is taken on (-1 elsewhere), so padding and prompts never count.
-import { readDataset, tokenizeExample } from '../language';
+import { readDataset } from '../language';
+import { ChatTemplateError, resolveChatTemplate, tokenizeRecord } from '../language/chatTemplate';
 import { NotRegularFileError } from '../language/regularFile';
 import type { TextTokenizer } from '../language/tokenizer';
 import type { DatasetDiagnostic } from '../language/types';
@@ -60,6 +61,10 @@ export interface LoadedDataset {
   droppedEmpty: number;
   /** Records truncated to the max length. */
   truncated: number;
+  /** 0-based lines of the records counted in droppedEmpty, for the warning that names them. */
+  droppedLines: number[];
+  /** The chat template chat records were rendered with, if any. */
+  chatTemplate?: string;
 }
 
 /** Invalid records stop a run before training: the message lists the validator's diagnostics. */
@@ -80,6 +85,8 @@ export interface LoadOptions {
   skipInvalid: boolean;
   /** Classification head: inputs are the formatted prompt's tokens (no label, no end-of-text), one label per example. */
   classification?: boolean;
+  /** --chat-template: a built-in name or a file; undefined: the model's own template (none: the plain chat format). */
+  chatTemplate?: string;
 }
 
 const MAX_LISTED = 20;
@@ -110,6 +117,10 @@ export async function loadDataset(file: string, options: LoadOptions): Promise<L
   const examples: TrainingExample[] = [];
   let droppedEmpty = 0;
   let truncated = 0;
+  const droppedLines: number[] = [];
+  // Chat records go through the chat template (language/chatTemplate.ts), the same code as `preview`.
+  const chatTemplate = options.classification ? undefined : resolveChatTemplate(options.chatTemplate, options.tokenizer);
+  const templateErrors: DatasetDiagnostic[] = [];
   for (const record of read.examples) {
     if (errorLines.has(record.line)) continue;
     if (options.classification) {
@@ -127,19 +138,57 @@ export async function loadDataset(file: string, options: LoadOptions): Promise<L
       examples.push({ line: record.line, task: record.task, inputIds, labels: inputIds.map(() => IGNORE_LABEL), lossTokens: 1, labelText: label });
       continue;
     }
-    const tokens = tokenizeExample(record.formatted, options.tokenizer, { trainOnPrompt: options.trainOnPrompt, maxLength: options.maxLength });
+    let tokens: ReturnType<typeof tokenizeRecord>;
+    try {
+      tokens = tokenizeRecord(record.record, read.format ?? 'text', options.tokenizer, {
+        trainOnPrompt: options.trainOnPrompt,
+        maxLength: options.maxLength,
+        chatTemplate,
+      });
+    } catch (err) {
+      if (!(err instanceof ChatTemplateError)) throw err;
+      templateErrors.push({
+        line: record.line,
+        column: 0,
+        endLine: record.line,
+        endColumn: 0,
+        severity: 'error',
+        code: 'template-error',
+        message: err.message,
+      });
+      continue;
+    }
     if (tokens.truncated) truncated++;
     const example = toTrainingExample(tokens.ids, tokens.lossMask, options.maxLength, record.line, record.task);
     if (example) examples.push(example);
-    else droppedEmpty++;
+    else {
+      droppedEmpty++;
+      droppedLines.push(record.line);
+    }
   }
+  if (templateErrors.length > 0 && !options.skipInvalid) {
+    throw new DatasetError(
+      `${file}: the chat template (${chatTemplate?.name}) rejects ${templateErrors.length} record${templateErrors.length === 1 ? '' : 's'}; fix them or pass --skip-invalid to train without them:\n${describeErrors(file, templateErrors)}`,
+      templateErrors,
+    );
+  }
+  for (const d of templateErrors) errorLines.add(d.line);
   if (examples.length === 0) {
     throw new DatasetError(
       `${file}: no record to train on (${read.examples.length} records read, ${errorLines.size} invalid, ${droppedEmpty} without a target token within ${options.maxLength} tokens)`,
       errors,
     );
   }
-  return { file, format: read.format ?? 'unknown', examples, skippedInvalid: errorLines.size, droppedEmpty, truncated };
+  return {
+    file,
+    format: read.format ?? 'unknown',
+    examples,
+    skippedInvalid: errorLines.size,
+    droppedEmpty,
+    truncated,
+    droppedLines,
+    ...(chatTemplate ? { chatTemplate: chatTemplate.name } : {}),
+  };
 }
 
 /** Holds out round(n * fraction) examples (at least 1 when fraction > 0 and n >= 2), chosen by the seed. */

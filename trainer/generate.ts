@@ -3,66 +3,21 @@
 // softmax(logits / T) restricted to the top k tokens, stopping at end-of-text or after maxNewTokens.
 // No KV cache: each step runs the whole (context-cropped) sequence, which is fine for the small
 // models and short answers this is for (the panel's "Try It" box, `finetune generate`).
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { formatRecord } from '../language';
 import type { TextTokenizer } from '../language/tokenizer';
 import type { DatasetFormat } from '../language/types';
+import type { GenerateResult, StopReason } from '../protocol/generate';
 import type { BackendChoice } from '../protocol/trainer';
-import { loadAdapterStateDict, loadBottleneckAdapter } from './adapter';
-import { initBackend } from './backend';
-import type { GPT2Model } from './model';
-import { loadPeftAdapter } from './modelFiles';
-import { loadPromptAdapter, loadPromptEmbeddings } from './promptTuning';
+import { initBackend } from './compute/backend';
+import { loadModelWithAdapter } from './loadModel';
 import { seededRandom } from './random';
-import type { StrategyConfig } from './strategy';
-import { loadBaseModel, type BaseModel } from './train';
+import { adapterStrategyOf } from './strategies';
+import type { TunedModel } from './strategies/tunedModel';
 
-export type AdapterKind = 'lora' | 'adapter' | 'prompt';
-
-/** What an adapter folder holds, from its adapter_config.json. */
-export function adapterKind(dir: string): AdapterKind {
-  const file = path.join(dir, 'adapter_config.json');
-  if (!fs.existsSync(file)) throw new Error(`${dir} has no adapter_config.json (not an adapter folder)`);
-  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as { peft_type?: unknown; adapter_type?: unknown };
-  if (raw.peft_type === 'LORA') return 'lora';
-  if (raw.peft_type === 'PROMPT_TUNING') return 'prompt';
-  if (raw.adapter_type === 'bottleneck') return 'adapter';
-  throw new Error(`${file}: unsupported adapter (peft_type ${JSON.stringify(raw.peft_type)}; LORA, PROMPT_TUNING or adapter_type "bottleneck")`);
-}
-
-/**
- * `modelSpec` (preset, folder, repo id, or a run's saved full output) with the adapter of `adapterDir`
- * applied, if any. The `tiny` preset is random, initialised from `seed` as its training run did.
- */
-export async function loadModelWithAdapter(modelSpec: string, adapterDir: string | undefined, seed: number, onLog?: (m: string) => void): Promise<BaseModel> {
-  if (!adapterDir) return loadBaseModel(modelSpec, { strategy: 'full' }, seed, onLog);
-  const kind = adapterKind(adapterDir);
-  if (kind === 'lora') {
-    const a = loadPeftAdapter(adapterDir);
-    const base = await loadBaseModel(modelSpec, a.strategy, seed, onLog);
-    return withCleanup(base, () => base.model.loadLoraStateDict(a.weights));
-  }
-  if (kind === 'adapter') {
-    const a = loadBottleneckAdapter(adapterDir);
-    const base = await loadBaseModel(modelSpec, a.strategy, seed, onLog);
-    return withCleanup(base, () => loadAdapterStateDict(base.model, a.weights));
-  }
-  const a = loadPromptAdapter(adapterDir);
-  const strategy: StrategyConfig = { strategy: 'prompt', virtualTokens: a.strategy.virtualTokens };
-  const base = await loadBaseModel(modelSpec, strategy, seed, onLog);
-  return withCleanup(base, () => loadPromptEmbeddings(base.model, a.embeddings));
-}
-
-function withCleanup(base: BaseModel, load: () => void): BaseModel {
-  try {
-    load();
-    return base;
-  } catch (err) {
-    base.model.dispose();
-    throw err;
-  }
+/** What an adapter folder holds (the strategy's name: lora, adapter, prompt), from its adapter_config.json. */
+export function adapterKind(dir: string): string {
+  return adapterStrategyOf(dir).spec.name;
 }
 
 /** A prompt as a record of `format` would be formatted for training (`none`: the text as is). */
@@ -96,7 +51,7 @@ export interface SamplingOptions {
   onToken?: (id: number) => void;
 }
 
-export type StopReason = 'eos' | 'max-tokens';
+export type { StopReason };
 
 /** Picks the next token from one row of logits. */
 export function pickToken(logits: Float32Array, temperature: number, topK: number, random: () => number): number {
@@ -120,13 +75,15 @@ export function pickToken(logits: Float32Array, temperature: number, topK: numbe
 }
 
 /** The next-token logits [V] after `ids` (cropped on the left to what fits the context). */
-export function nextTokenLogits(model: GPT2Model, ids: readonly number[]): Float32Array {
-  const virtual = model.promptEmbeddings ? model.promptEmbeddings.shape[0] : 0;
-  const window = ids.slice(Math.max(0, ids.length - (model.config.nPositions - virtual)));
+export function nextTokenLogits(model: TunedModel, ids: readonly number[]): Float32Array {
+  const prefix = model.base.inputPrefix;
+  const virtual = prefix ? prefix.shape[0] : 0;
+  const { maxPositions, vocabSize } = model.base.dims;
+  const window = ids.slice(Math.max(0, ids.length - (maxPositions - virtual)));
   const t = window.length;
   const out = tf.tidy(() => {
     const logits = model.logits(tf.tensor2d([window], [1, t], 'int32'), tf.ones([1, t]) as tf.Tensor2D);
-    return tf.reshape(tf.slice(logits, [0, t - 1, 0], [1, 1, model.config.vocabSize]), [model.config.vocabSize]);
+    return tf.reshape(tf.slice(logits, [0, t - 1, 0], [1, 1, vocabSize]), [vocabSize]);
   });
   const data = out.dataSync() as Float32Array;
   out.dispose();
@@ -134,7 +91,7 @@ export function nextTokenLogits(model: GPT2Model, ids: readonly number[]): Float
 }
 
 /** Generates after `promptIds`; returns the new token ids (end-of-text not included) and why it stopped. */
-export function generateTokens(model: GPT2Model, promptIds: readonly number[], opts: SamplingOptions): { tokens: number[]; stopReason: StopReason } {
+export function generateTokens(model: TunedModel, promptIds: readonly number[], opts: SamplingOptions): { tokens: number[]; stopReason: StopReason } {
   if (promptIds.length === 0) throw new Error('the prompt has no tokens');
   const rng = seededRandom(opts.seed);
   const ids = [...promptIds];
@@ -175,16 +132,8 @@ export interface GenerateOptions {
   onText?: (textSoFar: string) => void;
 }
 
-export interface GenerateResult {
-  /** The generated continuation only (not the prompt), decoded. */
-  text: string;
-  /** Its token ids. */
-  tokens: number[];
-  /** The prompt as the model saw it (template applied) and its token count. */
-  prompt: string;
-  promptTokens: number;
-  stopReason: StopReason;
-}
+/** What `finetune generate --json` prints (typed in protocol/, where Try It reads it). */
+export type { GenerateResult };
 
 export async function generate(opts: GenerateOptions): Promise<GenerateResult> {
   const maxNewTokens = opts.maxNewTokens ?? 64;

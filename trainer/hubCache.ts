@@ -6,6 +6,8 @@
 //     blobs/<etag>                    file contents, named by the hub's ETag (sha256 for LFS files)
 //     snapshots/<commit>/<file>       relative symlink to ../../blobs/<etag> (a copy where symlinks fail)
 //     .no_exist/<commit>/<file>       empty marker: the hub answered 404 for this optional file
+//
+// Plain files and folders only (no TensorFlow.js): the extension host lists the cached models with it.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -60,6 +62,8 @@ export function assertSafeRelativeName(kind: 'file' | 'revision', name: string):
   }
 }
 
+const MODEL_FOLDER_PREFIX = 'models--';
+
 /** One repository's folder in the hub cache. */
 export class HubCacheRepo {
   readonly root: string;
@@ -68,7 +72,27 @@ export class HubCacheRepo {
     readonly cacheDir: string,
     readonly repoId: string,
   ) {
-    this.root = path.join(cacheDir, `models--${repoId.split('/').join('--')}`);
+    this.root = path.join(cacheDir, `${MODEL_FOLDER_PREFIX}${repoId.split('/').join('--')}`);
+  }
+
+  /** The snapshot folders present, best first: the one `refs/main` points at, then the newest. */
+  snapshotDirs(): string[] {
+    let commits: string[];
+    try {
+      commits = fs.readdirSync(path.join(this.root, 'snapshots'));
+    } catch {
+      return [];
+    }
+    const main = this.resolveCommit('main');
+    const mtime = (commit: string) => {
+      try {
+        return fs.statSync(this.snapshotDir(commit)).mtimeMs;
+      } catch {
+        return 0;
+      }
+    };
+    const rank = new Map(commits.map((c) => [c, mtime(c)]));
+    return commits.sort((a, b) => (a === main ? -1 : b === main ? 1 : rank.get(b)! - rank.get(a)!)).map((c) => this.snapshotDir(c));
   }
 
   /** The commit a revision points at: the revision itself when it is a commit hash, else `refs/<revision>`. */
@@ -145,4 +169,18 @@ export class HubCacheRepo {
     }
     return pointer;
   }
+}
+
+/**
+ * The model repositories in the cache (`models--<owner>--<name>/`), sorted by folder name, as
+ * huggingface_hub's `scan_cache_dir` finds them; none when the cache does not exist.
+ */
+export function cachedModelRepos(cacheDir: string = defaultHubCacheDir()): HubCacheRepo[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(cacheDir).filter((n) => n.startsWith(MODEL_FOLDER_PREFIX));
+  } catch {
+    return [];
+  }
+  return names.sort().map((n) => new HubCacheRepo(cacheDir, n.slice(MODEL_FOLDER_PREFIX.length).split('--').join('/')));
 }

@@ -1,17 +1,11 @@
 // Parameter counts and a memory estimate, computed from the config alone (no tensors), so that
-// `finetune params` answers instantly for GPT-2 small without its weights.
-import { validateConfig, type GPT2Config } from './config';
-import {
-  adapterParamsPerBlock,
-  type BLOCK_LINEARS,
-  blockFrozen,
-  embeddingsFrozen,
-  finalNormFrozen,
-  linearShape,
-  loraTargets,
-  validateStrategy,
-  type StrategyConfig,
-} from './strategy';
+// `finetune params` answers instantly for GPT-2 small without its weights. The model's layout is its
+// family's (ModelStructure, trainer/models/); what trains and what is added is the strategy's own
+// answer (trainer/strategies/), so a new family or strategy is counted without a change here.
+import type { LayerParams, MemoryEstimate, ParameterBreakdown, ParamGroup } from '../protocol/params';
+import { modelStructure, type ModelConfig } from './models/registry';
+import { strategyFor, type AnyStrategyConfig } from './strategies';
+import { parameterTrains } from './strategies/strategy';
 
 /**
  * The model's output head: the causal-LM head (tied to the token embedding, no parameters of its own),
@@ -19,96 +13,45 @@ import {
  */
 export type HeadKind = 'lm' | { kind: 'classification'; numLabels: number };
 
-export interface ParamGroup {
-  name: string;
-  total: number;
-  trainable: number;
-}
-
-export interface LayerParams {
-  layer: number;
-  /** Base weights of the block (attention, MLP, norms). */
-  total: number;
-  trainable: number;
-  frozen: boolean;
-  /** Parameters the strategy adds to this block (LoRA, bottleneck adapters; all trainable). */
-  lora: number;
-}
-
-export interface ParameterBreakdown {
-  /** Every parameter, LoRA's added ones included (PEFT's "all params"). */
-  total: number;
-  trainable: number;
-  frozen: number;
-  /** trainable / total, a fraction in [0, 1]. */
-  ratio: number;
-  /** PEFT's `print_trainable_parameters` line, e.g. `trainable params: 294,912 || all params: 124,734,720 || trainable%: 0.2364`. */
-  line: string;
-  /** The chapter's line, e.g. `Trainable: 294912, Total: 124734720, Ratio: 0.24%` (plain integers, as the chapter prints them). */
-  chapterLine: string;
-  groups: ParamGroup[];
-  perLayer: LayerParams[];
-}
+export type { LayerParams, MemoryEstimate, ParameterBreakdown, ParamGroup };
 
 /** 1234567 -> "1,234,567", as Python's `{:,}` prints it. */
 export function withCommas(n: number): string {
   return n.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/** Parameters of one block's Conv1D (weight [in, out] + bias [out]). */
-function linearParams(config: GPT2Config, kind: (typeof BLOCK_LINEARS)[number]): number {
-  const { in: i, out: o } = linearShape(config, kind);
-  return i * o + o;
-}
-
-export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig, head: HeadKind = 'lm'): ParameterBreakdown {
+export function parameterBreakdown(config: ModelConfig, strategy: AnyStrategyConfig, head: HeadKind = 'lm'): ParameterBreakdown {
   if (head !== 'lm' && !(head.kind === 'classification' && Number.isInteger(head.numLabels) && head.numLabels >= 2)) {
     throw new Error(`a classification head needs an integer number of labels of at least 2, got ${JSON.stringify(head)}`);
   }
-  // The per-layer rows below are one per block: the shape is bounded before they are built.
-  validateConfig(config);
-  validateStrategy(config, strategy);
-  const e = config.nEmbd;
+  // The per-layer rows below are one per block: the shape is bounded (modelStructure validates it) before they are built.
+  const structure = modelStructure(config);
+  const impl = strategyFor(strategy.strategy);
+  impl.validate(structure, strategy);
+  const plan = impl.trains(strategy);
+  const added = impl.added(structure, strategy);
   const groups: ParamGroup[] = [];
   const perLayer: LayerParams[] = [];
-  const embFrozen = embeddingsFrozen(strategy);
-  const emb = config.vocabSize * e + config.nPositions * e;
-  groups.push({ name: 'embeddings', total: emb, trainable: embFrozen ? 0 : emb });
-
-  const lora = strategy.strategy === 'lora' ? loraTargets(config, strategy.targets) : [];
-  const loraPerLayer = new Array<number>(config.nLayer).fill(0);
-  if (strategy.strategy === 'lora') {
-    for (const t of lora) {
-      const { in: i, out: o } = linearShape(config, t.kind);
-      loraPerLayer[t.layer] += strategy.r * (i + o); // A [r, in] + B [out, r]
+  const rows = new Map<string, ParamGroup>();
+  const layers = Array.from({ length: structure.numLayers }, (_, layer) => ({ layer, total: 0, trainable: 0 }));
+  for (const param of structure.parameters) {
+    let row = rows.get(param.group);
+    if (!row) rows.set(param.group, (row = { name: param.group, total: 0, trainable: 0 }));
+    const trainable = parameterTrains(plan, param.name, param.part) ? param.size : 0;
+    row.total += param.size;
+    row.trainable += trainable;
+    if (typeof param.part === 'number') {
+      layers[param.part].total += param.size;
+      layers[param.part].trainable += trainable;
     }
   }
-  if (strategy.strategy === 'adapter') loraPerLayer.fill(adapterParamsPerBlock(e, strategy.adapterDim));
-  for (let layer = 0; layer < config.nLayer; layer++) {
-    const frozen = blockFrozen(strategy, layer);
-    const attn = linearParams(config, 'attn.c_attn') + linearParams(config, 'attn.c_proj');
-    const mlp = linearParams(config, 'mlp.c_fc') + linearParams(config, 'mlp.c_proj');
-    const norms = 4 * e;
-    for (const [part, n] of [
-      ['attn', attn],
-      ['mlp', mlp],
-      ['norms', norms],
-    ] as const) {
-      groups.push({ name: `h.${layer}.${part}`, total: n, trainable: frozen ? 0 : n });
-    }
-    const total = attn + mlp + norms;
-    perLayer.push({ layer, total, trainable: frozen ? 0 : total, frozen, lora: loraPerLayer[layer] });
-  }
-  const lnF = 2 * e;
-  groups.push({ name: 'ln_f', total: lnF, trainable: finalNormFrozen(strategy) ? 0 : lnF });
-  // The LM head shares wte's matrix: no parameters of its own (HF and PEFT count it once).
-  if (head === 'lm') groups.push({ name: 'lm_head (tied to wte)', total: 0, trainable: 0 });
-  else groups.push({ name: 'score (classification head)', total: e * head.numLabels, trainable: e * head.numLabels });
-  const loraTotal = loraPerLayer.reduce((a, b) => a + b, 0);
-  if (strategy.strategy === 'lora') groups.push({ name: 'lora', total: loraTotal, trainable: loraTotal });
-  if (strategy.strategy === 'adapter') groups.push({ name: 'adapters', total: loraTotal, trainable: loraTotal });
-  if (strategy.strategy === 'prompt')
-    groups.push({ name: 'prompt (virtual tokens)', total: strategy.virtualTokens * e, trainable: strategy.virtualTokens * e });
+  groups.push(...rows.values());
+  for (const l of layers) perLayer.push({ ...l, frozen: l.trainable === 0, lora: added.perLayer[l.layer] });
+  // A tied LM head shares the embedding's matrix: no parameters of its own (HF and PEFT count it once).
+  const lmHead = structure.lmHead;
+  if (head === 'lm') groups.push({ name: lmHead.name, total: lmHead.total, trainable: plan.embeddings ? lmHead.total : 0 });
+  else groups.push({ name: 'score (classification head)', total: structure.hiddenSize * head.numLabels, trainable: structure.hiddenSize * head.numLabels });
+  if (added.group) groups.push({ name: added.group.name, total: added.group.total, trainable: added.group.total });
 
   const total = groups.reduce((a, g) => a + g.total, 0);
   const trainable = groups.reduce((a, g) => a + g.trainable, 0);
@@ -125,14 +68,6 @@ export function parameterBreakdown(config: GPT2Config, strategy: StrategyConfig,
   };
 }
 
-export interface MemoryEstimate {
-  weights: number;
-  gradients: number;
-  optimizer: number;
-  activations: number;
-  total: number;
-}
-
 /**
  * Training memory in bytes, everything float32 (4 bytes):
  *   weights     = 4 · total parameters (frozen ones included; LoRA's added ones too)
@@ -146,11 +81,13 @@ export interface MemoryEstimate {
  * final norm (2·E). LoRA keeps its r-wide intermediate per wrapped layer (r floats a token each).
  * It is an estimate of the steady state, not of the allocator's peak.
  */
-export function memoryEstimate(config: GPT2Config, strategy: StrategyConfig, batch: number, seq: number, head: HeadKind = 'lm'): MemoryEstimate {
+export function memoryEstimate(config: ModelConfig, strategy: AnyStrategyConfig, batch: number, seq: number, head: HeadKind = 'lm'): MemoryEstimate {
   const p = parameterBreakdown(config, strategy, head);
-  const { nLayer: L, nEmbd: E, nHead: H, vocabSize: V } = config;
+  const structure = modelStructure(config);
+  const { numLayers: L, hiddenSize: E, numHeads: H, vocabSize: V } = structure;
   const tokens = batch * seq;
-  const loraWidth = strategy.strategy === 'lora' ? loraTargets(config, strategy.targets).length * strategy.r : 0;
+  // What the strategy's modules keep per token (LoRA: r floats per wrapped layer).
+  const loraWidth = strategyFor(strategy.strategy).added(structure, strategy).activationWidth;
   const weights = 4 * p.total;
   const gradients = 4 * p.trainable;
   const optimizer = 8 * p.trainable;

@@ -24,6 +24,13 @@
 //    checkpoint) starts over: its events.jsonl is emptied. One holding a checkpoint or an output is
 //    refused without --resume; --resume in a folder without a checkpoint starts from step 0.
 //
+// 6. run.json has one writer (writeRunJson below): the extension's createRunFolder writes it before it
+//    starts the trainer on it (`--config DIR/run.json`), and the trainer writes it only when it does not
+//    already hold the run's settings (a CLI run, or flags given with --resume), so a run started from its
+//    own run.json leaves the file as it was.
+//
+// The layout's names (RUN_FILES) are spelled in trainer/runLayout.ts only; everything else asks runPaths().
+//
 // Why a marker file and not a field of run.json: run.json is the user's settings file (edited, given to
 // --config, copied as a template for "Fine-tune with run.json"), so an ownership claim inside it would
 // travel with every copy into folders no run created; a separate file, created exclusively ('wx'), is
@@ -32,35 +39,20 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runJsonOf, type TrainConfig } from '../protocol/trainer';
+import { MAX_CONFIG_BYTES, readRegularFileSync } from '../language/regularFile';
+import { parseEventLines, type TrainConfig } from '../protocol/trainer';
+import { runJsonOf } from './runConfig';
+import { RUN_FILES, runPaths, type RunPaths } from './runLayout';
 
-export const RUN_MARKER = '.finetune-run';
+export { isRunJsonName, RUN_FILES, runPaths, type RunPaths } from './runLayout';
+export const RUN_MARKER = RUN_FILES.marker;
 export const STATE_FILE = 'trainer_state.json';
 const TMP_PREFIX = '.tmp-';
 /** Top-level names of a run folder that belong to the run (plus .tmp-* folders carrying its id). */
-export const RUN_OWNED_NAMES = [RUN_MARKER, 'run.json', 'events.jsonl', 'trainer.log', 'checkpoints', 'output'] as const;
+export const RUN_OWNED_NAMES: readonly string[] = Object.values(RUN_FILES);
 
 /** A run folder that cannot be used as asked: the user's to fix, so its message says it all (no stack). */
 export class RunFolderError extends Error {}
-
-export interface RunPaths {
-  dir: string;
-  runJson: string;
-  events: string;
-  checkpoints: string;
-  output: string;
-}
-
-export function runPaths(dir: string): RunPaths {
-  const abs = path.resolve(dir);
-  return {
-    dir: abs,
-    runJson: path.join(abs, 'run.json'),
-    events: path.join(abs, 'events.jsonl'),
-    checkpoints: path.join(abs, 'checkpoints'),
-    output: path.join(abs, 'output'),
-  };
-}
 
 interface RunMarker {
   finetuneRun: 1;
@@ -216,9 +208,9 @@ function refuseInputsInside(dir: string, inputs: { label: string; file: string |
     if (file === undefined) continue;
     const top = topNameIn(file, dir);
     if (top === undefined) continue;
-    if (!(RUN_OWNED_NAMES as readonly string[]).includes(top) && !top.startsWith(TMP_PREFIX)) continue;
+    if (!RUN_OWNED_NAMES.includes(top) && !top.startsWith(TMP_PREFIX)) continue;
     // The folder's own run.json given back as --config (the extension starts runs so): the run's own file.
-    if (label === '--config' && owned && path.resolve(file) === path.join(dir, 'run.json')) continue;
+    if (label === '--config' && owned && path.resolve(file) === runPaths(dir).runJson) continue;
     throw new RunFolderError(
       `${label} ${file} lies in ${path.join(dir, top)}, which the run in ${dir} writes (${RUN_OWNED_NAMES.join(', ')}); move it out of the run folder, or choose another --out`,
     );
@@ -267,12 +259,44 @@ function claim(dir: string, state: FolderState): RunMarker {
  * empty, or a run folder already) and writes its run.json; the trainer then finds a folder it owns.
  */
 export function createRunFolder(config: TrainConfig): string {
-  const dir = path.resolve(config.out);
-  refuseSystemFolder(dir);
-  const marker = claim(dir, folderState(dir, '--out'));
-  const file = path.join(dir, 'run.json');
-  writeFileAtomically(file, JSON.stringify(runJsonOf(config), null, 2) + '\n', marker.id);
-  return file;
+  const paths = runPaths(config.out);
+  refuseSystemFolder(paths.dir);
+  const marker = claim(paths.dir, folderState(paths.dir, '--out'));
+  writeRunJson(paths, config, marker.id);
+  return paths.runJson;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// run.json: its one reader and its one writer.
+
+/**
+ * The run.json of a run folder as a plain object, or undefined when it is absent, unreadable, not a
+ * regular file (a FIFO would block the reader) or not a JSON object. Lenient on purpose: the runs view
+ * shows what it can; `--config`/`--resume` check the settings themselves (readConfigFile).
+ */
+export function readRunJson(dir: string): Record<string, unknown> | undefined {
+  try {
+    const text = readRegularFileSync(runPaths(dir).runJson, { what: RUN_FILES.runJson, maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
+    const value = JSON.parse(text) as unknown;
+    return value && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** JSON text with object keys sorted: two settings objects are the same when these are equal. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/** Writes run.json unless it already holds exactly these settings (then the file, and its formatting, stay). */
+function writeRunJson(paths: RunPaths, config: TrainConfig, id: string): void {
+  const settings = runJsonOf(config);
+  const current = readRunJson(paths.dir);
+  if (current && canonicalJson(current) === canonicalJson(settings)) return;
+  writeFileAtomically(paths.runJson, JSON.stringify(settings, null, 2) + '\n', id);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -454,7 +478,7 @@ function checkWritable(dir: string): void {
 /** Step events in an events.jsonl (what a start-over discards). */
 function countSteps(file: string): number {
   try {
-    return (fs.readFileSync(file, 'utf8').match(/"type":"step"/g) ?? []).length;
+    return parseEventLines(fs.readFileSync(file, 'utf8')).filter((e) => e.type === 'step').length;
   } catch {
     return 0;
   }
@@ -492,8 +516,8 @@ export function prepareRunFolder(config: TrainConfig, inputs: { configFile?: str
   if (state.kind === 'owned') {
     const id = state.marker.id;
     checkWritable(dir);
-    for (const name of ['run.json', 'events.jsonl', RUN_MARKER]) checkKind(path.join(dir, name), 'file', dir);
-    for (const name of ['checkpoints', 'output']) checkKind(path.join(dir, name), 'folder', dir);
+    for (const file of [paths.runJson, paths.events, paths.marker]) checkKind(file, 'file', dir);
+    for (const folder of [paths.checkpoints, paths.output]) checkKind(folder, 'folder', dir);
     const checkpoints = ownCheckpoints(paths, id);
     if (fs.existsSync(paths.checkpoints)) {
       checkWritable(paths.checkpoints);
@@ -529,6 +553,6 @@ export function prepareRunFolder(config: TrainConfig, inputs: { configFile?: str
     }
   }
   const marker = claim(dir, state);
-  writeFileAtomically(paths.runJson, JSON.stringify(runJsonOf(config), null, 2) + '\n', marker.id);
+  writeRunJson(paths, config, marker.id);
   return { ...paths, id: marker.id, ...(startedOver ? { startedOver } : {}) };
 }

@@ -2,17 +2,18 @@
 // user's error reaches the `error` event and the CLI as its message alone: a stack trace says nothing
 // to them and hides the one line that does. A bug keeps its stack, which is what a report needs. Every
 // place that turns an exception into an `error` event asks `errorEventFields`.
-import { TrainConfigError } from '../protocol/trainer';
+import { TrainConfigError } from '../protocol/options';
 import { NotRegularFileError } from '../language/regularFile';
 import { TokenizerFileError } from '../language/tokenizer';
-import { BackendUnavailableError } from './backend';
-import { ModelConfigError } from './config';
+import { BackendUnavailableError } from './compute/backend';
+import { ModelConfigError } from './models/gpt2/config';
 import { DatasetError } from './data';
 import { HubError } from './hub';
 import { WasmOutOfMemoryError } from './memoryGuard';
-import { ModelFileError } from './modelFiles';
+import { ModelFileError } from './formats/modelFolder';
 import { RunFolderError } from './runOwnership';
-import { SafetensorsError } from './safetensors';
+import { SafetensorsError } from './formats/safetensors';
+import { CheckpointError } from './formats/checkpoint';
 
 /** Error classes whose message is written for the user and names what to change. */
 const USER_ERROR_CLASSES: (abstract new (...args: never[]) => Error)[] = [
@@ -27,6 +28,7 @@ const USER_ERROR_CLASSES: (abstract new (...args: never[]) => Error)[] = [
   SafetensorsError,
   TokenizerFileError,
   ModelFileError,
+  CheckpointError,
 ];
 
 /**

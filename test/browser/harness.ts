@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { runPanelHtml } from '../../extension/runPanelHtml';
+import { runPanelHtml } from '../../extension/training/runPanelHtml';
 import { DARK_MODERN } from './fixtures/darkTheme';
 
 export const ROOT = path.resolve(__dirname, '..', '..');

@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
-import { DEFAULT_LR, parseTrainArgs, PRESET_TRAIN_DEFAULTS, runJsonOf, TRAIN_DEFAULTS, TRAIN_SETTING_NAMES, TrainConfigError } from '../../protocol/trainer';
+import { DEFAULT_LR, PRESET_TRAIN_DEFAULTS, TRAIN_DEFAULTS, TRAIN_SETTING_NAMES, TrainConfigError } from '../../protocol/options';
+import { parseTrainArgs, runJsonOf } from '../../trainer/runConfig';
 
 // Every folder a test writes lives here and is removed when the file's tests end.
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-tests-'));

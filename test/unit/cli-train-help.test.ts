@@ -2,7 +2,7 @@
 // name every setting the parser accepts: a new option without help fails here.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { TRAIN_SETTING_NAMES } from '../../protocol/trainer';
+import { TRAIN_SETTING_NAMES } from '../../protocol/options';
 import { TRAIN_HELP } from '../../cli/train';
 
 test('train --help names every option that train and run.json accept', () => {

@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseTrainerEvent } from '../../protocol/trainer';
-import { presetConfig } from '../../trainer/config';
+import { presetConfig } from '../../trainer/models/gpt2/config';
 import { assertRelClose, gpt2Sums, reordered } from './tolerance';
 
 // Every folder a test writes lives here and is removed when the file's tests end.

@@ -10,8 +10,6 @@ import {
   checkRepoId,
   configForRerun,
   configFromChoices,
-  datasetFacts,
-  datasetTasks,
   findCachedModels,
   modelChoices,
   parseTaskWeights,
@@ -21,16 +19,16 @@ import {
   taskWeightsText,
   writeRunJson,
   canResume,
-  datasetLabels,
   defaultPromptInit,
   headChoices,
   resumableCheckpoint,
   resumeConfig,
   taskSamplingChoices,
   trainerArgs,
-} from '../../extension/fineTuneChoices';
+} from '../../extension/training/fineTuneChoices';
 import { validateFile } from '../../language';
-import { parseTrainArgs, PRESET_TRAIN_DEFAULTS, readConfigFile, resolveTrainConfig, TRAIN_DEFAULTS } from '../../protocol/trainer';
+import { PRESET_TRAIN_DEFAULTS, TRAIN_DEFAULTS } from '../../protocol/options';
+import { parseTrainArgs, readConfigFile, resolveTrainConfig } from '../../trainer/runConfig';
 import { fixtureCheckpoint } from './runFolderFixture';
 
 const root = path.join(__dirname, '../..');
@@ -132,7 +130,8 @@ test('Enter all the way on every clean sample gives a valid tiny run that needs 
     const check = await validateFile(data, { maxDiagnostics: 1, workers: 0 });
     assert.equal(check.errors, 0, `${name} is clean, so training may start`);
     const model = modelChoices([])[0];
-    const { tasks, labels } = datasetFacts(data);
+    // Tasks and labels come from the same validation read that let training start.
+    const { tasks, labels } = check;
     // The flow's first item at each step, as Enter takes it.
     const head = headChoices(check.format, labels)[0]?.head ?? 'lm';
     const strategy = strategyChoices(model, head)[0].strategy;
@@ -197,9 +196,10 @@ test('re-running a run.json keeps its settings but gets its own folder and never
   assert.equal(c.epochs, 2);
 });
 
-test('the task list comes from the dataset; the weights box takes task=weight pairs and explains mistakes', () => {
-  assert.deepEqual(datasetTasks(path.join(samples, 'multitask.jsonl')), ['translate', 'summarize', 'sentiment']);
-  assert.deepEqual(datasetTasks(path.join(samples, 'alpaca.jsonl')), []);
+test('the task list comes from the dataset; the weights box takes task=weight pairs and explains mistakes', async () => {
+  const tasksOf = async (name: string) => (await validateFile(path.join(samples, name), { maxDiagnostics: 1, workers: 0 })).tasks;
+  assert.deepEqual(await tasksOf('multitask.jsonl'), ['translate', 'summarize', 'sentiment']);
+  assert.deepEqual(await tasksOf('alpaca.jsonl'), []);
   assert.equal(taskWeightsText(['translate', 'summarize']), 'translate=1,summarize=1');
   assert.deepEqual(parseTaskWeights('translate=1, summarize=0.5').weights, { translate: 1, summarize: 0.5 });
   assert.match(parseTaskWeights('translate').error!, /expected task=weight/);
@@ -242,8 +242,8 @@ test('prompt tuning starts from a task description for classification data and r
   assert.equal(defaultPromptInit(undefined), '');
 });
 
-test('classification datasets are asked for the head, classification head first with one label per distinct label', () => {
-  const labels = datasetLabels(path.join(samples, 'classification.jsonl'));
+test('classification datasets are asked for the head, classification head first with one label per distinct label', async () => {
+  const { labels } = await validateFile(path.join(samples, 'classification.jsonl'), { maxDiagnostics: 1, workers: 0 });
   assert.deepEqual(labels, ['positive', 'negative', 'neutral']);
   assert.deepEqual(
     headChoices('classification', labels).map((h) => h.head),

@@ -9,8 +9,10 @@ import * as path from 'node:path';
 import * as fake from './extension-fakeVscode';
 
 fake.installFakeVscode();
-const flow = require('../../extension/fineTuneFlow') as typeof import('../../extension/fineTuneFlow');
-import { PRESET_TRAIN_DEFAULTS, resolveTrainConfig, type TrainConfig } from '../../protocol/trainer';
+const flow = require('../../extension/training/fineTuneFlow') as typeof import('../../extension/training/fineTuneFlow');
+import { PRESET_TRAIN_DEFAULTS } from '../../protocol/options';
+import type { TrainConfig } from '../../protocol/trainer';
+import { resolveTrainConfig } from '../../trainer/runConfig';
 import { createRunFolder } from '../../trainer/runOwnership';
 import { fixtureCheckpoint } from './runFolderFixture';
 

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordPreview } from '../../language/types';
-import { codeBlock, escapeMarkdown, hoverMarkdown, lossMaskText, tooLongHoverMarkdown, truncateText, HOVER_TOKEN_LIMIT } from '../../extension/hoverMarkdown';
+import {
+  codeBlock,
+  escapeMarkdown,
+  hoverMarkdown,
+  lossMaskText,
+  tooLongHoverMarkdown,
+  truncateText,
+  HOVER_TOKEN_LIMIT,
+} from '../../extension/dataset/hoverMarkdown';
 
 /** CommonMark: a fence closes on a line of up to 3 spaces, then at least as many backticks, then blanks. */
 function closesFence(line: string, fence: string): boolean {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LineChangeAccumulator, type ContentChange } from '../../extension/lineChanges';
+import { LineChangeAccumulator, type ContentChange } from '../../extension/dataset/lineChanges';
 
 /** Applies a change to a line array the way an editor does (range in the current text). */
 function apply(lines: string[], c: ContentChange): string[] {

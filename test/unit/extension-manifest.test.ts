@@ -52,24 +52,45 @@ test('every setting that names a file, folder or program is restricted in untrus
   for (const key of needed) assert.ok(restricted.includes(key), `${key} is not in restrictedConfigurations`);
 });
 
+test('extension/dataset and extension/training import the shared top-level files, never each other', () => {
+  const crossings: string[] = [];
+  for (const [feature, other] of [
+    ['dataset', 'training'],
+    ['training', 'dataset'],
+  ]) {
+    const dir = path.join(root, 'extension', feature);
+    for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+      const src = fs.readFileSync(path.join(dir, f), 'utf8');
+      if (new RegExp(`from '\\.\\./${other}/`).test(src)) crossings.push(`${feature}/${f} imports ${other}/`);
+    }
+  }
+  // The shared files serve both features, so they import neither.
+  for (const f of fs.readdirSync(path.join(root, 'extension')).filter((n) => n.endsWith('.ts') && n !== 'extension.ts')) {
+    const src = fs.readFileSync(path.join(root, 'extension', f), 'utf8');
+    if (/from '\.\/(dataset|training)\//.test(src)) crossings.push(`${f} imports a feature folder`);
+  }
+  assert.deepEqual(crossings, []);
+});
+
 test('the extension host code never imports TensorFlow.js and only glue files import vscode', () => {
   const dir = path.join(root, 'extension');
-  for (const f of fs.readdirSync(dir).filter((n) => n.endsWith('.ts'))) {
+  for (const f of fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.ts'))) {
     const src = fs.readFileSync(path.join(dir, f), 'utf8');
     assert.ok(!/@tensorflow/.test(src), `${f} imports TensorFlow.js`);
   }
   // The pure modules the unit tests load must stay importable without VS Code.
   for (const f of [
-    'lineChanges',
-    'timeSlicer',
-    'problemSelection',
-    'hoverMarkdown',
-    'previewHtml',
-    'previewRows',
-    'previewModel',
+    'webviewHtml',
     'schemaSetting',
-    'statisticsWorker',
-    'validationSummary',
+    'dataset/lineChanges',
+    'dataset/timeSlicer',
+    'dataset/problemSelection',
+    'dataset/hoverMarkdown',
+    'dataset/previewHtml',
+    'dataset/previewRows',
+    'dataset/previewModel',
+    'dataset/statisticsWorker',
+    'dataset/validationSummary',
   ]) {
     const src = fs.readFileSync(path.join(dir, `${f}.ts`), 'utf8');
     assert.ok(!/from ['"]vscode['"]/.test(src), `${f}.ts imports vscode`);

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { contentSecurityPolicy, makeNonce, previewHtml } from '../../extension/previewHtml';
+import { previewHtml } from '../../extension/dataset/previewHtml';
+import { contentSecurityPolicy, makeNonce } from '../../extension/webviewHtml';
 
 const cspSource = 'https://file+.vscode-resource.vscode-cdn.net';
 

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as language from '../../language';
-import { PreviewModel, pageFormat } from '../../extension/previewModel';
-import { PREVIEW_MAX_LINE_CHARS } from '../../extension/hoverMarkdown';
+import { PreviewModel, pageFormat } from '../../extension/dataset/previewModel';
+import { PREVIEW_MAX_LINE_CHARS } from '../../extension/dataset/hoverMarkdown';
 
 const lines = [
   '{"instruction":"Translate to French","input":"Hello","output":"Bonjour"}',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { toPreviewRow } from '../../extension/previewRows';
+import { toPreviewRow } from '../../extension/dataset/previewRows';
 import { normalizeQuery, isWebviewToHost, MAX_PREVIEW_LIMIT } from '../../protocol/preview';
 
 test('a record becomes a row with its loss token count and cut texts', () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetDiagnostic } from '../../language/types';
-import { diagnosticKey, fixesByKey, selectProblems } from '../../extension/problemSelection';
+import { diagnosticKey, fixesByKey, selectProblems } from '../../extension/dataset/problemSelection';
 
 function diag(line: number, severity: DatasetDiagnostic['severity'], code: DatasetDiagnostic['code'] = 'invalid-json'): DatasetDiagnostic {
   return { line, column: 0, endLine: line, endColumn: 3, severity, code, message: `${code} on ${line}` };

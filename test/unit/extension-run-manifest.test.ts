@@ -85,7 +85,7 @@ test('the extension bundle holds no TensorFlow.js code and its pure training mod
   });
   const inputs = Object.keys(result.metafile!.inputs);
   assert.ok(
-    inputs.some((i) => i.includes('extension/runManager.ts')),
+    inputs.some((i) => i.includes('extension/training/runManager.ts')),
     'the training modules are in the bundle',
   );
   assert.deepEqual(
@@ -93,7 +93,26 @@ test('the extension bundle holds no TensorFlow.js code and its pure training mod
     [],
   );
   for (const f of ['runFolders', 'runProcess', 'fineTuneChoices']) {
-    const src = fs.readFileSync(path.join(root, 'extension', `${f}.ts`), 'utf8');
+    const src = fs.readFileSync(path.join(root, 'extension', 'training', `${f}.ts`), 'utf8');
     assert.ok(!/from ['"]vscode['"]/.test(src), `${f}.ts imports vscode`);
   }
+});
+
+test("the extension reaches into trainer/ only through the run folder's owner, config resolution, the hub cache and the native-backend installer", () => {
+  const allowed = ['runFolder', 'runConfig', 'hubCache', 'nativeBackends'];
+  const used = new Set<string>();
+  const walk = (dir: string) => {
+    for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) walk(file);
+      else if (entry.name.endsWith('.ts')) {
+        for (const m of fs.readFileSync(file, 'utf8').matchAll(/from '(?:\.\.\/)+trainer\/([^']+)'/g)) used.add(m[1]);
+      }
+    }
+  };
+  walk(path.join(root, 'extension'));
+  assert.deepEqual(
+    [...used].filter((m) => !allowed.includes(m)),
+    [],
+  );
 });

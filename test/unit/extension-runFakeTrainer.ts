@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 // A stand-in trainer speaking the real protocol: events on stdout and in events.jsonl, `stop` over IPC.
-// Its behaviour comes from argv, `--mode normal|ignore-stop|crash|silent-death|env --steps N`, or from the
+// Its behaviour comes from argv, `--mode normal|ignore-stop|crash|silent-death|torn-death|env --steps N`, or from the
 // run.json given with `--config` (its "model" is the mode, "maxSteps" the steps), as the run manager starts it.
 export const FAKE_TRAINER = String.raw`
 const fs = require('node:fs');
@@ -61,6 +61,11 @@ const timer = setInterval(() => {
   step++;
   emit({ type: 'step', step, epoch: step / steps, loss: 5 - step * 0.1, lr: 1e-3, gradNorm: 1, tokens: 10, lossTokens: 5, tokensPerSec: 100, elapsedSec: step * 0.05, etaSec: (steps - step) * 0.05 });
   if (mode === 'silent-death' && step === 2) process.kill(process.pid, 'SIGKILL');
+  if (mode === 'torn-death' && step === 2) {
+    // Killed half-way through writing a line of events.jsonl.
+    fs.appendFileSync(file, JSON.stringify({ type: 'step', time: Date.now(), step: 3 }).slice(0, 15));
+    process.kill(process.pid, 'SIGKILL');
+  }
   if (step >= steps && mode !== 'ignore-stop') {
     clearInterval(timer);
     emit({ type: 'done', status: 'completed', step, elapsedSec: 0.3, outputFiles: ['model.safetensors'], outputDir: 'output' });

@@ -4,7 +4,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import {
-  EventFileTail,
   listRunFolders,
   RunSummaryCache,
   runDescription,
@@ -14,8 +13,9 @@ import {
   summarizeRunFolder,
   uniqueRunDir,
   STALE_RUN_MS,
-} from '../../extension/runFolders';
+} from '../../extension/training/runFolders';
 import type { TrainerEvent } from '../../protocol/trainer';
+import { EventFileTail } from '../../trainer/runFolder';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'ft-runs-'));
 const line = (e: object) => JSON.stringify(e) + '\n';

@@ -11,7 +11,7 @@ import { writeFakeTrainer } from './extension-runFakeTrainer';
 import type { TrainConfig } from '../../protocol/trainer';
 
 fake.installFakeVscode();
-const { RunManager, nativeBackendEnv } = require('../../extension/runManager') as typeof import('../../extension/runManager');
+const { RunManager, nativeBackendEnv } = require('../../extension/training/runManager') as typeof import('../../extension/training/runManager');
 
 const extensionPath = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-ext-'));
 writeFakeTrainer(path.join(extensionPath, 'dist'), 'trainer.js');
@@ -67,7 +67,7 @@ test('a trainer that dies without done: "Training failed: …" and the run folde
   m.start(config);
   await exitOf(m, config.out);
   assert.deepEqual(fake.state.messages, [{ kind: 'error', text: 'Training failed: the trainer was killed by SIGKILL' }]);
-  const { summarizeRunFolder } = await import('../../extension/runFolders');
+  const { summarizeRunFolder } = await import('../../extension/training/runFolders');
   assert.equal(summarizeRunFolder(config.out).status, 'failed');
   m.dispose();
 });

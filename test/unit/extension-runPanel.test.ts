@@ -9,7 +9,8 @@ import * as fake from './extension-fakeVscode';
 import type { RunPanelHostMessage } from '../../protocol/panel';
 
 fake.installFakeVscode();
-const { RunPanel, readCompleteLines, startAndDoneEvents } = require('../../extension/runPanel') as typeof import('../../extension/runPanel');
+const { RunPanel, startAndDoneEvents } = require('../../extension/training/runPanel') as typeof import('../../extension/training/runPanel');
+const { readCompleteLines } = require('../../trainer/runFolder') as typeof import('../../trainer/runFolder');
 
 const line = (e: object) => JSON.stringify(e) + '\n';
 const start = { type: 'start', time: 1000, config: { data: '/x/alpaca.jsonl', model: 'tiny', strategy: 'lora' }, totalSteps: 9 };

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { RunProcess } from '../../extension/runProcess';
-import { parseEventLines } from '../../extension/runFolders';
-import type { TrainerEvent } from '../../protocol/trainer';
+import { RunProcess } from '../../extension/training/runProcess';
+import { isTrainerEvent, parseEventLines, type TrainerEvent } from '../../protocol/trainer';
+import { readRunEvents } from '../../trainer/runFolder';
 import { writeFakeTrainer } from './extension-runFakeTrainer';
 
 function setup(): { trainer: string; runDir: string } {
@@ -152,6 +152,25 @@ test('a trainer killed from outside mid-run: the failure names the signal and th
     ['start', 'step', 'step', 'error', 'done'],
   );
   assert.equal((onDisk.at(-1) as { step: number }).step, 2);
+});
+
+test("a trainer killed mid-line: the host's error and done are typed events, appended after the torn line and read back by the one reader", async () => {
+  const { trainer, runDir } = setup();
+  const events: TrainerEvent[] = [];
+  const run = new RunProcess({ trainerPath: trainer, args: ['--mode', 'torn-death', '--steps', '10'], runDir, onEvent: (e) => events.push(e) });
+  const exit = await run.exited;
+  assert.equal(exit.signal, 'SIGKILL');
+  const onDisk = readRunEvents(runDir);
+  assert.deepEqual(
+    onDisk.map((e) => e.type),
+    ['start', 'step', 'step', 'error', 'done'],
+  );
+  const [error, done] = onDisk.slice(-2);
+  assert.ok(isTrainerEvent(error) && error.type === 'error' && typeof error.time === 'number');
+  assert.match(error.message, /killed by SIGKILL/);
+  assert.ok(done.type === 'done' && done.status === 'failed' && done.step === 2 && done.message === error.message);
+  // What the listeners were told is what the folder holds, field for field.
+  assert.deepEqual(events.slice(-2), [error, done]);
 });
 
 test('an error the trainer only printed (bad config, before the run folder) becomes the failure and is written to events.jsonl once', async () => {

@@ -4,10 +4,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { canResume, configFromChoices, resumeConfig, trainerArgs, writeRunJson } from '../../extension/fineTuneChoices';
-import { RunProcess } from '../../extension/runProcess';
-import { readRunEvents, summarizeRunFolder } from '../../extension/runFolders';
-import { tryItTarget } from '../../extension/tryIt';
+import { canResume, configFromChoices, resumeConfig, trainerArgs, writeRunJson } from '../../extension/training/fineTuneChoices';
+import { RunProcess } from '../../extension/training/runProcess';
+import { summarizeRunFolder } from '../../extension/training/runFolders';
+import { readRunEvents } from '../../trainer/runFolder';
+import { tryItTarget } from '../../extension/training/tryIt';
 import { RunModel } from '../../webview/common/runModel';
 
 // Resume Run end to end with the real trainer entry (trainer/child.ts through tsx, as dist/trainer.js

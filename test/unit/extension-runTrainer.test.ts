@@ -4,9 +4,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { configFromChoices, modelChoices, runDefaults, writeRunJson } from '../../extension/fineTuneChoices';
-import { RunProcess } from '../../extension/runProcess';
-import { readRunEvents } from '../../extension/runFolders';
+import { configFromChoices, modelChoices, runDefaults, writeRunJson } from '../../extension/training/fineTuneChoices';
+import { RunProcess } from '../../extension/training/runProcess';
+import { readRunEvents } from '../../trainer/runFolder';
 import type { TrainerEvent } from '../../protocol/trainer';
 
 // The real trainer entry (trainer/child.ts, run through tsx as dist/trainer.js runs in VS Code), started

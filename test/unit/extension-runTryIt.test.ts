@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { formatRecord } from '../../language/promptFormat';
 import { isRunPanelWebviewMessage } from '../../protocol/panel';
 import type { TrainerEvent } from '../../protocol/trainer';
-import { formatTryItPrompt, generateArgs, parseGenerateOutput, runGenerate, tryItTarget, TryItSession } from '../../extension/tryIt';
+import { formatTryItPrompt, generateArgs, parseGenerateOutput, runGenerate, tryItTarget, TryItSession } from '../../extension/training/tryIt';
 import { recordedRun } from '../browser/fixtures/streams';
 import { GENERATE_OPTIONS } from '../../cli/generate';
 import { parseFlags } from '../../cli/usage';

@@ -6,12 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fake from './extension-fakeVscode';
-import { resolveTrainConfig } from '../../protocol/trainer';
+import { resolveTrainConfig } from '../../trainer/runConfig';
 import { createRunFolder } from '../../trainer/runOwnership';
 import { fixtureCheckpoint } from './runFolderFixture';
 
 fake.installFakeVscode();
-const view = require('../../extension/runsView') as typeof import('../../extension/runsView');
+const view = require('../../extension/training/runsView') as typeof import('../../extension/training/runsView');
 
 const root = path.join(__dirname, '../..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));

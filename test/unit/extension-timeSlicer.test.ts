@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runInSlices } from '../../extension/timeSlicer';
+import { runInSlices } from '../../extension/dataset/timeSlicer';
 
 function busy(ms: number): void {
   const end = performance.now() + ms;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { finishedMessage, summaryDiagnosticMessage } from '../../extension/validationSummary';
+import { finishedMessage, summaryDiagnosticMessage } from '../../extension/dataset/validationSummary';
 
 const counts = { format: 'alpaca', records: 12, errors: 6, warnings: 1, truncated: false };
 

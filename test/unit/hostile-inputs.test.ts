@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { toHfConfig, presetConfig } from '../../trainer/config';
+import { toHfConfig, presetConfig } from '../../trainer/models/gpt2/config';
 import { UsageError } from '../../cli/usage';
-import { initBackend } from '../../trainer/backend';
+import { initBackend } from '../../trainer/compute/backend';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'hostile-'));
 after(() => fs.rmSync(root, { recursive: true, force: true }));

@@ -11,8 +11,9 @@ import { readRegularFile, readRegularFileSync, NotRegularFileError } from '../..
 import { readDataset } from '../../language/readDataset';
 import { validateFile } from '../../language/validateFile';
 import { loadSchemaFile } from '../../extension/schemaSetting';
-import { parseTrainArgs, TrainConfigError } from '../../protocol/trainer';
-import { loadModelFolder } from '../../trainer/modelFiles';
+import { TrainConfigError } from '../../protocol/options';
+import { parseTrainArgs } from '../../trainer/runConfig';
+import { loadModelFolder } from '../../trainer/formats/modelFolder';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'regular-file-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));

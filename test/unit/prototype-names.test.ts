@@ -10,19 +10,11 @@ import { validateText } from '../../language/datasetDocument';
 import { validateFile } from '../../language/validateFile';
 import { computeStatistics } from '../../language/preview';
 import type { DatasetDiagnostic } from '../../language/types';
-import {
-  parseTrainArgs,
-  parseTrainFlags,
-  readConfigFile,
-  type DoneEvent,
-  type EvalEvent,
-  type StartEvent,
-  type StepEvent,
-  type TrainerEvent,
-} from '../../protocol/trainer';
+import type { DoneEvent, EvalEvent, StartEvent, StepEvent, TrainerEvent } from '../../protocol/trainer';
+import { parseTrainArgs, parseTrainFlags, readConfigFile } from '../../trainer/runConfig';
 import { EventWriter } from '../../trainer/runFolder';
 import { train } from '../../trainer/train';
-import { assignLabels, labelMapping } from '../../trainer/classificationHead';
+import { assignLabels, labelMapping } from '../../trainer/heads/classification';
 import { resolveModel } from '../../trainer/hub';
 import { execFileSync } from 'node:child_process';
 import { RunModel } from '../../webview/common/runModel';

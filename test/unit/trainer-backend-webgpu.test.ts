@@ -4,8 +4,8 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { adapterDescription, BackendUnavailableError, initBackend, isSoftwareAdapter } from '../../trainer/backend';
-import { GPT2Model } from '../../trainer/model';
+import { adapterDescription, BackendUnavailableError, initBackend, isSoftwareAdapter } from '../../trainer/compute/backend';
+import { buildModel } from '../../trainer/loadModel';
 import { assertAllClose, assertRelClose, gpt2Sums, reordered } from './tolerance';
 
 const STEP_CONFIG = { vocabSize: 61, nPositions: 16, nEmbd: 16, nLayer: 2, nHead: 2, layerNormEpsilon: 1e-5, dropout: 0 };
@@ -27,7 +27,7 @@ test('software adapters (llvmpipe, lavapipe, SwiftShader, WARP, fallback) are re
 
 /** Loss and gradients of one step of a small GPT-2 on the running backend (read asynchronously: webgpu has no dataSync in Node). */
 async function step(): Promise<{ loss: number; grads: Float32Array[] }> {
-  const model = new GPT2Model(STEP_CONFIG, { strategy: 'full' }, 7);
+  const model = buildModel(STEP_CONFIG, { strategy: 'full' }, 7);
   const vars = model.trainableVariables().map((v) => v.variable);
   const ids = tf.tensor2d(
     [
@@ -101,7 +101,7 @@ test('auto probes Dawn only where a GPU device node exists (Linux: /dev/dri/rend
   const fsp = await import('node:fs');
   const os = await import('node:os');
   const path = await import('node:path');
-  const { mayHaveGpu } = await import('../../trainer/backend');
+  const { mayHaveGpu } = await import('../../trainer/compute/backend');
   const dev = fsp.mkdtempSync(path.join(os.tmpdir(), 'ft-dev-'));
   try {
     const linux = process.platform === 'linux';

@@ -203,7 +203,7 @@ test("a user's error (bad flag, dataset, model, file or path) is its message alo
     throw new Error('expected a file-system error');
   };
   const { DatasetError } = await import('../../trainer/data');
-  const { TrainConfigError } = await import('../../protocol/trainer');
+  const { TrainConfigError } = await import('../../protocol/options');
   for (const err of [
     fsError(() => fs.mkdirSync(file)),
     fsError(() => fs.readFileSync(path.join(dir, 'none'))),

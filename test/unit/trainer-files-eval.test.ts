@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { run } from '../../cli/eval';
-import { loadModelFolder } from '../../trainer/modelFiles';
+import { loadModelFolder } from '../../trainer/formats/modelFolder';
 import { captureStdout } from './captureStdout';
 import { assertRelClose, gpt2Sums, reordered } from './tolerance';
 

@@ -6,12 +6,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import { presetConfig, type GPT2Config } from '../../trainer/config';
+import { initBackend } from '../../trainer/compute/backend';
+import { presetConfig, type GPT2Config } from '../../trainer/models/gpt2/config';
 import { adapterKind, applyTemplate, generate, generateTokens, pickToken } from '../../trainer/generate';
-import { GPT2Model } from '../../trainer/model';
-import { savePeftAdapter } from '../../trainer/modelFiles';
-import { savePromptAdapter } from '../../trainer/promptTuning';
+import { buildModel } from '../../trainer/loadModel';
+import { loraLayersOf } from '../../trainer/strategies/lora';
+import { saveAdapter, type TunedModel } from '../../trainer/strategies/tunedModel';
 import { gpt2Tokenizer } from '../../language/tokenizer';
 import { run as generateCli } from '../../cli/generate';
 import { UsageError } from '../../cli/usage';
@@ -22,7 +22,7 @@ before(async () => {
   await initBackend('cpu');
 });
 
-function argmaxAfter(model: GPT2Model, ids: number[]): number {
+function argmaxAfter(model: TunedModel, ids: number[]): number {
   return tf.tidy(() => {
     const logits = model.logits(tf.tensor2d([ids], [1, ids.length], 'int32'), tf.ones([1, ids.length]) as tf.Tensor2D);
     return tf.argMax(tf.reshape(tf.slice(logits, [0, ids.length - 1, 0], [1, 1, small.vocabSize]), [small.vocabSize])).dataSync()[0];
@@ -30,7 +30,7 @@ function argmaxAfter(model: GPT2Model, ids: number[]): number {
 }
 
 test('greedy generation is the argmax of the logits, step by step, cropped to the context', () => {
-  const model = new GPT2Model(small, { strategy: 'full' }, 4);
+  const model = buildModel(small, { strategy: 'full' }, 4);
   const prompt = [1, 2, 3];
   const { tokens, stopReason } = generateTokens(model, prompt, { maxNewTokens: 20, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 39 });
   assert.equal(stopReason, 'max-tokens');
@@ -44,7 +44,7 @@ test('greedy generation is the argmax of the logits, step by step, cropped to th
 });
 
 test('generation stops at end-of-text, which is not part of the output', () => {
-  const model = new GPT2Model(small, { strategy: 'full' }, 4);
+  const model = buildModel(small, { strategy: 'full' }, 4);
   const first = generateTokens(model, [1, 2, 3], { maxNewTokens: 5, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: -1 });
   // declare the third greedy token the end-of-text id: generation must stop before it
   const stopped = generateTokens(model, [1, 2, 3], { maxNewTokens: 5, temperature: 0, topK: 0, seed: 0, stopAtEos: true, eosId: first.tokens[2] });
@@ -78,10 +78,10 @@ test('templates format the prompt as training records were', () => {
 test('a LoRA adapter folder applies to --model: generate() follows the fine-tuned model, not the base', async () => {
   const tiny = presetConfig('tiny');
   // the tiny preset is random from the seed: the same seed rebuilds the same base weights
-  const tuned = new GPT2Model(tiny, { strategy: 'lora', r: 2, alpha: 4, dropout: 0, targets: ['c_attn'] }, 42);
-  for (const l of tuned.loraLayers) l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', 1));
+  const tuned = buildModel(tiny, { strategy: 'lora', r: 2, alpha: 4, dropout: 0, targets: ['c_attn'] }, 42);
+  for (const l of loraLayersOf(tuned)) l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', 1));
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-generate-'));
-  savePeftAdapter(tuned, 'tiny', dir);
+  saveAdapter(tuned, 'tiny', dir);
   assert.equal(adapterKind(dir), 'lora');
   const ids = gpt2Tokenizer().encode('The weather today');
   const expected = generateTokens(tuned, ids, { maxNewTokens: 4, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 50256 }).tokens;
@@ -95,9 +95,9 @@ test('a LoRA adapter folder applies to --model: generate() follows the fine-tune
 
 test('a prompt-tuning folder applies too', async () => {
   const tiny = presetConfig('tiny');
-  const tuned = new GPT2Model(tiny, { strategy: 'prompt', virtualTokens: 3 }, 42);
+  const tuned = buildModel(tiny, { strategy: 'prompt', virtualTokens: 3 }, 42);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-generate-'));
-  savePromptAdapter(tuned, { baseModel: 'tiny', tokenizerName: 'tiny' }, dir);
+  saveAdapter(tuned, 'tiny', dir);
   assert.equal(adapterKind(dir), 'prompt');
   const ids = gpt2Tokenizer().encode('Hello');
   const expected = generateTokens(tuned, ids, { maxNewTokens: 3, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 50256 }).tokens;

@@ -6,12 +6,12 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import { nativeMatMulActive, registerTrainingKernels } from '../../trainer/kernels';
+import { initBackend } from '../../trainer/compute/backend';
+import { nativeMatMulActive, registerTrainingKernels } from '../../trainer/compute/kernels';
 import { loadNativeBlas, nativeAddonCandidates, nativeBlasUnavailableReason, openBlasCoreType } from '../../trainer/native/blas';
-import { GPT2Model } from '../../trainer/model';
-import { loadModelFolder } from '../../trainer/modelFiles';
-import type { StrategyConfig } from '../../trainer/strategy';
+import { loadModelFolder } from '../../trainer/formats/modelFolder';
+import { buildModel, modelFromWeights } from '../../trainer/loadModel';
+import type { StrategyConfig } from '../../trainer/strategies/strategy';
 import { assertAllClose, assertRelClose, gpt2Sums, reordered, reorderedSum } from './tolerance';
 
 const ROOT = path.join(__dirname, '..', '..');
@@ -62,7 +62,7 @@ describe('native BLAS matMul', () => {
     if (process.arch !== 'x64') return; // Prescott (SSE3) is an x86-64 kernel set
     // OpenBLAS reads OPENBLAS_CORETYPE once, when it loads: a fresh process per setting.
     const device = (core: string) => {
-      const code = "require('./trainer/backend').initBackend('wasm').then((i) => console.log(i.device))";
+      const code = "require('./trainer/compute/backend').initBackend('wasm').then((i) => console.log(i.device))";
       const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { cwd: ROOT, env: { ...process.env, OPENBLAS_CORETYPE: core }, encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
       return r.stdout.trim();
@@ -119,7 +119,7 @@ describe('native BLAS matMul', () => {
     const dir = path.join(FIXTURES, 'f32-plain');
     const want = (JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as { loss: number }).loss;
     const { config, weights } = loadModelFolder(dir);
-    const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
+    const model = modelFromWeights(config, weights, { strategy: 'full' }, 0);
     const loss = () =>
       tf.tidy(() => {
         const t = IDS.length;
@@ -150,7 +150,7 @@ describe('native BLAS matMul', () => {
     test(`${strategy.strategy}: a training step's loss and gradients are the same with native matMul as with wasm's own`, () => {
       const config = { vocabSize: 97, nPositions: 16, nEmbd: 32, nLayer: 2, nHead: 4, layerNormEpsilon: 1e-5, dropout: 0 };
       const tokens = 13;
-      const model = new GPT2Model(config, strategy, 3);
+      const model = buildModel(config, strategy, 3);
       const vars = model.trainableVariables().map((v) => v.variable);
       // LoRA's B starts at 0, which would make A's gradient 0 on both paths; give B values.
       for (const v of vars) if (/lora_B/.test(v.name)) v.assign(tf.randomNormal(v.shape, 0, 0.05, 'float32', 9));

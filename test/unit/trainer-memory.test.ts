@@ -2,7 +2,7 @@
 // be refused up front with advice, runs that fit must not be, and a run-time abort gets the same advice.
 import { describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
-import { presetConfig, type GPT2Config } from '../../trainer/config';
+import { presetConfig, type GPT2Config } from '../../trainer/models/gpt2/config';
 import {
   checkMemoryFits,
   explainWasmAbort,
@@ -13,7 +13,7 @@ import {
   WasmOutOfMemoryError,
 } from '../../trainer/memoryGuard';
 import { formatBytes, memoryEstimate } from '../../trainer/params';
-import type { StrategyConfig } from '../../trainer/strategy';
+import type { StrategyConfig } from '../../trainer/strategies/strategy';
 
 const gpt2 = presetConfig('gpt2');
 const full: StrategyConfig = { strategy: 'full' };

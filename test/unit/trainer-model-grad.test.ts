@@ -1,13 +1,17 @@
-// Finite-difference checks of the hand-written gradients (trainer/ops.ts) through whole tiny models:
+// Finite-difference checks of the hand-written gradients (trainer/compute/ops.ts) through whole tiny models:
 // embeddings, LayerNorm, attention (with padding and dropout), gelu_new MLP, tied head, cross-entropy,
 // and LoRA layers. Central differences in float32 on small shapes.
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import type { GPT2Config } from '../../trainer/config';
-import { expectedKeys, expectedShape, GPT2Model, type NamedTensor } from '../../trainer/model';
-import type { StrategyConfig } from '../../trainer/strategy';
+import { initBackend } from '../../trainer/compute/backend';
+import type { GPT2Config } from '../../trainer/models/gpt2/config';
+import { modelFromWeights } from '../../trainer/loadModel';
+import { expectedKeys, expectedShape } from '../../trainer/models/gpt2/weights';
+import type { NamedTensor } from '../../trainer/models/model';
+import { loraLayersOf } from '../../trainer/strategies/lora';
+import type { TunedModel } from '../../trainer/strategies/tunedModel';
+import type { StrategyConfig } from '../../trainer/strategies/strategy';
 
 const config: GPT2Config = { vocabSize: 13, nPositions: 8, nEmbd: 8, nLayer: 1, nHead: 2, layerNormEpsilon: 1e-5, dropout: 0 };
 
@@ -52,13 +56,13 @@ const mask = () =>
     [B, T],
   );
 
-function lossOf(model: GPT2Model, training: boolean): tf.Scalar {
+function lossOf(model: TunedModel, training: boolean): tf.Scalar {
   model.dropoutCounter = 0; // the same dropout masks on every evaluation
   return tf.sum(model.tokenLoss(ids(), labels(), mask(), training));
 }
 
 /** Compares d loss / d v at a few coordinates of every trainable variable with central differences. */
-function checkGradients(model: GPT2Model, training: boolean, coordsPerVariable = 3): number {
+function checkGradients(model: TunedModel, training: boolean, coordsPerVariable = 3): number {
   const vars = model.trainableVariables();
   const { grads } = tf.variableGrads(
     () => lossOf(model, training),
@@ -95,30 +99,30 @@ before(async () => {
 });
 
 test('full model: every gradient (embeddings, block, final norm, tied head) matches finite differences', () => {
-  const model = GPT2Model.fromWeights(config, randomWeights(config, 1), { strategy: 'full' }, 0);
+  const model = modelFromWeights(config, randomWeights(config, 1), { strategy: 'full' }, 0);
   assert.equal(checkGradients(model, false), 3 * (2 + 12 + 2));
   model.dispose();
 });
 
 test('with dropout in training, gradients still match finite differences for the same masks', () => {
   const cfg = { ...config, dropout: 0.2 };
-  const model = GPT2Model.fromWeights(cfg, randomWeights(cfg, 2), { strategy: 'full' }, 4);
+  const model = modelFromWeights(cfg, randomWeights(cfg, 2), { strategy: 'full' }, 4);
   checkGradients(model, true, 2);
   model.dispose();
 });
 
 test('LoRA layers: gradients of A and B match finite differences', () => {
   const strategy: StrategyConfig = { strategy: 'lora', r: 2, alpha: 4, dropout: 0, targets: 'all-linear' };
-  const model = GPT2Model.fromWeights(config, randomWeights(config, 3), strategy, 0);
-  model.loraLayers.forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', 70 + i)));
+  const model = modelFromWeights(config, randomWeights(config, 3), strategy, 0);
+  loraLayersOf(model).forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', 70 + i)));
   assert.equal(checkGradients(model, false), 3 * 8);
   model.dispose();
 });
 
 test('LoRA with dropout on its input: gradients match for the same masks', () => {
   const strategy: StrategyConfig = { strategy: 'lora', r: 2, alpha: 2, dropout: 0.3, targets: ['c_attn'] };
-  const model = GPT2Model.fromWeights(config, randomWeights(config, 4), strategy, 1);
-  model.loraLayers.forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', 90 + i)));
+  const model = modelFromWeights(config, randomWeights(config, 4), strategy, 1);
+  loraLayersOf(model).forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', 90 + i)));
   checkGradients(model, true, 3);
   model.dispose();
 });

@@ -1,11 +1,11 @@
-// The kernels of trainer/ops.ts against float64 references written out in plain JS, the kernels
-// trainer/kernels.ts registers, and backend selection.
+// The kernels of trainer/compute/ops.ts against float64 references written out in plain JS, the kernels
+// trainer/compute/kernels.ts registers, and backend selection.
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendUnavailableError, initBackend } from '../../trainer/backend';
-import { CROSS_ENTROPY_GRAD } from '../../trainer/kernels';
-import { attentionMaskBias, batchedMatMul, causalSelfAttention, crossEntropy, geluNew, layerNorm } from '../../trainer/ops';
+import { BackendUnavailableError, initBackend } from '../../trainer/compute/backend';
+import { CROSS_ENTROPY_GRAD } from '../../trainer/compute/kernels';
+import { attentionMaskBias, batchedMatMul, causalSelfAttention, crossEntropy, geluNew, layerNorm } from '../../trainer/compute/ops';
 import { againstExact, assertAllClose, elementwise, reorderedSum } from './tolerance';
 
 function rand(n: number, seed: number, scale = 1): number[] {

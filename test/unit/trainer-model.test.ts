@@ -6,12 +6,15 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import { GPT2Model } from '../../trainer/model';
-import { loadModelFolder, loadPeftAdapter, saveFullModel, savePeftAdapter } from '../../trainer/modelFiles';
-import { readSafetensors } from '../../trainer/safetensors';
+import { initBackend } from '../../trainer/compute/backend';
+import { loadModelFolder } from '../../trainer/formats/modelFolder';
+import { modelFromWeights } from '../../trainer/loadModel';
+import { saveFullModel } from '../../trainer/output';
+import { loadPeftAdapter, loraLayersOf } from '../../trainer/strategies/lora';
+import { saveAdapter, type TunedModel } from '../../trainer/strategies/tunedModel';
+import { readSafetensors } from '../../trainer/formats/safetensors';
 import { gpt2TokenizerDir } from '../../language/tokenizer';
-import type { StrategyConfig } from '../../trainer/strategy';
+import type { StrategyConfig } from '../../trainer/strategies/strategy';
 import { assertAbsClose, assertAllClose, assertRelClose, gpt2Sums, reordered, reorderedSum } from './tolerance';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
@@ -29,7 +32,7 @@ function expected(dir: string): Expected {
 }
 
 /** Mean next-token loss over IDS, the last 8 logits of the last position, and the logits' sum. */
-function evaluate(model: GPT2Model, ids = IDS): { loss: number; head: number[]; sum: number } {
+function evaluate(model: TunedModel, ids = IDS): { loss: number; head: number[]; sum: number } {
   return tf.tidy(() => {
     const t = ids.length;
     const input = tf.tensor2d([ids], [1, t], 'int32');
@@ -70,7 +73,7 @@ describe('GPT-2 matches the PyTorch reference', () => {
     test(`${name}: loss and logits within float32 reordering of PyTorch's`, () => {
       const dir = path.join(FIXTURES, name);
       const { config, weights } = loadModelFolder(dir);
-      const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
+      const model = modelFromWeights(config, weights, { strategy: 'full' }, 0);
       const got = evaluate(model);
       const want = expected(dir);
       const rel = parity(config);
@@ -86,8 +89,8 @@ describe('GPT-2 matches the PyTorch reference', () => {
     const adapter = loadPeftAdapter(path.join(FIXTURES, 'lora-adapter'));
     assert.equal(adapter.strategy.r, 4);
     assert.equal(adapter.strategy.alpha, 8);
-    const model = GPT2Model.fromWeights(base.config, base.weights, adapter.strategy, 0);
-    model.loadLoraStateDict(adapter.weights);
+    const model = modelFromWeights(base.config, base.weights, adapter.strategy, 0);
+    model.loadAdapterState(adapter.weights);
     const want = expected(path.join(FIXTURES, 'lora-adapter'));
     const got = evaluate(model);
     // The adapter adds one product of rank r per target: within the fixture model's bound.
@@ -105,12 +108,12 @@ describe('strategies', () => {
   const { config, weights } = loadModelFolder(path.join(FIXTURES, 'f32-plain'));
 
   test('LoRA with B = 0 computes exactly the base model', () => {
-    const base = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
-    const lora = GPT2Model.fromWeights(config, weights, loraStrategy, 0);
+    const base = modelFromWeights(config, weights, { strategy: 'full' }, 0);
+    const lora = modelFromWeights(config, weights, loraStrategy, 0);
     // A is random (PEFT's init) and B zero.
-    assert.ok(tf.tidy(() => tf.max(tf.abs(lora.loraLayers[0].aT)).dataSync()[0]) > 0);
+    assert.ok(tf.tidy(() => tf.max(tf.abs(loraLayersOf(lora)[0].aT)).dataSync()[0]) > 0);
     assert.equal(
-      tf.tidy(() => tf.max(tf.abs(lora.loraLayers[0].bT)).dataSync()[0]),
+      tf.tidy(() => tf.max(tf.abs(loraLayersOf(lora)[0].bT)).dataSync()[0]),
       0,
     );
     const a = evaluate(base);
@@ -122,23 +125,23 @@ describe('strategies', () => {
   });
 
   test('LoRA merged into the weights (hfStateDict merged) equals the unmerged model', () => {
-    const lora = GPT2Model.fromWeights(config, weights, loraStrategy, 0);
-    lora.loraLayers.forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', i + 1)));
+    const lora = modelFromWeights(config, weights, loraStrategy, 0);
+    loraLayersOf(lora).forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.5, 'float32', i + 1)));
     const unmerged = evaluate(lora);
-    const merged = GPT2Model.fromWeights(config, lora.hfStateDict({ merged: true }), { strategy: 'full' }, 0);
+    const merged = modelFromWeights(config, lora.hfStateDict({ merged: true }), { strategy: 'full' }, 0);
     const m = evaluate(merged);
     // Merging reorders each target's x·W + s·(x·A)·B into x·(W + s·A·B): the forward pass's bound plus the rank-r product's.
     const rel = parity(config) + reorderedSum(loraStrategy.r);
     assertRelClose(m.loss, unmerged.loss, rel, 'merged loss');
     assertAllClose(m.head, unmerged.head, rel, 'merged last logits');
     // Unmerged export keeps the base weights.
-    const plain = GPT2Model.fromWeights(config, lora.hfStateDict(), { strategy: 'full' }, 0);
-    assert.equal(evaluate(plain).loss, evaluate(GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0)).loss);
+    const plain = modelFromWeights(config, lora.hfStateDict(), { strategy: 'full' }, 0);
+    assert.equal(evaluate(plain).loss, evaluate(modelFromWeights(config, weights, { strategy: 'full' }, 0)).loss);
     for (const model of [lora, merged, plain]) model.dispose();
   });
 
   test('LoRA trains only A and B; full trains everything; partial skips the frozen blocks', () => {
-    const lora = GPT2Model.fromWeights(config, weights, loraStrategy, 0);
+    const lora = modelFromWeights(config, weights, loraStrategy, 0);
     const names = lora.trainableVariables().map((v) => v.name);
     assert.deepEqual(names, [
       'base_model.model.transformer.h.0.attn.c_attn.lora_A.weight',
@@ -150,7 +153,7 @@ describe('strategies', () => {
       'base_model.model.transformer.h.1.mlp.c_fc.lora_A.weight',
       'base_model.model.transformer.h.1.mlp.c_fc.lora_B.weight',
     ]);
-    const full = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
+    const full = modelFromWeights(config, weights, { strategy: 'full' }, 0);
     assert.equal(full.trainableVariables().length, 2 + 12 * config.nLayer + 2);
     const decay = full
       .trainableVariables()
@@ -158,7 +161,7 @@ describe('strategies', () => {
       .map((v) => v.name);
     assert.ok(decay.includes('transformer.wte.weight') && decay.includes('transformer.h.0.attn.c_attn.weight'));
     assert.ok(!decay.some((n) => n.endsWith('.bias') || n.includes('ln_')), 'no decay on biases and norms');
-    const partial = GPT2Model.fromWeights(config, weights, { strategy: 'partial', freezeLayers: 1, freezeEmbeddings: true }, 0);
+    const partial = modelFromWeights(config, weights, { strategy: 'partial', freezeLayers: 1, freezeEmbeddings: true }, 0);
     const pn = partial.trainableVariables().map((v) => v.name);
     assert.ok(pn.every((n) => !n.includes('h.0.') && !n.includes('wte') && !n.includes('wpe')));
     assert.ok(pn.includes('transformer.h.1.mlp.c_proj.weight') && pn.includes('transformer.ln_f.weight'));
@@ -166,7 +169,7 @@ describe('strategies', () => {
   });
 
   test('frozen weights get no gradient and stay unchanged by a training step', () => {
-    const partial = GPT2Model.fromWeights(config, weights, { strategy: 'partial', freezeLayers: 1 }, 0);
+    const partial = modelFromWeights(config, weights, { strategy: 'partial', freezeLayers: 1 }, 0);
     const vars = partial.trainableVariables();
     const frozen = partial.namedParameters().find(([n]) => n === 'transformer.h.0.attn.c_attn.weight')![1];
     assert.equal(frozen.trainable, false);
@@ -189,7 +192,7 @@ describe('strategies', () => {
   });
 
   test("padding: masked keys do not change the real tokens' loss, and ignored labels cost 0", () => {
-    const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
+    const model = modelFromWeights(config, weights, { strategy: 'full' }, 0);
     const t = IDS.length;
     const padded = [...IDS, 0, 0, 0, 0];
     const input = tf.tensor2d([padded, padded], [2, t + 4], 'int32');
@@ -220,7 +223,7 @@ describe('strategies', () => {
   test('dropout is active only in training and is repeatable for a seed', () => {
     const cfg = { ...config, dropout: 0.5 };
     const run = (training: boolean, seed: number) => {
-      const model = GPT2Model.fromWeights(cfg, weights, { strategy: 'full' }, seed);
+      const model = modelFromWeights(cfg, weights, { strategy: 'full' }, seed);
       const t = IDS.length;
       const out = tf.tidy(
         () =>
@@ -244,7 +247,7 @@ describe('strategies', () => {
   });
 
   test('token ids outside the vocabulary and sequences past the context are refused', () => {
-    const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
+    const model = modelFromWeights(config, weights, { strategy: 'full' }, 0);
     assert.throws(
       () => model.logits(tf.tensor2d([[1, 320]], [1, 2], 'int32'), tf.ones([1, 2]) as tf.Tensor2D),
       /token id 320 is outside the model's vocabulary \(320 tokens\)/,
@@ -259,20 +262,20 @@ describe('strategies', () => {
   test('bad weights are reported by name', () => {
     const missing = new Map(weights);
     missing.delete('transformer.h.1.mlp.c_fc.bias');
-    assert.throws(() => GPT2Model.fromWeights(config, missing, { strategy: 'full' }, 0), /missing weight\(s\): transformer\.h\.1\.mlp\.c_fc\.bias/);
+    assert.throws(() => modelFromWeights(config, missing, { strategy: 'full' }, 0), /missing weight\(s\): transformer\.h\.1\.mlp\.c_fc\.bias/);
     const wrong = new Map(weights);
     wrong.set('transformer.ln_f.weight', { shape: [5], data: new Float32Array(5) });
-    assert.throws(() => GPT2Model.fromWeights(config, wrong, { strategy: 'full' }, 0), /ln_f\.weight' has shape \[5\], expected \[32\]/);
+    assert.throws(() => modelFromWeights(config, wrong, { strategy: 'full' }, 0), /ln_f\.weight' has shape \[5\], expected \[32\]/);
     const extra = new Map(weights);
     extra.set('score.weight', { shape: [2, 32], data: new Float32Array(64) });
-    assert.throws(() => GPT2Model.fromWeights(config, extra, { strategy: 'full' }, 0), /unexpected weight 'score\.weight'/);
+    assert.throws(() => modelFromWeights(config, extra, { strategy: 'full' }, 0), /unexpected weight 'score\.weight'/);
   });
 });
 
 describe('model files', () => {
   test('a saved full model loads back identical, in HF layout with tokenizer files', () => {
     const { config, weights } = loadModelFolder(path.join(FIXTURES, 'f16-prefixed'));
-    const model = GPT2Model.fromWeights(config, weights, { strategy: 'full' }, 0);
+    const model = modelFromWeights(config, weights, { strategy: 'full' }, 0);
     const out = tmpDir();
     saveFullModel(model, config, gpt2TokenizerDir(), out);
     for (const f of ['config.json', 'model.safetensors', 'vocab.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json'])
@@ -286,7 +289,7 @@ describe('model files', () => {
     assert.deepEqual(back.config, { ...config, bosTokenId: 319, eosTokenId: 319 });
     for (const [k, v] of weights) assert.deepEqual(back.weights.get(k)!.data, v.data, k);
     assert.equal(back.tokenizer!.encode('Hello world').join(','), '15496,995');
-    const reloaded = GPT2Model.fromWeights(back.config, back.weights, { strategy: 'full' }, 0);
+    const reloaded = modelFromWeights(back.config, back.weights, { strategy: 'full' }, 0);
     assert.equal(evaluate(reloaded).loss, evaluate(model).loss);
     model.dispose();
     reloaded.dispose();
@@ -294,10 +297,10 @@ describe('model files', () => {
 
   test('a saved PEFT adapter reads back with the same weights and the same loss', () => {
     const { config, weights } = loadModelFolder(path.join(FIXTURES, 'f32-plain'));
-    const model = GPT2Model.fromWeights(config, weights, { strategy: 'lora', r: 2, alpha: 4, dropout: 0.1, targets: 'all-linear' }, 5);
-    model.loraLayers.forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.3, 'float32', 50 + i)));
+    const model = modelFromWeights(config, weights, { strategy: 'lora', r: 2, alpha: 4, dropout: 0.1, targets: 'all-linear' }, 5);
+    loraLayersOf(model).forEach((l, i) => l.bT.assign(tf.randomNormal(l.bT.shape, 0, 0.3, 'float32', 50 + i)));
     const out = tmpDir();
-    savePeftAdapter(model, 'my/base', out);
+    saveAdapter(model, 'my/base', out);
     const cfg = JSON.parse(fs.readFileSync(path.join(out, 'adapter_config.json'), 'utf8'));
     assert.equal(cfg.peft_type, 'LORA');
     assert.equal(cfg.task_type, 'CAUSAL_LM');
@@ -310,8 +313,8 @@ describe('model files', () => {
     assert.deepEqual(tensors.get('base_model.model.transformer.h.0.attn.c_attn.lora_B.weight')!.shape, [96, 2]);
     assert.deepEqual(tensors.get('base_model.model.transformer.h.1.mlp.c_proj.lora_A.weight')!.shape, [2, 128]);
     const adapter = loadPeftAdapter(out);
-    const again = GPT2Model.fromWeights(config, weights, adapter.strategy, 9);
-    again.loadLoraStateDict(adapter.weights);
+    const again = modelFromWeights(config, weights, adapter.strategy, 9);
+    again.loadAdapterState(adapter.weights);
     assert.equal(evaluate(again).loss, evaluate(model).loss);
     model.dispose();
     again.dispose();

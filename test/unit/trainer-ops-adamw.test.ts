@@ -1,11 +1,11 @@
-// The fused AdamW update (trainer/kernels.ts, ops.adamwUpdate) against PyTorch's AdamW arithmetic in
+// The fused AdamW update (trainer/compute/kernels.ts, ops.adamwUpdate) against PyTorch's AdamW arithmetic in
 // float64, over several steps, with and without weight decay, on wasm and cpu.
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import { ADAMW_UPDATE } from '../../trainer/kernels';
-import { adamwUpdate } from '../../trainer/ops';
+import { initBackend } from '../../trainer/compute/backend';
+import { ADAMW_UPDATE } from '../../trainer/compute/kernels';
+import { adamwUpdate } from '../../trainer/compute/ops';
 import { assertAllClose, elementwise } from './tolerance';
 
 function reference(w0: number[], grads: number[][], lr: number, wd: number, decay: boolean) {

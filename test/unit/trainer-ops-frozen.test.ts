@@ -4,9 +4,9 @@
 import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import { GPT2Model } from '../../trainer/model';
-import type { StrategyConfig } from '../../trainer/strategy';
+import { initBackend } from '../../trainer/compute/backend';
+import { buildModel } from '../../trainer/loadModel';
+import type { StrategyConfig } from '../../trainer/strategies/strategy';
 
 // Distinct sizes so that every weight shape is unambiguous: E=24, 3E=72, 4E=96, V=50.
 const config = { vocabSize: 50, nPositions: 16, nEmbd: 24, nLayer: 2, nHead: 2, layerNormEpsilon: 1e-5, dropout: 0 };
@@ -18,7 +18,7 @@ before(async () => {
 
 /** Output shapes of every matMul in one forward + backward step. */
 async function matMulShapes(strategy: StrategyConfig): Promise<string[]> {
-  const model = new GPT2Model(config, strategy, 1);
+  const model = buildModel(config, strategy, 1);
   const vars = model.trainableVariables().map((v) => v.variable);
   const ids = tf.tensor2d(
     [

@@ -5,10 +5,12 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { baseParameterCount, checkFitsInMemory, fromHfConfig, ModelConfigError, presetConfig, toHfConfig } from '../../trainer/config';
-import { loadModelFolder } from '../../trainer/modelFiles';
+import { baseParameterCount, checkFitsInMemory, fromHfConfig, ModelConfigError, presetConfig, toHfConfig } from '../../trainer/models/gpt2/config';
+import { loadModelFolder } from '../../trainer/formats/modelFolder';
 import { memoryEstimate, parameterBreakdown } from '../../trainer/params';
-import { loraTargets, type StrategyConfig } from '../../trainer/strategy';
+import { modelStructure } from '../../trainer/models/registry';
+import { loraTargets } from '../../trainer/strategies/lora';
+import type { StrategyConfig } from '../../trainer/strategies/strategy';
 import { run } from '../../cli/params';
 import { UsageError } from '../../cli/usage';
 import { captureStdout } from './captureStdout';
@@ -51,7 +53,7 @@ describe('parameter breakdown', () => {
   });
 
   test('targets match like PEFT: by name suffix', () => {
-    const names = (t: string[]) => loraTargets(presetConfig('tiny'), t).map((m) => m.module);
+    const names = (t: string[]) => loraTargets(modelStructure(presetConfig('tiny')), t).map((m) => m.module);
     assert.deepEqual(names(['c_proj']), [
       'transformer.h.0.attn.c_proj',
       'transformer.h.0.mlp.c_proj',

@@ -7,7 +7,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseTrainArgs, type StepEvent, type TrainerEvent } from '../../protocol/trainer';
+import type { StepEvent, TrainerEvent } from '../../protocol/trainer';
+import { parseTrainArgs } from '../../trainer/runConfig';
 import { EventWriter } from '../../trainer/runFolder';
 import { train } from '../../trainer/train';
 

@@ -4,7 +4,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { encodeSafetensors, readSafetensors, readSafetensorsMetadata, SafetensorsError, writeSafetensors } from '../../trainer/safetensors';
+import { encodeSafetensors, readSafetensors, readSafetensorsMetadata, SafetensorsError, writeSafetensors } from '../../trainer/formats/safetensors';
 
 /** A safetensors file from a header object and raw data bytes. */
 function file(header: Record<string, unknown>, data: Buffer): Buffer {

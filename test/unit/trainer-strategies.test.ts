@@ -7,9 +7,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../../trainer/backend';
-import { presetConfig, type GPT2Config } from '../../trainer/config';
-import { adapterStateDict, loadAdapterStateDict, loadBottleneckAdapter, saveBottleneckAdapter } from '../../trainer/adapter';
+import { initBackend } from '../../trainer/compute/backend';
+import { presetConfig, type GPT2Config } from '../../trainer/models/gpt2/config';
 import {
   assignLabels,
   ClassificationHead,
@@ -17,13 +16,15 @@ import {
   labelMapping,
   readClassificationFolder,
   saveClassificationModel,
-} from '../../trainer/classificationHead';
+} from '../../trainer/heads/classification';
 import { padBatch, type TrainingExample } from '../../trainer/data';
-import { GPT2Model } from '../../trainer/model';
+import { buildModel, modelFromWeights } from '../../trainer/loadModel';
 import { parameterBreakdown } from '../../trainer/params';
-import { initPromptFromTokens, loadPromptAdapter, promptInitTokenIds, savePromptAdapter } from '../../trainer/promptTuning';
-import { adapterParamsPerBlock, type StrategyConfig } from '../../trainer/strategy';
-import { microBatchGradients, rowWeights } from '../../trainer/train';
+import { readAdapter } from '../../trainer/strategies';
+import { initPromptFromTokens, promptEmbeddingsOf, promptInitTokenIds } from '../../trainer/strategies/prompt';
+import { saveAdapter, type TunedModel } from '../../trainer/strategies/tunedModel';
+import { adapterParamsPerBlock, type StrategyConfig } from '../../trainer/strategies/strategy';
+import { microBatchGradients, rowWeights } from '../../trainer/step';
 import { run as paramsCli } from '../../cli/params';
 import { captureStdout } from './captureStdout';
 import { assertAllClose, assertRelClose, elementwise, gpt2Sums, reordered } from './tolerance';
@@ -37,7 +38,7 @@ before(async () => {
   await initBackend('cpu');
 });
 
-function logitsOf(model: GPT2Model, rows: number[][], mask?: number[][]): number[][][] {
+function logitsOf(model: TunedModel, rows: number[][], mask?: number[][]): number[][][] {
   return tf.tidy(() => {
     const t = rows[0].length;
     const m = mask ?? rows.map((r) => r.map(() => 1));
@@ -106,7 +107,7 @@ describe('parameter counts on GPT-2 small, every strategy', () => {
       { strategy: 'adapter', adapterDim: 3 },
       { strategy: 'prompt', virtualTokens: 4 },
     ] as StrategyConfig[]) {
-      const model = new GPT2Model(small, s, 1);
+      const model = buildModel(small, s, 1);
       const trainable = model.trainableVariables().reduce((a, v) => a + v.variable.size, 0);
       assert.equal(trainable, parameterBreakdown(small, s).trainable, s.strategy);
       model.dispose();
@@ -116,9 +117,9 @@ describe('parameter counts on GPT-2 small, every strategy', () => {
 
 describe('bottleneck adapters', () => {
   test('start as the identity, change the output once trained, and round-trip through their folder', () => {
-    const base = new GPT2Model(small, { strategy: 'full' }, 7);
+    const base = buildModel(small, { strategy: 'full' }, 7);
     const weights = base.hfStateDict();
-    const adapted = GPT2Model.fromWeights(small, weights, { strategy: 'adapter', adapterDim: 4 }, 7);
+    const adapted = modelFromWeights(small, weights, { strategy: 'adapter', adapterDim: 4 }, 7);
     const rows = [[1, 2, 3, 4, 5]];
     assertClose(logitsOf(adapted, rows), logitsOf(base, rows), 'untrained adapters vs the base model');
     // Give the up-projections weight: the output must move, and a reloaded folder must reproduce it.
@@ -129,18 +130,18 @@ describe('bottleneck adapters', () => {
       'trained adapters change the output by more than rounding',
     );
     const dir = tmp();
-    saveBottleneckAdapter(adapted, 'small', dir);
+    saveAdapter(adapted, 'small', dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8'));
     assert.equal(cfg.adapter_type, 'bottleneck');
     assert.equal(cfg.adapter_dim, 4);
-    const saved = loadBottleneckAdapter(dir);
+    const saved = readAdapter(dir);
     assert.deepEqual(saved.weights.get('transformer.h.0.attn_adapter.down.weight')!.shape, [4, 16]);
     assert.deepEqual(saved.weights.get('transformer.h.1.mlp_adapter.up.weight')!.shape, [16, 4]);
     assert.equal(saved.weights.size, 2 * 2 * 4);
-    const reloaded = GPT2Model.fromWeights(small, weights, saved.strategy, 99);
-    loadAdapterStateDict(reloaded, saved.weights);
+    const reloaded = modelFromWeights(small, weights, saved.strategy, 99);
+    reloaded.loadAdapterState(saved.weights);
     assertClose(logitsOf(reloaded, rows), changed, 'reloaded adapters');
-    assert.deepEqual([...adapterStateDict(reloaded).keys()], [...saved.weights.keys()]);
+    assert.deepEqual([...reloaded.adapterStateDict().keys()], [...saved.weights.keys()]);
     // the base stays frozen: only adapter weights train
     assert.ok(adapted.trainableVariables().every((v) => v.name.includes('_adapter.')));
     for (const m of [base, adapted, reloaded]) m.dispose();
@@ -155,8 +156,8 @@ describe('prompt tuning', () => {
   });
 
   test("virtual tokens equal to word embeddings give the base model's logits on [those tokens, input]", () => {
-    const base = new GPT2Model(small, { strategy: 'full' }, 11);
-    const prompted = GPT2Model.fromWeights(small, base.hfStateDict(), { strategy: 'prompt', virtualTokens: 3 }, 11);
+    const base = buildModel(small, { strategy: 'full' }, 11);
+    const prompted = modelFromWeights(small, base.hfStateDict(), { strategy: 'prompt', virtualTokens: 3 }, 11);
     const virtualIds = [9, 8, 7];
     initPromptFromTokens(prompted, virtualIds);
     // Hand computation: the base model's forward on the extended sequence, positions 0…N+T−1, keep the last T.
@@ -182,13 +183,13 @@ describe('prompt tuning', () => {
   });
 
   test("random init is N(0, 1) like torch.nn.Embedding, and the adapter folder is PEFT's layout", () => {
-    const model = new GPT2Model(small, { strategy: 'prompt', virtualTokens: 8 }, 2);
-    const values = Array.from(model.promptEmbeddings!.dataSync() as Float32Array);
+    const model = buildModel(small, { strategy: 'prompt', virtualTokens: 8, promptInit: 'Classify the sentiment:' }, 2);
+    const values = Array.from(promptEmbeddingsOf(model)!.dataSync() as Float32Array);
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length);
     assert.ok(Math.abs(mean) < 0.25 && sd > 0.8 && sd < 1.2, `${mean} ${sd}`);
     const dir = tmp();
-    savePromptAdapter(model, { baseModel: 'small', tokenizerName: 'small', initText: 'Classify the sentiment:' }, dir);
+    saveAdapter(model, 'small', dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'adapter_config.json'), 'utf8'));
     assert.equal(cfg.peft_type, 'PROMPT_TUNING');
     assert.equal(cfg.task_type, 'CAUSAL_LM');
@@ -196,9 +197,9 @@ describe('prompt tuning', () => {
     assert.equal(cfg.token_dim, 16);
     assert.equal(cfg.num_transformer_submodules, 1);
     assert.equal(cfg.prompt_tuning_init, 'TEXT');
-    const back = loadPromptAdapter(dir);
-    assert.deepEqual(back.embeddings.shape, [8, 16]);
-    assert.deepEqual(Array.from(back.embeddings.data), Array.from(values));
+    const back = readAdapter(dir).weights.get('prompt_embeddings')!;
+    assert.deepEqual(back.shape, [8, 16]);
+    assert.deepEqual(Array.from(back.data), Array.from(values));
     model.dispose();
   });
 });
@@ -212,7 +213,7 @@ describe('classification head', () => {
   });
 
   test("logits are the last non-padding token's hidden state times score.weightᵀ, and the loss is their CE", () => {
-    const model = new GPT2Model(small, { strategy: 'full' }, 5);
+    const model = buildModel(small, { strategy: 'full' }, 5);
     const head = new ClassificationHead(16, 3, 1);
     const rows = [
       [3, 4, 5, 6],
@@ -227,7 +228,7 @@ describe('classification head', () => {
     const expected = rows.map((row, b) => {
       const n = mask[b].reduce((a, x) => a + x, 0);
       // the unpadded row alone: padding must not change the last real token's state
-      const h = tf.tidy(() => model.hidden(tf.tensor2d([row.slice(0, n)], [1, n], 'int32'), tf.ones([1, n]) as tf.Tensor2D, false).arraySync())[n - 1];
+      const h = tf.tidy(() => model.hiddenStates(tf.tensor2d([row.slice(0, n)], [1, n], 'int32'), tf.ones([1, n]) as tf.Tensor2D, false).arraySync())[n - 1];
       return [0, 1, 2].map((l) => h.reduce((a, x, e) => a + x * score[e][l], 0));
     });
     assertClose(got, expected, 'classification logits vs the unpadded rows by hand');
@@ -254,11 +255,11 @@ describe('classification head', () => {
   });
 
   test('a saved classification model is GPT2ForSequenceClassification with id2label / label2id / pad_token_id', () => {
-    const model = new GPT2Model(small, { strategy: 'full' }, 5);
+    const model = buildModel(small, { strategy: 'full' }, 5);
     const head = new ClassificationHead(16, 2, 1);
     const labels = labelMapping(['spam', 'ham']);
     const dir = tmp();
-    saveClassificationModel(model, head, small, labels, 39, null, dir);
+    saveClassificationModel({ model, head, labels, padTokenId: 39, tokenizerDir: null }, dir);
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     assert.deepEqual(cfg.architectures, ['GPT2ForSequenceClassification']);
     assert.deepEqual(cfg.id2label, { 0: 'ham', 1: 'spam' });
@@ -275,8 +276,8 @@ describe('classification head', () => {
 });
 
 describe('multi-task loss', () => {
-  test('the batch loss equals Σ_t α_t · L_t computed by hand from per-token losses', () => {
-    const model = new GPT2Model(small, { strategy: 'full' }, 3);
+  test('the batch loss equals Σ_t α_t · L_t computed by hand from per-token losses', async () => {
+    const model = buildModel(small, { strategy: 'full' }, 3);
     const ex = (ids: number[], task: string): TrainingExample => ({
       line: 0,
       task,
@@ -286,7 +287,7 @@ describe('multi-task loss', () => {
     });
     const batch = padBatch([ex([1, 2, 3, 4], 'translate'), ex([5, 6, 7], 'summarize'), ex([8, 9, 10, 11, 12], 'translate')], 0);
     const alpha = { translate: 1, summarize: 0.5 };
-    const r = microBatchGradients(model, model.trainableVariables(), batch, alpha);
+    const r = await microBatchGradients({ model, variables: model.trainableVariables(), taskWeights: alpha }, batch);
     r.grads.forEach((g) => g.dispose());
     const ce = tf.tidy(() =>
       model

@@ -4,13 +4,17 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { parseTrainArgs, type DoneEvent, type EvalEvent, type StepEvent, type TrainerEvent } from '../../protocol/trainer';
-import { initBackend } from '../../trainer/backend';
+import type { DoneEvent, EvalEvent, StepEvent, TrainerEvent } from '../../protocol/trainer';
+import { parseTrainArgs } from '../../trainer/runConfig';
+import { initBackend } from '../../trainer/compute/backend';
 import { loadDataset, padBatch } from '../../trainer/data';
 import { EventWriter } from '../../trainer/runFolder';
-import { loadPeftAdapter } from '../../trainer/modelFiles';
-import { evaluate, loadBaseModel, rowWeights, train } from '../../trainer/train';
-import { presetConfig } from '../../trainer/config';
+import { evaluate } from '../../trainer/evaluate';
+import { loadBaseModel } from '../../trainer/loadModel';
+import { rowWeights } from '../../trainer/step';
+import { loadPeftAdapter } from '../../trainer/strategies/lora';
+import { train } from '../../trainer/train';
+import { presetConfig } from '../../trainer/models/gpt2/config';
 import { assertAbsClose, assertRelClose, elementwise, gpt2Sums, reordered, reorderedSum } from './tolerance';
 
 /**
@@ -93,7 +97,7 @@ test('a short full fine-tuning run lowers the eval loss and writes a loadable mo
   await initBackend('wasm');
   const base = await loadBaseModel('tiny', { strategy: 'full' }, 42);
   const evalSet = (await loadDataset(ws.evalData, { tokenizer: base.tokenizer, maxLength: 256, trainOnPrompt: false, skipInvalid: false })).examples;
-  const before = evaluate(base.model, evalSet, 4).loss;
+  const before = (await evaluate(base.model, evalSet, { batchSize: 4 })).loss;
   base.model.dispose();
 
   const { events, done, lines } = await runTrain(args);
@@ -125,7 +129,7 @@ test('a short full fine-tuning run lowers the eval loss and writes a loadable mo
   assert.equal(parseTrainArgs(['--config', path.join(out, 'run.json')]).maxSteps, 12);
   // the saved model evaluates to the run's final eval loss
   const saved = await loadBaseModel(path.join(out, 'output'), { strategy: 'full' }, 1);
-  assertRelClose(evaluate(saved.model, evalSet, 3).loss, ev.at(-1)!.loss, FORWARD, "saved model vs the run's last eval loss");
+  assertRelClose((await evaluate(saved.model, evalSet, { batchSize: 3 })).loss, ev.at(-1)!.loss, FORWARD, "saved model vs the run's last eval loss");
   saved.model.dispose();
 });
 
@@ -245,9 +249,9 @@ test('eval loss is token-weighted and does not depend on the batch size', async 
   await initBackend('wasm');
   const base = await loadBaseModel('tiny', { strategy: 'full' }, 3);
   const examples = (await loadDataset(ws.data, { tokenizer: base.tokenizer, maxLength: 256, trainOnPrompt: true, skipInvalid: false })).examples;
-  const one = evaluate(base.model, examples, 1);
-  const five = evaluate(base.model, examples, 5);
-  const all = evaluate(base.model, examples, 12);
+  const one = await evaluate(base.model, examples, { batchSize: 1 });
+  const five = await evaluate(base.model, examples, { batchSize: 5 });
+  const all = await evaluate(base.model, examples, { batchSize: 12 });
   assert.equal(
     one.tokens,
     examples.reduce((a, e) => a + e.lossTokens, 0),
@@ -297,13 +301,13 @@ test('a LoRA adapter read back gives the run eval loss; --merge saves a full mod
   const adapterDir = lora.done.outputDir!;
   const adapter = loadPeftAdapter(adapterDir);
   const base = await loadBaseModel('tiny', adapter.strategy, 42);
-  base.model.loadLoraStateDict(adapter.weights);
+  base.model.loadAdapterState(adapter.weights);
   const evalSet = (await loadDataset(ws.evalData, { tokenizer: base.tokenizer, maxLength: 256, trainOnPrompt: false, skipInvalid: false })).examples;
-  assertRelClose(evaluate(base.model, evalSet, 2).loss, loss, FORWARD, "LoRA adapter read back vs the run's eval loss");
+  assertRelClose((await evaluate(base.model, evalSet, { batchSize: 2 })).loss, loss, FORWARD, "LoRA adapter read back vs the run's eval loss");
   base.model.dispose();
   const full = await loadBaseModel(merged.done.outputDir!, { strategy: 'full' }, 1);
   // Merged: x·(W + s·A·B) instead of x·W + s·(x·A)·B, one more rank-4 product in another order.
-  assertRelClose(evaluate(full.model, evalSet, 2).loss, loss, FORWARD + reorderedSum(4), "merged model vs the run's eval loss");
+  assertRelClose((await evaluate(full.model, evalSet, { batchSize: 2 })).loss, loss, FORWARD + reorderedSum(4), "merged model vs the run's eval loss");
   full.model.dispose();
 });
 

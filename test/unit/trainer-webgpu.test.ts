@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { parseTrainArgs, type DoneEvent, type TrainerEvent } from '../../protocol/trainer';
-import { initBackend } from '../../trainer/backend';
-import { presetConfig } from '../../trainer/config';
-import { loadModelFolder } from '../../trainer/modelFiles';
+import type { DoneEvent, TrainerEvent } from '../../protocol/trainer';
+import { parseTrainArgs } from '../../trainer/runConfig';
+import { initBackend } from '../../trainer/compute/backend';
+import { presetConfig } from '../../trainer/models/gpt2/config';
+import { loadModelFolder } from '../../trainer/formats/modelFolder';
 import { EventWriter } from '../../trainer/runFolder';
-import { readSafetensors } from '../../trainer/safetensors';
+import { readSafetensors } from '../../trainer/formats/safetensors';
 import { train } from '../../trainer/train';
 import { adamDrift, assertAllAbsClose, assertRelClose, gpt2Sums, reordered } from './tolerance';
 

@@ -85,6 +85,16 @@ test('trainer/ has no DOM: `document` fails to compile, while Node globals compi
   assert.deepEqual(compileIn('trainer', 'export const pid = process.pid;\n'), []);
 });
 
+test('protocol/ has no Node (the webviews load it): `node:fs` and `process` fail to compile, while language/ types compile', () => {
+  const fsErrors = compileIn('protocol', "import * as fs from 'node:fs';\nexport const exists = fs.existsSync('.');\n");
+  assert.equal(fsErrors.length, 1, fsErrors.join('\n'));
+  assert.match(fsErrors[0], /^TS2307: Cannot find module 'node:fs'/);
+  const processErrors = compileIn('protocol', 'export const pid = process.pid;\n');
+  assert.equal(processErrors.length, 1, processErrors.join('\n'));
+  assert.match(processErrors[0], /^TS2591: Cannot find name 'process'\./);
+  assert.deepEqual(compileIn('protocol', "import type { DatasetFormat } from '../../../language/types';\nexport const format: DatasetFormat = 'text';\n"), []);
+});
+
 test('webview/ has the DOM and no Node: `process` fails to compile, while `document` compiles', () => {
   const errors = compileIn('webview', 'export const pid = process.pid;\n');
   assert.equal(errors.length, 1, errors.join('\n'));

@@ -110,6 +110,13 @@ test('a jsonl backlog applies like the events, skipping lines that are not train
   assert.deepEqual(summarize(b), summarize(a));
 });
 
+test("a backlog goes through the host's event guard: an unknown event type and an event without its time are skipped", () => {
+  const m = new RunModel();
+  const text = [step(1, 3), { type: 'telemetry', time: 1 }, { type: 'step', step: 2, loss: 1 }, step(3, 2)].map((e) => JSON.stringify(e)).join('\n');
+  assert.equal(m.applyJsonl(text), 2);
+  assert.deepEqual(Array.from(m.step.view()), [1, 3]);
+});
+
 test('per-layer bars come from the module groups when the trainer sends no per-layer breakdown', () => {
   const bars = layersFromGroups([
     { name: 'embeddings', total: 100, trainable: 0 },

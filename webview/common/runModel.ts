@@ -3,17 +3,18 @@
 // estimate and the config. Applying an event is O(1) amortised (smoothing is incremental), so a
 // 100,000-step backlog costs milliseconds and a live run costs nothing per event beyond a push.
 // Pure: no DOM, so node's unit tests and both webviews share it.
-import type {
-  CheckpointEvent,
-  DoneEvent,
-  ErrorEvent,
-  EvalEvent,
-  LogEvent,
-  MemoryEvent,
-  ParamsEvent,
-  StartEvent,
-  StepEvent,
-  TrainerEvent,
+import {
+  parseEventLines,
+  type CheckpointEvent,
+  type DoneEvent,
+  type ErrorEvent,
+  type EvalEvent,
+  type LogEvent,
+  type MemoryEvent,
+  type ParamsEvent,
+  type StartEvent,
+  type StepEvent,
+  type TrainerEvent,
 } from '../../protocol/trainer';
 import type { RunStatus } from '../../protocol/panel';
 
@@ -176,25 +177,13 @@ export class RunModel {
     for (const e of events) this.applyOne(e);
   }
 
-  /** Applies `events.jsonl` text line by line; returns how many lines were not trainer events. */
+  /**
+   * Applies `events.jsonl` text (the host's backlog), parsed by protocol's one event-line parser, the
+   * same that reads the file on the host; returns how many lines were not trainer events.
+   */
   applyJsonl(text: string): number {
     let skipped = 0;
-    let from = 0;
-    while (from < text.length) {
-      let to = text.indexOf('\n', from);
-      if (to < 0) to = text.length;
-      if (to > from + 1) {
-        let value: unknown;
-        try {
-          value = JSON.parse(text.slice(from, to));
-        } catch {
-          value = undefined;
-        }
-        if (value && typeof value === 'object' && typeof (value as { type?: unknown }).type === 'string') this.applyOne(value as TrainerEvent);
-        else skipped++;
-      }
-      from = to + 1;
-    }
+    this.apply(parseEventLines(text, () => skipped++));
     return skipped;
   }
 

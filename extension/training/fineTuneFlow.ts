@@ -1,0 +1,376 @@
+// "Fine-tune…": checks the dataset, asks for the base model, the strategy and its options, the head
+// (classification datasets), epochs, learning rate, batch size and task weights (each prefilled, so
+// Enter all the way gives a sensible run that needs no download), writes run.json into a new run folder
+// and starts it. "Resume Run" continues a stopped or failed run from its last checkpoint. The choices
+// themselves are made in fineTuneChoices.ts.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { HeadKind, TrainConfig } from '../../protocol/trainer';
+import { readConfigFile } from '../../trainer/runConfig';
+import {
+  canResume,
+  checkRepoId,
+  checkSetting,
+  configForRerun,
+  configFromChoices,
+  defaultPromptInit,
+  findCachedModels,
+  gpt2ModelFolderInfo,
+  headChoices,
+  modelChoices,
+  parseTaskWeights,
+  resumeConfig,
+  runDefaults,
+  strategyChoices,
+  taskSamplingChoices,
+  taskWeightsText,
+  writeRunJson,
+  type FineTuneChoices,
+  type ModelChoice,
+} from './fineTuneChoices';
+import { isRunJsonName } from '../../trainer/runFolder';
+import { language } from '../languageLoader';
+import { runIdFor, summarizeRunFolder, uniqueRunDir } from './runFolders';
+import type { RunManager } from './runManager';
+import type { DatasetSettings } from '../settings';
+
+export interface FineTuneDeps {
+  manager: RunManager;
+  settings: DatasetSettings;
+  runsDirectory(): string;
+  log: vscode.LogOutputChannel;
+}
+
+export const UNTRUSTED_MESSAGE =
+  'Fine-tuning runs the trainer and may download models, so it needs a trusted workspace. Dataset validation and previews keep working.';
+
+/** True when training may start; otherwise explains and offers the trust editor. */
+export function requireTrust(): boolean {
+  if (vscode.workspace.isTrusted) return true;
+  void vscode.window.showWarningMessage(UNTRUSTED_MESSAGE, 'Manage Workspace Trust').then((pick) => {
+    if (pick === 'Manage Workspace Trust') void vscode.commands.executeCommand('workbench.trust.manage');
+  });
+  return false;
+}
+
+/** What the flow asks from: the dataset's format, and its tasks and labels, from the one validation read. */
+interface DatasetFacts {
+  format: string | undefined;
+  tasks: string[];
+  labels: string[];
+}
+
+/** Validates with the language library; undefined (after saying why) when the dataset has errors, else its facts. */
+async function checkDataset(uri: vscode.Uri, deps: FineTuneDeps): Promise<DatasetFacts | undefined> {
+  const name = path.basename(uri.fsPath);
+  let result: Awaited<ReturnType<ReturnType<typeof language>['validateFile']>>;
+  try {
+    result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Checking ${name}` }, () =>
+      language().validateFile(uri.fsPath, { ...deps.settings.validationOptions(), maxDiagnostics: 1 }),
+    );
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Fine-tune: cannot read ${name}: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (result.errors > 0) {
+    const pick = await vscode.window.showErrorMessage(
+      `${result.errors} error${result.errors === 1 ? '' : 's'} in ${name}: fix them before training.`,
+      'Open Problems',
+    );
+    if (pick === 'Open Problems') {
+      // Opening the file runs the live diagnostics, which fill Problems.
+      await vscode.window.showTextDocument(uri, { preview: false });
+      await vscode.commands.executeCommand('workbench.actions.view.problems');
+    }
+    return undefined;
+  }
+  if (result.records === 0) {
+    void vscode.window.showErrorMessage(`${name} has no records to train on.`);
+    return undefined;
+  }
+  return { format: result.format, tasks: result.tasks, labels: result.labels };
+}
+
+interface Step {
+  title: string;
+}
+
+async function pick<T extends vscode.QuickPickItem>(items: T[], step: Step, placeHolder: string): Promise<T | undefined> {
+  return vscode.window.showQuickPick(items, { title: step.title, placeHolder, ignoreFocusOut: true, matchOnDescription: true });
+}
+
+async function input(step: Step, prompt: string, value: string, validate: (v: string) => string | undefined): Promise<string | undefined> {
+  return vscode.window.showInputBox({ title: step.title, prompt, value, ignoreFocusOut: true, validateInput: validate });
+}
+
+async function chooseModel(step: Step): Promise<ModelChoice | undefined> {
+  const choices = modelChoices(findCachedModels());
+  const picked = await pick(
+    choices.map((c) => ({ label: c.label, description: c.description, detail: c.detail, choice: c })),
+    step,
+    'Base model (Enter: the first, which needs no download)',
+  );
+  if (!picked) return undefined;
+  const choice = picked.choice;
+  if (choice.kind === 'browse') {
+    const folder = await vscode.window.showOpenDialog({
+      canSelectFolders: true,
+      canSelectFiles: false,
+      canSelectMany: false,
+      openLabel: 'Use This Model',
+      title: 'A model folder with config.json and model.safetensors',
+    });
+    if (!folder?.[0]) return undefined;
+    const info = gpt2ModelFolderInfo(folder[0].fsPath);
+    if (!info) {
+      void vscode.window.showErrorMessage(`${folder[0].fsPath} is not a GPT-2-style model folder (it needs config.json and model.safetensors).`);
+      return undefined;
+    }
+    return { kind: 'browse', label: path.basename(folder[0].fsPath), model: folder[0].fsPath, nLayer: info.nLayer };
+  }
+  if (choice.kind === 'hub') {
+    const id = await input(step, 'Hugging Face model id (downloaded into the Hugging Face cache when the run starts)', '', checkRepoId);
+    if (!id) return undefined;
+    return { kind: 'hub', label: id.trim(), model: id.trim() };
+  }
+  return choice;
+}
+
+/** Asks everything; undefined when the user cancels (Escape) at any step. */
+async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFacts): Promise<FineTuneChoices | undefined> {
+  const name = path.basename(uri.fsPath);
+  const heads = headChoices(format, labels);
+  const samplings = tasks.length > 1 ? taskSamplingChoices() : [];
+  const total = 5 + (heads.length ? 1 : 0) + (tasks.length ? 1 : 0) + (samplings.length ? 1 : 0);
+  let n = 0;
+  const step = (what: string): Step => ({ title: `Fine-tune ${name} (${++n}/${total}): ${what}` });
+
+  const model = await chooseModel(step('Base Model'));
+  if (!model?.model) return undefined;
+  let head: HeadKind = 'lm';
+  if (heads.length) {
+    const picked = await pick(
+      heads.map((h) => ({ label: h.label, description: h.description, value: h.head })),
+      step('Head'),
+      `What the model outputs for the ${labels.length} labels`,
+    );
+    if (!picked) return undefined;
+    head = picked.value;
+  }
+  const strategyPick = await pick(
+    strategyChoices(model, head).map((s) => ({ ...s, value: s.strategy })),
+    step('Strategy'),
+    'Training strategy',
+  );
+  if (!strategyPick) return undefined;
+  const strategy = strategyPick.value;
+  const d = runDefaults(model, strategy);
+  const choices: FineTuneChoices = {
+    data: uri.fsPath,
+    model: model.model,
+    strategy,
+    epochs: d.epochs,
+    lr: d.lr,
+    batchSize: d.batchSize,
+    maxLength: d.maxLength,
+  };
+  if (head === 'classification') Object.assign(choices, { head, numLabels: labels.length });
+
+  if (strategy === 'partial') {
+    const layers = model.nLayer;
+    const v = await input(
+      { title: `Fine-tune ${name}: partial` },
+      `Freeze how many of the ${layers ?? ''} transformer layers (from the bottom)?`.replace('  ', ' '),
+      String(d.freezeLayers),
+      (t) => checkSetting('freezeLayers', t, 'Frozen layers', layers),
+    );
+    if (v === undefined) return undefined;
+    choices.freezeLayers = Number(v);
+  } else if (strategy === 'lora') {
+    const r = await input({ title: `Fine-tune ${name}: LoRA rank` }, 'LoRA rank r', String(d.loraR), (t) => checkSetting('loraR', t, 'r'));
+    if (r === undefined) return undefined;
+    const alpha = await input({ title: `Fine-tune ${name}: LoRA alpha` }, 'LoRA alpha (the update is scaled by alpha / r)', r, (t) =>
+      checkSetting('loraAlpha', t, 'alpha'),
+    );
+    if (alpha === undefined) return undefined;
+    const targets = await pick(
+      [
+        { label: 'c_attn', description: 'the attention projection (as in the LoRA paper)', value: ['c_attn'] as string[] | 'all-linear' },
+        { label: 'all-linear', description: 'every linear layer of the blocks (more parameters, often better)', value: 'all-linear' as const },
+      ],
+      { title: `Fine-tune ${name}: LoRA targets` },
+      'Modules that get adapters',
+    );
+    if (!targets) return undefined;
+    Object.assign(choices, { loraR: Number(r), loraAlpha: Number(alpha), loraTargets: targets.value });
+  } else if (strategy === 'adapter') {
+    const dim = await input({ title: `Fine-tune ${name}: adapter` }, "Adapter bottleneck dimension (the down-projection's width)", String(d.adapterDim), (t) =>
+      checkSetting('adapterDim', t, 'Adapter dimension'),
+    );
+    if (dim === undefined) return undefined;
+    choices.adapterDim = Number(dim);
+  } else if (strategy === 'prompt') {
+    const n = await input(
+      { title: `Fine-tune ${name}: prompt tuning` },
+      'Virtual tokens (learnt embeddings put in front of every example)',
+      String(d.virtualTokens),
+      (t) => checkSetting('virtualTokens', t, 'Virtual tokens'),
+    );
+    if (n === undefined) return undefined;
+    const init = await input(
+      { title: `Fine-tune ${name}: prompt tuning` },
+      'Initialise the virtual tokens from this text (empty: random initialisation)',
+      defaultPromptInit(format, labels),
+      () => undefined,
+    );
+    if (init === undefined) return undefined;
+    Object.assign(choices, { virtualTokens: Number(n), promptInit: init });
+  }
+
+  const epochs = await input(step('Epochs'), 'Epochs (passes over the training data)', String(d.epochs), (t) => checkSetting('epochs', t, 'Epochs'));
+  if (epochs === undefined) return undefined;
+  const lr = await input(
+    step('Learning Rate'),
+    `Peak learning rate (linear decay)${model.tiny ? '; tiny has random weights and wants a large one' : ''}`,
+    String(d.lr),
+    (t) => checkSetting('lr', t, 'Learning rate'),
+  );
+  if (lr === undefined) return undefined;
+  const batch = await input(step('Batch Size'), `Examples per step (examples are cut to ${d.maxLength} tokens)`, String(d.batchSize), (t) =>
+    checkSetting('batchSize', t, 'Batch size'),
+  );
+  if (batch === undefined) return undefined;
+  Object.assign(choices, { epochs: Number(epochs), lr: Number(lr), batchSize: Number(batch) });
+
+  if (tasks.length) {
+    const w = await input(
+      step('Task Weights'),
+      `Loss weight α per task (${tasks.join(', ')}); 0 leaves a task out of the loss`,
+      taskWeightsText(tasks),
+      (t) => parseTaskWeights(t).error,
+    );
+    if (w === undefined) return undefined;
+    choices.taskWeights = parseTaskWeights(w).weights;
+  }
+  if (samplings.length) {
+    const sampling = await pick(
+      samplings.map((s) => ({ label: s.label, description: s.description, value: s.value })),
+      step('Task Sampling'),
+      'How batches draw examples from the tasks',
+    );
+    if (!sampling) return undefined;
+    choices.taskSampling = sampling.value;
+    if (sampling.value === 'temperature') {
+      const t = await input(
+        { title: `Fine-tune ${name}: temperature sampling` },
+        'Temperature T: each task is drawn in proportion to its size^(1/T) (1 = proportional, large = uniform)',
+        String(d.samplingTemperature),
+        (v) => checkSetting('samplingTemperature', v, 'T'),
+      );
+      if (t === undefined) return undefined;
+      choices.samplingTemperature = Number(t);
+    }
+  }
+  return choices;
+}
+
+function startRun(config: TrainConfig, deps: FineTuneDeps): void {
+  try {
+    writeRunJson(config);
+  } catch (err) {
+    // A runs folder that cannot be written, or a folder no run created (trainer/runOwnership.ts).
+    void vscode.window.showErrorMessage(`Fine-tune: ${(err as Error).message}`);
+    return;
+  }
+  deps.log.info(`Fine-tune: starting ${config.out}`);
+  deps.manager.start(config);
+}
+
+/** The dataset the command is about: its argument (Explorer, editor title) or the active editor's. */
+function datasetUri(arg: unknown): vscode.Uri | undefined {
+  if (arg instanceof vscode.Uri) return arg;
+  return vscode.window.activeTextEditor?.document.uri;
+}
+
+export async function fineTuneCommand(arg: unknown, deps: FineTuneDeps): Promise<void> {
+  if (!requireTrust()) return;
+  const uri = datasetUri(arg);
+  if (!uri || !uri.path.toLowerCase().endsWith('.jsonl')) {
+    void vscode.window.showErrorMessage('Fine-tune: pick a .jsonl dataset in the Explorer or open one.');
+    return;
+  }
+  if (uri.scheme !== 'file') {
+    void vscode.window.showErrorMessage(`Fine-tune: ${path.posix.basename(uri.path)} is not a local file; the trainer reads datasets from disk.`);
+    return;
+  }
+  const checked = await checkDataset(uri, deps);
+  if (!checked) return;
+  const choices = await askChoices(uri, checked);
+  if (!choices) return;
+  const dir = uniqueRunDir(deps.runsDirectory(), runIdFor(new Date(), uri.fsPath, choices.strategy));
+  let config: TrainConfig;
+  try {
+    config = configFromChoices(choices, dir);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Fine-tune: ${(err as Error).message}`);
+    return;
+  }
+  startRun(config, deps);
+}
+
+/** "Fine-tune with run.json": a new run with the settings of an existing (possibly edited) run.json. */
+export async function runFromConfigCommand(arg: unknown, deps: FineTuneDeps): Promise<void> {
+  if (!requireTrust()) return;
+  const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+  if (!uri || !isRunJsonName(uri.fsPath) || uri.scheme !== 'file') {
+    void vscode.window.showErrorMessage('Fine-tune with run.json: pick a run.json file in the Explorer or open one.');
+    return;
+  }
+  // Unsaved edits are what the user means to run.
+  const open = vscode.workspace.textDocuments.find((d) => d.uri.toString() === uri.toString());
+  if (open?.isDirty) await open.save();
+  let config: TrainConfig;
+  let dir: string;
+  try {
+    const saved = readConfigFile(uri.fsPath);
+    if (!saved.data) throw new Error('run.json has no "data" (the dataset file)');
+    dir = uniqueRunDir(deps.runsDirectory(), runIdFor(new Date(), saved.data, saved.strategy ?? 'full'));
+    config = configForRerun(saved, dir);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Fine-tune with run.json: ${(err as Error).message}`);
+    return;
+  }
+  if (!(await checkDataset(vscode.Uri.file(config.data), deps))) return;
+  startRun(config, deps);
+}
+
+/**
+ * "Resume Run": the trainer continues the run in its own folder from its last checkpoint (`--resume`),
+ * appending to its events.jsonl, so the run's panel (opened or revealed) follows it as the same run.
+ */
+export async function resumeRunCommand(runDir: string, deps: FineTuneDeps): Promise<void> {
+  if (!requireTrust()) return;
+  const id = path.basename(runDir);
+  if (deps.manager.isActive(runDir)) {
+    void vscode.window.showInformationMessage(`${id} is already running.`);
+    return;
+  }
+  const summary = summarizeRunFolder(runDir);
+  if (!canResume(summary.status, runDir)) {
+    const why =
+      summary.status === 'stopped' || summary.status === 'failed'
+        ? 'it has no checkpoint to continue from (checkpoints are written when a run is stopped and every --checkpoint-every steps)'
+        : `it is ${summary.status}; only stopped or failed runs continue`;
+    void vscode.window.showErrorMessage(`Cannot resume ${id}: ${why}.`);
+    return;
+  }
+  let config: TrainConfig;
+  try {
+    config = resumeConfig(runDir);
+  } catch (err) {
+    void vscode.window.showErrorMessage(`Cannot resume ${id}: ${(err as Error).message}`);
+    return;
+  }
+  deps.log.info(`Fine-tune: resuming ${config.out}`);
+  deps.manager.start(config);
+}
