@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { evaluate } from '../trainer/evaluate';
 import { assignLabels, ClassificationHead, evaluateClassification, readClassificationFolder } from '../trainer/heads/classification';
 import { loadModelWithAdapter } from '../trainer/loadModel';
+import { modelDims } from '../trainer/models/registry';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
 export async function run(args: string[]): Promise<number> {
@@ -38,9 +39,10 @@ export async function run(args: string[]): Promise<number> {
   // folder as --model is evaluated by its head (accuracy, per-class counts).
   const base = await loadModelWithAdapter(values.model, values.adapter, seed, (m) => process.stderr.write(m + '\n'));
   const classifier = fs.existsSync(values.model) ? readClassificationFolder(values.model) : null;
-  const head = classifier ? new ClassificationHead(base.config.nEmbd, classifier.labels.labels.length, seed, classifier.score) : undefined;
+  const head = classifier ? new ClassificationHead(modelDims(base.config).hiddenSize, classifier.labels.labels.length, seed, classifier.score) : undefined;
   try {
-    const maxLength = Math.min(maxLengthFlag ?? base.config.nPositions, base.config.nPositions);
+    const context = modelDims(base.config).maxPositions;
+    const maxLength = Math.min(maxLengthFlag ?? context, context);
     let data: Awaited<ReturnType<typeof loadDataset>>;
     try {
       data = await loadDataset(values.data, {

@@ -6,8 +6,10 @@ import { MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../l
 import { type OptionSpec, optionsHelp, TrainConfigError } from '../protocol/options';
 import type { ParamsJson } from '../protocol/params';
 import type { TrainConfig } from '../protocol/trainer';
-import { isRepoId, resolveModel } from '../trainer/hub';
-import { fromHfConfig, isPresetName, presetConfig, type GPT2Config } from '../trainer/models/gpt2/config';
+import { isRepoId, PRESET_LIST, resolveModel } from '../trainer/hub';
+import { isPresetName, presetConfig } from '../trainer/models/gpt2/config';
+import { isLlamaPresetName, llamaPresetConfig } from '../trainer/models/llama/config';
+import { modelConfigFromHf, modelDims, type ModelConfig } from '../trainer/models/registry';
 import { formatBytes, memoryEstimate, parameterBreakdown, withCommas, type HeadKind } from '../trainer/params';
 import { parseCommandSettings } from '../trainer/runConfig';
 import { strategyOf, validateStrategy, type StrategyConfig } from '../trainer/strategies';
@@ -53,7 +55,7 @@ export function paramsSettings(args: string[]): { settings: Partial<TrainConfig>
   return { settings: settings as Partial<TrainConfig>, json: own.json === true };
 }
 
-function readConfigFile(file: string): GPT2Config {
+function readConfigFile(file: string): ModelConfig {
   let text: string;
   try {
     text = readRegularFileSync(file, { what: 'model config', maxBytes: MAX_CONFIG_BYTES }).toString('utf8');
@@ -66,15 +68,16 @@ function readConfigFile(file: string): GPT2Config {
   } catch (err) {
     throw new Error(`${file}: not valid JSON (${err instanceof Error ? err.message : String(err)})`);
   }
-  return fromHfConfig(raw, file);
+  return modelConfigFromHf(raw, file);
 }
 
 /**
  * The config of `--model`: a preset (built in, no network), a folder's config.json, or a Hugging Face
  * repo id, for which only config.json is looked up in the HF cache (and fetched if missing).
  */
-export async function configForModel(spec: string): Promise<{ config: GPT2Config; label: string }> {
+export async function configForModel(spec: string): Promise<{ config: ModelConfig; label: string }> {
   if (isPresetName(spec)) return { config: presetConfig(spec), label: `${spec} (preset)` };
+  if (isLlamaPresetName(spec)) return { config: llamaPresetConfig(spec), label: `${spec} (preset)` };
   const file = path.join(spec, 'config.json');
   if (fs.existsSync(file)) return { config: readConfigFile(file), label: spec };
   if (fs.existsSync(spec)) throw new UsageError(`--model ${spec}: folder has no config.json`);
@@ -82,7 +85,7 @@ export async function configForModel(spec: string): Promise<{ config: GPT2Config
     const resolved = await resolveModel(spec, { files: ['config.json'], requiredFiles: ['config.json'] });
     if (resolved.kind === 'folder') return { config: readConfigFile(path.join(resolved.dir, 'config.json')), label: resolved.repoId ?? spec };
   }
-  throw new UsageError(`--model '${spec}' is neither a preset (gpt2, distilgpt2, tiny), a model folder with a config.json, nor a Hugging Face repo id`);
+  throw new UsageError(`--model '${spec}' is neither a preset (${PRESET_LIST}), a model folder with a config.json, nor a Hugging Face repo id`);
 }
 
 function describeStrategy(s: StrategyConfig): string {
@@ -118,8 +121,9 @@ export async function run(args: string[]): Promise<number> {
   }
   const head: HeadKind = settings.head === 'classification' ? { kind: 'classification', numLabels: settings.numLabels! } : 'lm';
   const batch = settings.batchSize!;
-  const seq = settings.maxLength ?? config.nPositions;
-  if (seq > config.nPositions) throw new UsageError(`--max-length must be at most ${config.nPositions} (the model's context), got ${seq}`);
+  const dims = modelDims(config);
+  const seq = settings.maxLength ?? dims.maxPositions;
+  if (seq > dims.maxPositions) throw new UsageError(`--max-length must be at most ${dims.maxPositions} (the model's context), got ${seq}`);
   const p = parameterBreakdown(config, strategy, head);
   const memory = memoryEstimate(config, strategy, batch, seq, head);
   if (json) {
@@ -129,7 +133,7 @@ export async function run(args: string[]): Promise<number> {
     return 0;
   }
   const out: string[] = [];
-  out.push(`Model: ${label}: ${config.nLayer} layers, ${config.nEmbd} wide, ${config.nHead} heads, vocab ${config.vocabSize}, context ${config.nPositions}`);
+  out.push(`Model: ${label}: ${dims.numLayers} layers, ${dims.hiddenSize} wide, ${dims.numHeads} heads, vocab ${dims.vocabSize}, context ${dims.maxPositions}`);
   out.push(`Strategy: ${describeStrategy(strategy)}`);
   out.push('');
   const width = Math.max(...p.groups.map((g) => g.name.length), 5);

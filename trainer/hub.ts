@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { isLlamaPresetName, LLAMA_PRESETS } from './models/llama/config';
 import { COMMIT_HASH_RE, HubCacheRepo, assertSafeRelativeName, defaultHubCacheDir, envFlag, expandHome, hfToken } from './hubCache';
 
 export type PresetName = 'tiny' | 'gpt2' | 'distilgpt2';
@@ -53,6 +54,8 @@ export const DEFAULT_MODEL_FILES = [
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
 const CONFIG_ONLY_PRESETS: ReadonlySet<string> = new Set(['gpt2', 'distilgpt2']);
+/** Every preset name, for messages. */
+export const PRESET_LIST = ['tiny', 'gpt2', 'distilgpt2', ...Object.keys(LLAMA_PRESETS)].join(', ');
 
 // The hub redirects these legacy names to their organisation repos; Python caches under whichever name
 // the user typed, so a cached copy under either name is reused.
@@ -101,7 +104,7 @@ function looksLikePath(spec: string): boolean {
 
 export async function resolveModel(spec: string, opts: ResolveModelOptions = {}): Promise<ResolvedModel> {
   const trimmed = spec.trim();
-  if (!trimmed) throw new HubError('bad-spec', 'No model given: pass a folder, a preset (tiny, gpt2, distilgpt2) or a Hugging Face repo id.');
+  if (!trimmed) throw new HubError('bad-spec', `No model given: pass a folder, a preset (${PRESET_LIST}) or a Hugging Face repo id.`);
 
   const folder = path.resolve(expandHome(trimmed));
   if (isDirectory(folder)) {
@@ -115,9 +118,11 @@ export async function resolveModel(spec: string, opts: ResolveModelOptions = {})
 
   if (trimmed === 'tiny') return { kind: 'preset', name: 'tiny' };
   if (CONFIG_ONLY_PRESETS.has(trimmed) && !opts.needWeights) return { kind: 'preset', name: trimmed as PresetName };
+  // A Llama-family preset's config is built in (for `params`); its weights and tokenizer are its repo's.
+  if (isLlamaPresetName(trimmed)) return resolveRepo(LLAMA_PRESETS[trimmed].repo, opts);
 
   if (!isRepoId(trimmed)) {
-    throw new HubError('bad-spec', `"${spec}" is not a model folder, a preset (tiny, gpt2, distilgpt2) or a Hugging Face repo id (owner/name).`);
+    throw new HubError('bad-spec', `"${spec}" is not a model folder, a preset (${PRESET_LIST}) or a Hugging Face repo id (owner/name).`);
   }
   return resolveRepo(trimmed, opts);
 }

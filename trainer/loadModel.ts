@@ -18,16 +18,16 @@ export function buildModel(config: ModelConfig, strategy: AnyStrategyConfig, see
   // Sizes first: a shape or a strategy that cannot be built must fail here, not after minutes of allocating.
   family.validateConfig(config);
   family.checkFitsInMemory(config, 'model');
-  validateStrategy(config, strategy);
-  return TunedModel.apply(config, family.build(config, seed), strategy);
+  const resolved = validateStrategy(config, strategy);
+  return TunedModel.apply(config, family.build(config, seed), resolved);
 }
 
 /** A model holding `weights` (the family's checkpoint names) with `strategy` applied. */
 export function modelFromWeights(config: ModelConfig, weights: WeightMap, strategy: AnyStrategyConfig, seed: number): TunedModel {
   const family = familyOf(config);
   family.validateConfig(config);
-  validateStrategy(config, strategy);
-  return TunedModel.apply(config, family.fromWeights(config, weights, seed), strategy);
+  const resolved = validateStrategy(config, strategy);
+  return TunedModel.apply(config, family.fromWeights(config, weights, seed), resolved);
 }
 
 export interface BaseModel {

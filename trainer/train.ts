@@ -13,6 +13,7 @@ import { DatasetError, epochBatches, loadDataset, padBatch, splitEval, type Trai
 import { evaluate, type EvalResult } from './evaluate';
 import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, type LabelMap } from './heads/classification';
 import { modelForRun, type BaseModel } from './loadModel';
+import { modelDims } from './models/registry';
 import { checkMemoryFits, explainWasmAbort, WasmOutOfMemoryError } from './memoryGuard';
 import { AdamW } from './optimizer';
 import { saveOutput, type OutputOptions } from './output';
@@ -118,10 +119,11 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     const strategy = strategyOf(config);
     base = await modelForRun(config.model, strategy, config.seed, checkpointToLoad, (m) => log(m));
     const { model, config: modelConfig, tokenizer } = base;
-    let maxLength = config.maxLength ?? modelConfig.nPositions;
-    if (maxLength > modelConfig.nPositions) {
-      log(`--max-length ${maxLength} exceeds the model's context of ${modelConfig.nPositions} tokens; using ${modelConfig.nPositions}`, 'warning');
-      maxLength = modelConfig.nPositions;
+    const dims = modelDims(modelConfig);
+    let maxLength = config.maxLength ?? dims.maxPositions;
+    if (maxLength > dims.maxPositions) {
+      log(`--max-length ${maxLength} exceeds the model's context of ${dims.maxPositions} tokens; using ${dims.maxPositions}`, 'warning');
+      maxLength = dims.maxPositions;
     }
     // Examples are cut to maxLength tokens; the model sees maxLength - 1 inputs, as HF's shift does.
     const dataOptions = {
@@ -178,7 +180,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
         throw new DatasetError(`${config.data}: a classification head needs at least 2 distinct labels, found ${labelMap.labels.length}`);
       assignLabels(trainExamples, labelMap);
       assignLabels(evalExamples, labelMap);
-      head = new ClassificationHead(modelConfig.nEmbd, labelMap.labels.length, config.seed * 1000 + 999, saved?.score);
+      head = new ClassificationHead(dims.hiddenSize, labelMap.labels.length, config.seed * 1000 + 999, saved?.score);
     }
     // A fresh run's initialisation that needs the tokenizer (prompt tuning's text init); a resumed run has its weights.
     if (!checkpointToLoad) model.initialise({ encode: (text) => tokenizer.encode(text) });
@@ -195,11 +197,11 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
       backend,
       device,
       model: {
-        vocabSize: modelConfig.vocabSize,
-        nPositions: modelConfig.nPositions,
-        nEmbd: modelConfig.nEmbd,
-        nLayer: modelConfig.nLayer,
-        nHead: modelConfig.nHead,
+        vocabSize: dims.vocabSize,
+        nPositions: dims.maxPositions,
+        nEmbd: dims.hiddenSize,
+        nLayer: dims.numLayers,
+        nHead: dims.numHeads,
       },
       dataset: {
         train: trainExamples.length,
@@ -215,7 +217,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     });
     if (resumedFrom !== undefined) log(`continuing from the checkpoint of step ${resumedFrom} (${lastCheckpoint})`);
     const headKind = head ? { kind: 'classification' as const, numLabels: head.numLabels } : 'lm';
-    const p = parameterBreakdown(modelConfig, strategy, headKind);
+    const p = parameterBreakdown(modelConfig, model.strategy, headKind);
     const row = (name: string) => p.groups.find((g) => g.name === name) ?? { total: 0, trainable: 0 };
     const edge = (name: string) => ({ name, frozen: row(name).total - row(name).trainable, trainable: row(name).trainable, added: 0 });
     const perLayer = [
@@ -236,7 +238,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     });
     const estimate = memoryEstimate(
       modelConfig,
-      strategy,
+      model.strategy,
       config.batchSize,
       lengths.reduce((a, b) => Math.max(a, b), 0),
       headKind,

@@ -19,6 +19,8 @@
 // largest magnitude of its tensor (Σ|terms| of a dot product is of that size; an element that cancels
 // to near zero keeps the absolute error of its terms).
 import * as assert from 'node:assert/strict';
+import type { ModelDims } from '../../trainer/models/model';
+import { modelDims, type ModelConfig } from '../../trainer/models/registry';
 
 /** Unit roundoff of float32 (round to nearest). */
 export const F32_EPS = 2 ** -24;
@@ -55,10 +57,15 @@ export function reordered(sums: readonly number[]): number {
  * then ln_f, the LM head (n_embd), the log-sum-exp over the vocabulary and the loss over the tokens. The
  * backward pass runs the same chain again.
  */
-export function gpt2Sums(c: { vocabSize: number; nEmbd: number; nLayer: number; nHead: number }, tokens: number, backward = false): number[] {
+export function gpt2Sums(shape: { vocabSize: number; nEmbd: number; nLayer: number; nHead: number } | ModelConfig, tokens: number, backward = false): number[] {
+  const c = 'nEmbd' in shape ? shape : gpt2Shape(modelDims(shape));
   const block = [c.nEmbd, c.nEmbd, c.nEmbd / c.nHead, tokens, tokens, c.nEmbd, c.nEmbd, c.nEmbd, 4 * c.nEmbd];
   const forward = [...Array.from({ length: c.nLayer }, () => block).flat(), c.nEmbd, c.nEmbd, c.vocabSize, tokens];
   return backward ? [...forward, ...forward] : forward;
+}
+
+function gpt2Shape(d: ModelDims): { vocabSize: number; nEmbd: number; nLayer: number; nHead: number } {
+  return { vocabSize: d.vocabSize, nEmbd: d.hiddenSize, nLayer: d.numLayers, nHead: d.numHeads };
 }
 
 /** Bound on the relative error of one float32 result against the exact (float64) one: its sums' bounds added. */

@@ -504,7 +504,7 @@ test('a local folder with config.json wins; a folder without one, or a bad spec,
   assert.deepEqual(await resolveModel(dir), { kind: 'folder', dir });
   await assert.rejects(resolveModel(path.join(dir, 'nope')), /No such model folder: .*nope/);
   await assert.rejects(resolveModel('a/b/c d'), /No such model folder/);
-  await assert.rejects(resolveModel('bad name!'), /is not a model folder, a preset \(tiny, gpt2, distilgpt2\) or a Hugging Face repo id/);
+  await assert.rejects(resolveModel('bad name!'), /is not a model folder, a preset \(tiny, gpt2, distilgpt2, smollm2-135m, .*\) or a Hugging Face repo id/);
   await assert.rejects(resolveModel('  '), /No model given/);
 });
 

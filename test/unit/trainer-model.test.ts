@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../trainer/compute/backend';
 import { loadModelFolder } from '../../trainer/formats/modelFolder';
 import { modelFromWeights } from '../../trainer/loadModel';
+import { modelDims, type ModelConfig } from '../../trainer/models/registry';
 import { saveFullModel } from '../../trainer/output';
 import { loadPeftAdapter, loraLayersOf } from '../../trainer/strategies/lora';
 import { saveAdapter, type TunedModel } from '../../trainer/strategies/tunedModel';
@@ -48,7 +49,7 @@ function evaluate(model: TunedModel, ids = IDS): { loss: number; head: number[];
  * The reference is PyTorch's float32 forward pass: ours computes the same sums in another order, so
  * the loss and the logits agree to the reordering bound of the fixture model's forward pass.
  */
-function parity(config: { vocabSize: number; nEmbd: number; nLayer: number; nHead: number }, tokens = IDS.length): number {
+function parity(config: ModelConfig, tokens = IDS.length): number {
   return reordered(gpt2Sums(config, tokens));
 }
 
@@ -154,7 +155,7 @@ describe('strategies', () => {
       'base_model.model.transformer.h.1.mlp.c_fc.lora_B.weight',
     ]);
     const full = modelFromWeights(config, weights, { strategy: 'full' }, 0);
-    assert.equal(full.trainableVariables().length, 2 + 12 * config.nLayer + 2);
+    assert.equal(full.trainableVariables().length, 2 + 12 * modelDims(config).numLayers + 2);
     const decay = full
       .trainableVariables()
       .filter((v) => v.decay)

@@ -7,7 +7,8 @@ import { MAX_CONFIG_BYTES, NotRegularFileError, readRegularFileSync } from '../.
 import { byteLevelBpeTokenizerJson, GPT2_EOS_TOKEN, tokenizerFromFolder, type TextTokenizer } from '../../language/tokenizer';
 import type { NamedTensor } from '../models/model';
 import { familyForHfConfig, familyOf, type ModelConfig } from '../models/registry';
-import { readSafetensors, writeSafetensors } from './safetensors';
+import { hasCheckpoint, listCheckpoint, readCheckpoint, WEIGHTS_FILE, WEIGHTS_INDEX_FILE } from './checkpoint';
+import { writeSafetensors } from './safetensors';
 
 /** A model folder the user named that cannot be read as one: the message names the file and what is missing. */
 export class ModelFileError extends Error {
@@ -47,29 +48,30 @@ function hasTokenizer(dir: string): boolean {
   return fs.existsSync(path.join(dir, 'tokenizer.json')) || (fs.existsSync(path.join(dir, 'vocab.json')) && fs.existsSync(path.join(dir, 'merges.txt')));
 }
 
-/** Reads a model folder: config.json and model.safetensors (F32, F16 or BF16), plus its tokenizer if any. */
+/** Reads a model folder: config.json and model.safetensors or its shards (F32, F16 or BF16), plus its tokenizer if any. */
 export function loadModelFolder(dir: string): ModelFolder {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ModelFileError(`model folder ${dir} does not exist`);
   const configFile = path.join(dir, 'config.json');
   if (!fs.existsSync(configFile)) throw new ModelFileError(`${dir} has no config.json`);
   const raw = readConfigJson(configFile);
-  const family = familyForHfConfig(raw);
+  const family = familyForHfConfig(raw, configFile);
   const config = family.fromHfConfig(raw, configFile);
   // Before model.safetensors is read: weights that cannot fit in memory are refused, not loaded.
   family.checkFitsInMemory(config, configFile);
-  const weightsFile = path.join(dir, 'model.safetensors');
-  if (!fs.existsSync(weightsFile)) {
+  if (!hasCheckpoint(dir)) {
     const hint = fs.existsSync(path.join(dir, 'pytorch_model.bin'))
       ? ' (it has pytorch_model.bin, a pickle this trainer does not read; convert it with transformers: model.save_pretrained(dir, safe_serialization=True))'
-      : fs.existsSync(path.join(dir, 'model.safetensors.index.json'))
-        ? ' (sharded checkpoints are not supported)'
-        : '';
-    throw new ModelFileError(`${dir} has no model.safetensors${hint}`);
+      : ` (nor ${WEIGHTS_INDEX_FILE} with its shards)`;
+    throw new ModelFileError(`${dir} has no ${WEIGHTS_FILE}${hint}`);
   }
+  // Headers first (every shard present), then the family's check of names and shapes, then the data.
+  const listing = listCheckpoint(dir);
+  // score.weight: a sequence-classification head, read by heads/classification.ts on its own.
+  const entries = new Map([...listing.entries].filter(([key]) => key !== 'score.weight'));
+  const keep = family.checkCheckpoint?.(config, entries, dir);
   const weights = new Map<string, NamedTensor>();
-  for (const [key, t] of readSafetensors(weightsFile)) {
-    // score.weight: a sequence-classification head, read by heads/classification.ts on its own.
-    const name = key === 'score.weight' ? null : family.checkpointKey(key);
+  for (const [key, t] of readCheckpoint(listing, (key) => entries.has(key) && (keep === undefined || keep.has(key)))) {
+    const name = family.checkpointKey(key);
     if (name !== null) weights.set(name, { shape: t.shape, data: t.data });
   }
   return { config, weights, tokenizer: hasTokenizer(dir) ? tokenizerFromFolder(dir) : null };

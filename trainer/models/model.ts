@@ -98,6 +98,8 @@ export interface ModelStructure extends ModelDims {
   linears: LinearInfo[];
   /** The short names of the linear modules (`c_attn`, `c_proj`, `c_fc`), as PEFT's all-linear lists them. */
   linearSuffixes: string[];
+  /** PEFT's default LoRA targets for the family (GPT-2: c_attn; Llama, Qwen2, Qwen3: q_proj, v_proj). */
+  defaultLoraTargets: string[];
   /** Module names that are not linears a LoRA target may name (embeddings, the head). */
   nonLinearModules: string[];
 }
@@ -133,6 +135,8 @@ export interface CausalLM {
   readonly embeddings: { tokens: tf.Variable; positions?: tf.Variable };
   /** The final norm's parameters, for freezing. */
   finalNormParameters(): tf.Variable[];
+  /** An untied LM head's parameters (none, or absent, when tied): they train and freeze with the embeddings. */
+  headParameters?(): tf.Variable[];
   /**
    * The input-embeddings hook: [N, E] vectors put before every input's token embeddings (prompt tuning);
    * the sequence the blocks see is [prefix, input], and only the input positions come out.

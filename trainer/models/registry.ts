@@ -2,11 +2,13 @@
 // family is a folder (trainer/models/<family>/: config, weight names, model implementing CausalLM) and
 // one line in FAMILIES; strategies, heads and the training loop then work with it unchanged.
 import type { CausalLM, ModelDims, ModelStructure, WeightMap } from './model';
-import type { GPT2Config } from './gpt2/config';
+import { ModelConfigError, type GPT2Config } from './gpt2/config';
 import { gpt2Family } from './gpt2';
+import type { LlamaConfig } from './llama/config';
+import { LLAMA_FAMILIES } from './llama';
 
 /** A family's own config type; the union grows by one member per family. */
-export type ModelConfig = GPT2Config;
+export type ModelConfig = GPT2Config | LlamaConfig;
 
 export interface ModelFamily<C = ModelConfig> {
   /** config.json's `model_type`. */
@@ -28,6 +30,11 @@ export interface ModelFamily<C = ModelConfig> {
   structure(config: C): ModelStructure;
   /** A checkpoint key under the family's canonical name, or null for a key that is not a parameter (mask buffers, a tied head). */
   checkpointKey(key: string): string | null;
+  /**
+   * Checks a checkpoint's tensor names and shapes (from the headers alone) against the config, before
+   * any data is read; returns the keys to read. Throws naming the key. Absent: fromWeights checks them.
+   */
+  checkCheckpoint?(config: C, tensors: Map<string, { shape: readonly number[] }>, where: string): Set<string>;
   /** A randomly initialised model. */
   build(config: C, seed: number): CausalLM;
   /** A model holding `weights`; every parameter must be present with its exact shape. */
@@ -35,24 +42,48 @@ export interface ModelFamily<C = ModelConfig> {
 }
 
 /** Every family, the default (for a config.json without model_type) first. */
-const FAMILIES: readonly ModelFamily[] = [gpt2Family];
+const FAMILIES: readonly ModelFamily[] = [gpt2Family as ModelFamily, ...(LLAMA_FAMILIES as readonly ModelFamily[])];
 
-/**
- * The family of a parsed config.json, by `architectures` then `model_type`. With neither recognised the
- * default family's reader is used, whose message names what it does support.
- */
-export function familyForHfConfig(raw: unknown): ModelFamily {
-  const r = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
-  const architectures = Array.isArray(r.architectures) ? r.architectures : [];
-  return (
-    FAMILIES.find((f) => architectures.some((a) => f.architectures.includes(a as string))) ?? FAMILIES.find((f) => f.modelType === r.model_type) ?? FAMILIES[0]
-  );
+/** Every supported architecture, for messages. */
+export function supportedArchitectures(): string[] {
+  return FAMILIES.flatMap((f) => f.architectures);
 }
 
-/** The family a config belongs to. */
-export function familyOf(_config: ModelConfig): ModelFamily {
-  // One family today; a second one adds a discriminant to its config type and a lookup here.
-  return gpt2Family;
+/**
+ * The family of a parsed config.json, by `architectures` then `model_type`; a config.json with neither
+ * is read as the default family's (GPT-2 checkpoints predate both fields). Anything else named is a
+ * ModelConfigError listing every supported architecture. `where` names the file in that message.
+ */
+export function familyForHfConfig(raw: unknown, where = 'config.json'): ModelFamily {
+  const r = raw && typeof raw === 'object' && !Array.isArray(raw) ? (raw as Record<string, unknown>) : {};
+  const architectures = Array.isArray(r.architectures) ? r.architectures : [];
+  const byArchitecture = FAMILIES.find((f) => architectures.some((a) => f.architectures.includes(a as string)));
+  if (byArchitecture) return byArchitecture;
+  const byType = FAMILIES.find((f) => f.modelType === r.model_type);
+  if (byType) return byType;
+  if (architectures.length === 0 && r.model_type === undefined) return FAMILIES[0];
+  const named =
+    architectures.length > 0 ? `architecture ${architectures.map((a) => JSON.stringify(a)).join(', ')}` : `model_type ${JSON.stringify(r.model_type)}`;
+  throw new ModelConfigError(`${where}: ${named} is not supported (supported architectures: ${supportedArchitectures().join(', ')})`);
+}
+
+/** The family a config belongs to: a Llama-family config carries its `modelType`, GPT-2's has none. */
+export function familyOf(config: ModelConfig): ModelFamily {
+  if (!('modelType' in config)) return gpt2Family as ModelFamily;
+  const family = FAMILIES.find((f) => f.modelType === config.modelType);
+  if (!family)
+    throw new ModelConfigError(`model_type '${config.modelType}' is not supported (supported architectures: ${supportedArchitectures().join(', ')})`);
+  return family;
+}
+
+/** A family-neutral model config from a parsed config.json (the family chosen by familyForHfConfig). */
+export function modelConfigFromHf(raw: unknown, where = 'config.json'): ModelConfig {
+  return familyForHfConfig(raw, where).fromHfConfig(raw, where);
+}
+
+/** The neutral size facts of `config`. */
+export function modelDims(config: ModelConfig): ModelDims {
+  return familyOf(config).dims(config);
 }
 
 /** Whether `architecture` is some family's sequence classifier. */

@@ -4,7 +4,7 @@
 // that the flag parser, --help, run.json's schema and the quick pick know it. Everything that asks "what
 // does strategy X do" (building a model, the parameter breakdown, saving and reading an adapter folder, a
 // run's settings) asks here.
-import { defineStrategy, strategySpec, TrainConfigError } from '../../protocol/options';
+import { defineStrategy, strategySpec, TRAIN_DEFAULTS, TrainConfigError } from '../../protocol/options';
 import type { Strategy as BuiltInName, TrainConfig } from '../../protocol/trainer';
 import { readAdapterConfig, readAdapterFolder } from '../formats/adapterFolder';
 import { ModelFileError } from '../formats/modelFolder';
@@ -79,10 +79,28 @@ export function strategyOf(config: TrainConfig): StrategyConfig {
   return strategyFor(config.strategy).fromTrainConfig(config) as StrategyConfig;
 }
 
-/** Throws a TrainConfigError (the settings are the user's to change) unless the strategy fits the model. */
+/**
+ * `s` for this model: LoRA's targets left at the option table's default (GPT-2's c_attn) become the
+ * family's own default (PEFT's per-family targets) where the model has no module of that name.
+ */
+export function strategyForModel<C extends AnyStrategyConfig>(structure: ModelStructure, s: C): C {
+  if (s.strategy !== 'lora') return s;
+  const lora = s as unknown as { targets: string[] | 'all-linear' };
+  const tableDefault = TRAIN_DEFAULTS.loraTargets;
+  const isDefault = Array.isArray(lora.targets) && lora.targets.length === tableDefault.length && lora.targets.every((t, i) => t === tableDefault[i]);
+  if (!isDefault || structure.linearSuffixes.some((n) => tableDefault.includes(n))) return s;
+  return { ...s, targets: [...structure.defaultLoraTargets] };
+}
+
+/**
+ * The strategy as it applies to the model (strategyForModel); throws a TrainConfigError (the settings are
+ * the user's to change) unless it fits the model.
+ */
 export function validateStrategy<C extends AnyStrategyConfig>(config: ModelConfig | ModelStructure, s: C): C {
-  strategyFor(s.strategy).validate('linears' in config ? config : modelStructure(config), s);
-  return s;
+  const structure = 'linears' in config ? config : modelStructure(config);
+  const resolved = strategyForModel(structure, s);
+  strategyFor(resolved.strategy).validate(structure, resolved);
+  return resolved;
 }
 
 export interface AdapterRead {

@@ -242,7 +242,7 @@ const loraFolder: AdapterFolderCodec<LoraConfig> = {
       const m = /^base_model\.model\.(.+)\.lora_([AB])(?:\.default)?\.weight$/.exec(key);
       if (!m) throw new ModelFileError(`${weightsFile}: unexpected tensor '${key}' (expected base_model.model.<module>.lora_A/lora_B.weight)`);
       // PEFT wraps GPT2LMHeadModel, whose modules are under `transformer.`; a bare GPT2Model's are not.
-      const module = m[1].startsWith('transformer.') ? m[1] : `transformer.${m[1]}`;
+      const module = /^(transformer|model)\./.test(m[1]) ? m[1] : `transformer.${m[1]}`;
       modules.add(module);
       weights.set(`base_model.model.${module}.lora_${m[2]}.weight`, t);
     }

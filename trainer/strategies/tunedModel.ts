@@ -30,7 +30,7 @@ export class TunedModel {
       const freeze = (vars: tf.Variable[], trains: boolean) => {
         if (!trains) for (const v of vars) v.trainable = false;
       };
-      freeze([base.embeddings.tokens, ...(base.embeddings.positions ? [base.embeddings.positions] : [])], plan.embeddings);
+      freeze([base.embeddings.tokens, ...(base.embeddings.positions ? [base.embeddings.positions] : []), ...(base.headParameters?.() ?? [])], plan.embeddings);
       base.blocks.forEach((b, i) => freeze(b.parameters(), plan.block(i)));
       freeze(base.finalNormParameters(), plan.finalNorm);
       if (plan.parameter) {

@@ -96,6 +96,7 @@ export function gpt2Structure(config: GPT2Config): ModelStructure {
     lmHead: { name: 'lm_head (tied to wte)', total: 0 },
     linears,
     linearSuffixes: ['c_attn', 'c_proj', 'c_fc'],
+    defaultLoraTargets: ['c_attn'],
     nonLinearModules: ['lm_head', 'wte', 'wpe'],
   };
 }

@@ -4,7 +4,7 @@
 import type { ModelFamily } from '../registry';
 import { checkFitsInMemory, fromHfConfig, LLAMA_ARCHITECTURES, type LlamaConfig, type LlamaModelType, toHfConfig, validateConfig } from './config';
 import { LlamaModel } from './model';
-import { isIgnoredCheckpointKey, llamaStructure } from './weights';
+import { checkCheckpointShapes, isIgnoredCheckpointKey, llamaStructure } from './weights';
 
 function family(modelType: LlamaModelType): ModelFamily<LlamaConfig> {
   const names = LLAMA_ARCHITECTURES[modelType];
@@ -20,6 +20,7 @@ function family(modelType: LlamaModelType): ModelFamily<LlamaConfig> {
     structure: llamaStructure,
     // Checkpoint names are the model's own; a tied model's saved lm_head.weight is skipped by fromWeights.
     checkpointKey: (key) => (isIgnoredCheckpointKey(key) ? null : key),
+    checkCheckpoint: checkCheckpointShapes,
     build: (config, seed) => new LlamaModel(config, seed),
     fromWeights: (config, weights, seed) => LlamaModel.fromWeights(config, weights, seed),
   };

@@ -257,11 +257,7 @@ export class LlamaModel implements CausalLM {
     return [this.norm.weight];
   }
 
-  /**
-   * The untied LM head's parameters (none when tied). Not part of CausalLM yet: the head trains with
-   * the embeddings (ModelStructure.lmHead counts it so), and whatever freezes the embeddings must
-   * freeze these too.
-   */
+  /** The untied LM head's parameters (none when tied): the head trains with the embeddings (ModelStructure.lmHead counts it so). */
   headParameters(): tf.Variable[] {
     return this.lmHead ? [this.lmHead] : [];
   }

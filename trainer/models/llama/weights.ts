@@ -139,6 +139,8 @@ export function llamaStructure(c: LlamaConfig): ModelStructure {
     lmHead: c.tieWordEmbeddings ? { name: 'lm_head (tied to embed_tokens)', total: 0 } : { name: 'lm_head', total: c.vocabSize * c.hiddenSize },
     linears,
     linearSuffixes: LINEAR_SUFFIXES,
+    // PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING for llama, qwen2 and qwen3.
+    defaultLoraTargets: ['q_proj', 'v_proj'],
     nonLinearModules: ['lm_head', 'embed_tokens'],
   };
 }
