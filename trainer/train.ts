@@ -13,7 +13,7 @@ import { DatasetError, epochBatches, loadDataset, padBatch, splitEval, type Trai
 import { evaluate, type EvalResult } from './evaluate';
 import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, type LabelMap } from './heads/classification';
 import { modelForRun, type BaseModel } from './loadModel';
-import { modelDims } from './models/registry';
+import { modelDims, modelStructure } from './models/registry';
 import { checkMemoryFits, explainWasmAbort, WasmOutOfMemoryError } from './memoryGuard';
 import { AdamW } from './optimizer';
 import { saveOutput, type OutputOptions } from './output';
@@ -223,7 +223,8 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     const perLayer = [
       edge('embeddings'),
       ...p.perLayer.map((l) => ({ name: `h.${l.layer}`, frozen: l.total - l.trainable, trainable: l.trainable, added: l.lora })),
-      edge('ln_f'),
+      // The family's final-norm row: GPT-2's ln_f, Llama's norm.
+      edge(modelStructure(modelConfig).parameters.find((x) => x.part === 'finalNorm')?.group ?? 'ln_f'),
     ];
     writer.emit({
       type: 'params',
