@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, geluNew, layerNorm, linear, tiedLmHead } from '../../compute/ops';
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
+import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
 import { checkFitsInMemory, validateConfig, type GPT2Config } from './config';
 import { BLOCK_LINEARS, blockKey, canonicalKey, expectedKeys, expectedShape, isIgnoredCheckpointKey, linearShape, type BlockLinear } from './weights';
 
@@ -195,33 +196,23 @@ export class GPT2Model implements CausalLM {
    * only the input positions' states are returned.
    */
   hiddenStates(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
-    const [batch, inputSeq] = inputIds.shape;
     const prefix = this.inputPrefix;
-    const virtual = prefix ? prefix.shape[0] : 0;
-    const seq = inputSeq + virtual;
-    if (virtual > 0) attentionMask = tf.concat([tf.ones([batch, virtual]), attentionMask], 1) as tf.Tensor2D;
-    if (seq > this.config.nPositions) throw new Error(`sequence length ${seq} exceeds the model's context (${this.config.nPositions})`);
-    // An id past the vocabulary would read outside the embedding matrix on wasm: refuse it here.
-    const idValues = inputIds.dataSync();
-    for (let i = 0; i < idValues.length; i++) {
-      if (!(idValues[i] >= 0 && idValues[i] < this.config.vocabSize))
-        throw new Error(`token id ${idValues[i]} is outside the model's vocabulary (${this.config.vocabSize} tokens)`);
-    }
+    const input = modelInput(inputIds, attentionMask, prefix, { maxPositions: this.config.nPositions, vocabSize: this.config.vocabSize });
+    const { batch, seq } = input;
     const e = this.config.nEmbd;
     const ctx: ForwardContext = {
       batch,
       seq,
-      maskBias: attentionMaskBias(attentionMask),
+      maskBias: attentionMaskBias(input.attentionMask),
       training,
       nextSeed: () => this.nextDropoutSeed(),
     };
-    let tok = tf.reshape(tf.gather(this.wte, tf.reshape(inputIds, [batch * inputSeq])), [batch, inputSeq, e]);
-    if (prefix) tok = tf.concat([tf.tile(tf.expandDims(prefix, 0), [batch, 1, 1]), tok], 1);
+    const tok = embedWithPrefix(this.wte, inputIds, prefix, input);
     const pos = tf.slice(this.wpe, [0, 0], [seq, e]);
     let x = tf.reshape(tf.add(tok, pos), [batch * seq, e]) as tf.Tensor2D;
     if (training && this.config.dropout > 0) x = tf.dropout(x, this.config.dropout, undefined, ctx.nextSeed()) as tf.Tensor2D;
     for (const block of this.blocks) x = block.forward(x, ctx);
-    if (virtual > 0) x = tf.reshape(tf.slice(tf.reshape(x, [batch, seq, e]), [0, virtual, 0], [batch, inputSeq, e]), [batch * inputSeq, e]) as tf.Tensor2D;
+    x = dropPrefix(x, input);
     return this.lnF.forward(x);
   }
 

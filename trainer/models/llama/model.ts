@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, linear, tiedLmHead } from '../../compute/ops';
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
+import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
 import { checkFitsInMemory, hasQkNorm, LAYER_LINEARS, type LayerLinear, type LlamaConfig, linearHasBias, linearShape, validateConfig } from './config';
 import { repeatKv, rmsNorm, rope, ropeInvFreq, ropeTables, swiglu } from './ops';
 import { checkCheckpointShapes, checkpointShapes, EMBED_KEY, FINAL_NORM_KEY, LM_HEAD_KEY, layerKey } from './weights';
@@ -275,32 +276,21 @@ export class LlamaModel implements CausalLM {
    * only the input positions' states are returned.
    */
   hiddenStates(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D {
-    const [batch, inputSeq] = inputIds.shape;
     const prefix = this.inputPrefix;
-    const virtual = prefix ? prefix.shape[0] : 0;
-    const seq = inputSeq + virtual;
-    if (virtual > 0) attentionMask = tf.concat([tf.ones([batch, virtual]), attentionMask], 1) as tf.Tensor2D;
-    if (seq > this.config.maxPositions) throw new Error(`sequence length ${seq} exceeds the model's context (${this.config.maxPositions})`);
-    // An id past the vocabulary would read outside the embedding matrix on wasm: refuse it here.
-    const idValues = inputIds.dataSync();
-    for (let i = 0; i < idValues.length; i++) {
-      if (!(idValues[i] >= 0 && idValues[i] < this.config.vocabSize))
-        throw new Error(`token id ${idValues[i]} is outside the model's vocabulary (${this.config.vocabSize} tokens)`);
-    }
+    const input = modelInput(inputIds, attentionMask, prefix, { maxPositions: this.config.maxPositions, vocabSize: this.config.vocabSize });
+    const { batch, seq } = input;
     const e = this.config.hiddenSize;
     const ctx: LayerContext = {
       batch,
       seq,
-      maskBias: attentionMaskBias(attentionMask),
+      maskBias: attentionMaskBias(input.attentionMask),
       training,
       nextSeed: () => this.nextDropoutSeed(),
       ...this.ropeFor(seq),
     };
-    let x = tf.reshape(tf.gather(this.embedTokens, tf.reshape(inputIds, [batch * inputSeq])), [batch, inputSeq, e]) as tf.Tensor;
-    if (prefix) x = tf.concat([tf.tile(tf.expandDims(prefix, 0), [batch, 1, 1]), x], 1);
-    let h = tf.reshape(x, [batch * seq, e]) as tf.Tensor2D;
+    let h = tf.reshape(embedWithPrefix(this.embedTokens, inputIds, prefix, input), [batch * seq, e]) as tf.Tensor2D;
     for (const block of this.blocks) h = block.forward(h, ctx);
-    if (virtual > 0) h = tf.reshape(tf.slice(tf.reshape(h, [batch, seq, e]), [0, virtual, 0], [batch, inputSeq, e]), [batch * inputSeq, e]) as tf.Tensor2D;
+    h = dropPrefix(h, input);
     return this.norm.forward(h);
   }
 
