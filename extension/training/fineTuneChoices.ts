@@ -249,18 +249,6 @@ export function checkSetting(name: keyof TrainConfig, text: string, what: string
   return checkNumberText(text, what, max !== undefined && !(spec.max !== undefined && spec.max <= max) ? { ...spec, max } : spec);
 }
 
-export function checkPositiveInt(text: string, what: string, max = Number.MAX_SAFE_INTEGER): string | undefined {
-  return checkNumberText(text, what, { kind: 'int', min: 1, max });
-}
-
-export function checkNonNegativeInt(text: string, what: string, max: number): string | undefined {
-  return checkNumberText(text, what, { kind: 'int', min: 0, max });
-}
-
-export function checkPositiveNumber(text: string, what: string): string | undefined {
-  return checkNumberText(text, what, { kind: 'number', positive: true });
-}
-
 export function checkRepoId(text: string): string | undefined {
   return /^[A-Za-z0-9][\w.-]*\/[\w.-]+$/.test(text.trim()) ? undefined : 'Enter a Hugging Face model id like owner/name (e.g. openai-community/gpt2)';
 }

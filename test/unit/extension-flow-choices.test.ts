@@ -5,8 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Ajv from 'ajv';
 import {
-  checkPositiveInt,
-  checkPositiveNumber,
+  checkSetting,
   checkRepoId,
   configForRerun,
   configFromChoices,
@@ -207,12 +206,12 @@ test('the task list comes from the dataset; the weights box takes task=weight pa
 });
 
 test('input checks reject what the trainer would refuse', () => {
-  assert.equal(checkPositiveInt('8', 'Batch size'), undefined);
-  assert.match(checkPositiveInt('0', 'Batch size')!, /at least 1/);
-  assert.match(checkPositiveInt('2.5', 'Batch size')!, /whole number/);
-  assert.equal(checkPositiveNumber('5e-5', 'Learning rate'), undefined);
-  assert.match(checkPositiveNumber('-1', 'Learning rate')!, /greater than 0/);
-  assert.match(checkPositiveNumber('abc', 'Epochs')!, /greater than 0/);
+  assert.equal(checkSetting('batchSize', '8', 'Batch size'), undefined);
+  assert.match(checkSetting('batchSize', '0', 'Batch size')!, /at least 1/);
+  assert.match(checkSetting('batchSize', '2.5', 'Batch size')!, /whole number/);
+  assert.equal(checkSetting('lr', '5e-5', 'Learning rate'), undefined);
+  assert.match(checkSetting('lr', '-1', 'Learning rate')!, /greater than 0/);
+  assert.match(checkSetting('epochs', 'abc', 'Epochs')!, /greater than 0/);
   assert.equal(checkRepoId('openai-community/gpt2'), undefined);
   assert.ok(checkRepoId('gpt2 please'));
 });
