@@ -1,20 +1,27 @@
-// `finetune bench`: trains a randomly initialised GPT-2 of the given shape on random tokens: 2 untimed
-// warm-up steps, then K timed optimizer steps (forward + backward + AdamW), the same work per step as
-// the PyTorch reference's `reference/gpt2_ref.py bench`, so the two tokens/s figures compare directly.
+// `finetune bench`: trains a randomly initialised model of the given family and shape (GPT-2, or a Llama,
+// Qwen2 or Qwen3 shape such as a preset's) on random tokens: 2 untimed warm-up steps, then K timed
+// optimizer steps (forward + backward + AdamW), the same work per step as the PyTorch references'
+// `bench` (reference/gpt2_ref.py, reference/llama_ref.py), so the tokens/s figures compare directly.
+// It also reports the FLOPs per token and the MFU against the machine's float32 peak (trainer/flops.ts,
+// trainer/peakGflops.ts).
 import * as fs from 'node:fs';
 import { type OptionSpec, optionsHelp, TrainConfigError } from '../protocol/options';
 import type { TrainConfig } from '../protocol/trainer';
 import { initBackend } from '../trainer/compute/backend';
-import type { GPT2Config } from '../trainer/models/gpt2/config';
 import { padBatch, type TrainingExample } from '../trainer/data';
+import { flopsPerToken, modelFlopsUtilisation } from '../trainer/flops';
 import { buildModel } from '../trainer/loadModel';
 import { AdamW } from '../trainer/optimizer';
 import { explainWasmAbort, checkMemoryFits, type AdviceFlags } from '../trainer/memoryGuard';
+import { familyOf } from '../trainer/models/registry';
+import { loadNativeBlas, nativeBlasUnavailableReason } from '../trainer/native/blas';
 import { memoryEstimate, parameterBreakdown } from '../trainer/params';
+import { peakGflops, type PeakSource } from '../trainer/peakGflops';
 import { seededRandom } from '../trainer/random';
 import { parseCommandSettings } from '../trainer/runConfig';
-import { strategyOf } from '../trainer/strategies';
+import { strategyOf, validateStrategy } from '../trainer/strategies';
 import { optimizerStep } from '../trainer/step';
+import { BENCH_SHAPE_OPTIONS, benchModelConfig } from './benchShape';
 import { UsageError } from './usage';
 
 export interface BenchResult {
@@ -26,6 +33,16 @@ export interface BenchResult {
   peakRssBytes: number;
   /** params.ts's memoryEstimate total for this shape (weights + gradients + optimizer + activations). */
   estimatedBytes: number;
+  /** config.json's model_type of the model timed. */
+  family: string;
+  /** 6·N + 12·L·(H·Q)·T (trainer/flops.ts). */
+  flopsPerToken: number;
+  /** The float32 peak MFU divides by; null when it is not known (then `peakNote` says why). */
+  peakGflops: number | null;
+  peakSource: PeakSource | null;
+  peakNote?: string;
+  /** flopsPerToken · tokensPerSec / peak, a fraction; null without a peak. */
+  mfu: number | null;
 }
 
 const BENCH_FLAGS: AdviceFlags = { batch: '--batch', length: '--seq' };
@@ -41,11 +58,11 @@ function peakRss(sampled: number): number {
   return sampled;
 }
 
-const shape = (name: string, help: string, def: number, min = 1): OptionSpec => ({
+const timing = (name: string, help: string, def: number): OptionSpec => ({
   name,
   kind: 'int',
   value: 'N',
-  min,
+  min: 1,
   default: def,
   group: 'run',
   commands: [],
@@ -53,31 +70,48 @@ const shape = (name: string, help: string, def: number, min = 1): OptionSpec => 
   help,
 });
 
-/** The model shape and timing flags, bench's own; the strategy, seed and backend flags are the table's. */
+/** The model, timing and peak flags, bench's own; the strategy, seed and backend flags are the table's. */
 const BENCH_OPTIONS: readonly OptionSpec[] = [
-  shape('layers', 'transformer blocks', 4),
-  shape('embd', 'embedding width (a multiple of --heads)', 256),
-  shape('heads', 'attention heads', 4),
-  shape('vocab', 'vocabulary size', 4096, 2),
-  shape('seq', 'tokens per example', 128),
-  shape('batch', 'examples per step', 8),
-  shape('steps', 'timed optimizer steps (after 2 untimed warm-up steps)', 5),
+  ...BENCH_SHAPE_OPTIONS,
+  timing('seq', 'tokens per example', 128),
+  timing('batch', 'examples per step', 8),
+  timing('steps', 'timed optimizer steps (after 2 untimed warm-up steps)', 5),
+  {
+    name: 'peakGflops',
+    kind: 'number',
+    value: 'G',
+    positive: true,
+    defaultHelp: 'measured once per machine with the native BLAS (2048³ sgemm, best of 5) and cached',
+    group: 'output',
+    commands: [],
+    runJson: false,
+    help: 'the float32 peak in GFLOP/s that MFU divides by',
+  },
+  {
+    name: 'measurePeak',
+    kind: 'boolean',
+    group: 'output',
+    commands: [],
+    runJson: false,
+    help: 'measure the peak again even when it is cached; the cache keeps the higher figure (load only ever lowers it)',
+  },
   {
     name: 'json',
     kind: 'boolean',
     group: 'output',
     commands: [],
     runJson: false,
-    help: 'one JSON object: {tokensPerSec, stepSec, backend, trainable, total, peakRssBytes, estimatedBytes}',
+    help: 'one JSON object: {tokensPerSec, stepSec, backend, trainable, total, peakRssBytes, estimatedBytes, family, flopsPerToken, peakGflops, peakSource, mfu}',
   },
 ];
 
 /** `finetune bench --help`. */
 export function benchHelp(): string {
   return (
-    'usage: finetune bench --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]\n' +
-    '  Trains a random GPT-2 of that shape on random tokens and prints tokens/s; compare it with\n' +
-    '  `python3 reference/gpt2_ref.py bench` with the same shape.\n' +
+    'usage: finetune bench [--family F] [--preset P] [size flags] --seq T --batch B --steps K --strategy S [--json]\n' +
+    '  Trains a random model of that family and shape on random tokens and prints tokens/s and MFU; compare\n' +
+    '  it with `python3 reference/gpt2_ref.py bench` (GPT-2) or `reference/llama_ref.py bench` (Llama family)\n' +
+    '  with the same shape (`npm run bench` runs both).\n' +
     optionsHelp('bench', BENCH_OPTIONS)
   );
 }
@@ -94,32 +128,33 @@ export async function run(args: string[]): Promise<number> {
     throw err instanceof TrainConfigError ? new UsageError(err.message) : err;
   }
   const { settings, own } = parsed;
-  const [layers, embd, heads, vocab, seq, batchSize, steps] = (['layers', 'embd', 'heads', 'vocab', 'seq', 'batch', 'steps'] as const).map(
-    (k) => own[k] as number,
-  );
+  const [seq, batchSize, steps] = (['seq', 'batch', 'steps'] as const).map((k) => own[k] as number);
   const seed = settings.seed as number;
-  if (embd % heads !== 0) throw new UsageError(`--embd (${embd}) must be divisible by --heads (${heads})`);
-  // The same settings -> strategy mapping as train's (dropout stays off: bench times the plain step).
-  const strategy = strategyOf({ ...settings, loraDropout: 0 } as TrainConfig);
+  const config = benchModelConfig(own, seq);
+  // The same settings -> strategy mapping as train's (dropout stays off: bench times the plain step);
+  // LoRA's targets left at the table's default become the family's own (q_proj, v_proj for Llama).
+  let strategy: ReturnType<typeof strategyOf>;
+  try {
+    strategy = validateStrategy(config, strategyOf({ ...settings, loraDropout: 0 } as TrainConfig));
+  } catch (err) {
+    throw err instanceof TrainConfigError ? new UsageError(err.message) : err;
+  }
   const { backend } = await initBackend(settings.backend as TrainConfig['backend']);
-  const config: GPT2Config = {
-    vocabSize: vocab,
-    nPositions: Math.max(seq, 128),
-    nEmbd: embd,
-    nLayer: layers,
-    nHead: heads,
-    layerNormEpsilon: 1e-5,
-    dropout: 0,
-  };
   const estimate = memoryEstimate(config, strategy, batchSize, seq);
   const fits = checkMemoryFits(estimate, backend, BENCH_FLAGS);
   if (!fits.ok) throw new Error(fits.message);
+  // Before the model exists: the measurement (first run on a machine only) has the memory and cores to itself.
+  const peak = peakGflops({
+    given: own.peakGflops as number | undefined,
+    remeasure: own.measurePeak === true,
+    loadBlas: () => ({ blas: loadNativeBlas(), reason: nativeBlasUnavailableReason() }),
+  });
   const model = buildModel(config, strategy, seed);
   const optimizer = new AdamW(model.trainableVariables(), { weightDecay: 0.01 });
   const random = seededRandom(seed);
   const tokens = Array.from({ length: seq + 1 }, () => 0);
   const examples: TrainingExample[] = Array.from({ length: batchSize }, (_, b) => {
-    for (let t = 0; t <= seq; t++) tokens[t] = random.int(vocab);
+    for (let t = 0; t <= seq; t++) tokens[t] = random.int(config.vocabSize);
     return { line: b, inputIds: tokens.slice(0, seq), labels: tokens.slice(1), lossTokens: seq };
   });
   const batch = padBatch(examples);
@@ -138,23 +173,36 @@ export async function run(args: string[]): Promise<number> {
   for (let i = 0; i < steps; i++) await oneStep();
   const seconds = (performance.now() - t0) / 1000;
   const p = parameterBreakdown(config, strategy);
+  const tokensPerSec = (batchSize * seq * steps) / seconds;
+  const flops = flopsPerToken(config, seq);
   const result: BenchResult = {
-    tokensPerSec: (batchSize * seq * steps) / seconds,
+    tokensPerSec,
     stepSec: seconds / steps,
     backend,
     trainable: p.trainable,
     total: p.total,
     peakRssBytes: peakRss(rss),
     estimatedBytes: estimate.total,
+    family: familyOf(config).modelType,
+    flopsPerToken: flops,
+    peakGflops: peak.gflops,
+    peakSource: peak.gflops === null ? null : peak.source,
+    ...(peak.gflops === null ? { peakNote: peak.reason } : {}),
+    mfu: modelFlopsUtilisation(flops, tokensPerSec, peak.gflops),
   };
   optimizer.dispose();
   model.dispose();
   if (own.json) {
     process.stdout.write(JSON.stringify(result) + '\n');
   } else {
+    const mfu =
+      peak.gflops === null || result.mfu === null
+        ? `MFU unknown, peak unknown: ${result.peakNote}`
+        : `MFU ${(100 * result.mfu).toFixed(1)}% of ${peak.gflops.toFixed(0)} GFLOP/s (${peak.source})`;
     process.stdout.write(
       `${result.tokensPerSec.toFixed(1)} tokens/s, ${result.stepSec.toFixed(3)} s/step on ${backend} ` +
-        `(${strategy.strategy}; trainable ${p.trainable.toLocaleString('en-US')} of ${p.total.toLocaleString('en-US')}; peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB)\n`,
+        `(${result.family} ${strategy.strategy}; trainable ${p.trainable.toLocaleString('en-US')} of ${p.total.toLocaleString('en-US')}; ` +
+        `peak RSS ${(result.peakRssBytes / 2 ** 20).toFixed(0)} MiB; ${(flops / 1e6).toFixed(1)} MFLOP/token; ${mfu})\n`,
     );
   }
   return 0;

@@ -39,7 +39,9 @@ export async function run(args: string[]): Promise<number> {
   // folder as --model is evaluated by its head (accuracy, per-class counts).
   const base = await loadModelWithAdapter(values.model, values.adapter, seed, (m) => process.stderr.write(m + '\n'));
   const classifier = fs.existsSync(values.model) ? readClassificationFolder(values.model) : null;
-  const head = classifier ? new ClassificationHead(modelDims(base.config).hiddenSize, classifier.labels.labels.length, seed, classifier.score) : undefined;
+  const head = classifier
+    ? new ClassificationHead(modelDims(base.config).hiddenSize, classifier.labels.labels.length, seed, classifier.score, base.tokenizer.eosId)
+    : undefined;
   try {
     const context = modelDims(base.config).maxPositions;
     const maxLength = Math.min(maxLengthFlag ?? context, context);

@@ -1,7 +1,7 @@
 // `finetune generate --model M [--adapter DIR] --prompt TEXT [...]`: a continuation of the prompt from a
 // base or fine-tuned model; greedy unless --temperature is above 0.
 import { DATASET_FORMATS, type DatasetFormat } from '../language/types';
-import { GENERATE_FLAGS, type GenerateRequest, type GenerateResult } from '../protocol/generate';
+import { describeGenerateSpeed, GENERATE_FLAGS, type GenerateRequest, type GenerateResult } from '../protocol/generate';
 import { optionSpec, optionValues, TRAIN_DEFAULTS } from '../protocol/options';
 import type { BackendChoice } from '../protocol/trainer';
 import { generate } from '../trainer/generate';
@@ -15,11 +15,14 @@ export const HELP = `usage: finetune generate --model M [--adapter DIR] --prompt
   --max-new-tokens N    default 64
   --temperature T       0 (default) = greedy; above 0 samples from softmax(logits / T)
   --top-k K             sample among the K most likely tokens (default 0 = all)
+  --top-p P             then among the fewest most likely tokens whose probability reaches P (default 1 = all)
   --seed S              sampling seed (default 0)
   --model-seed S        seed the random 'tiny' preset was built with (default 42, the training default)
   --no-stop             do not stop at end-of-text
   --backend B           auto (default), tensorflow, webgpu, wasm or cpu
-  --json                print {text, tokens, prompt, promptTokens, stopReason}`;
+  --json                print {text, tokens, prompt, promptTokens, stopReason, prefillMs, decodeMs, tokensPerSecond}
+The prompt is encoded in one pass and each new token in one step over a key/value cache; the speed
+(prefill time, decode tokens/s) goes to stderr unless --json puts it in the result.`;
 
 /** The flags `generate` takes: the request's (protocol/generate.ts, which Try It builds its arguments from) and --json. */
 export const GENERATE_OPTIONS = {
@@ -47,6 +50,7 @@ export function generateRequest(values: ReturnType<typeof parseFlags<typeof GENE
     maxNewTokens: numberFlag('max-new-tokens', values['max-new-tokens'], 64, { integer: true, min: 1 }),
     temperature: numberFlag('temperature', values.temperature, 0, { min: 0 }),
     topK: numberFlag('top-k', values['top-k'], 0, { integer: true, min: 0 }),
+    topP: numberFlag('top-p', values['top-p'], 1, { min: 0, max: 1 }),
     seed: numberFlag('seed', values.seed, 0, { integer: true, min: 0 }),
     modelSeed: numberFlag('model-seed', values['model-seed'], TRAIN_DEFAULTS.seed, { integer: true, min: 0 }),
     noStop: values['no-stop'] === true,
@@ -65,6 +69,7 @@ export async function run(args: string[]): Promise<number> {
     maxNewTokens: request.maxNewTokens,
     temperature: request.temperature,
     topK: request.topK,
+    topP: request.topP,
     seed: request.seed,
     modelSeed: request.modelSeed,
     stopAtEos: !request.noStop,
@@ -72,5 +77,7 @@ export async function run(args: string[]): Promise<number> {
     onLog: (m) => process.stderr.write(m + '\n'),
   });
   process.stdout.write((values.json ? JSON.stringify(result) : result.text) + '\n');
+  const speed = describeGenerateSpeed(result);
+  if (!values.json && speed) process.stderr.write(speed + '\n');
   return 0;
 }

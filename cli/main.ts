@@ -12,6 +12,8 @@ const commands: Record<string, () => Command> = {
   bench: () => require('./bench') as Command,
   generate: () => require('./generate') as Command,
   preview: () => require('./preview') as Command,
+  export: () => require('./export') as Command,
+  import: () => require('./import') as Command,
 };
 
 async function main(argv: string[]): Promise<number> {

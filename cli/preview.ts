@@ -9,6 +9,7 @@ import { readDataset } from '../language';
 import { ChatTemplateChoiceError, ChatTemplateError, resolveChatTemplate, tokenizeRecord, type RecordTokens } from '../language/chatTemplate';
 import { NotRegularFileError } from '../language/regularFile';
 import type { TextTokenizer } from '../language/tokenizer';
+import { effectiveMaxLength } from '../protocol/options';
 import { modelTokenizer } from '../trainer/modelTokenizer';
 import { numberFlag, parseFlags, UsageError } from './usage';
 
@@ -70,6 +71,53 @@ export function readableRecord(line: number, tokens: RecordTokens, tokenizer: Te
   return `── line ${line} · ${notes.join(' · ')}\n${body}\n`;
 }
 
+export interface PreviewOptions {
+  maxLength: number;
+  trainOnPrompt: boolean;
+  chatTemplate: ReturnType<typeof resolveChatTemplate>;
+  /** Only the first N records (errors included). */
+  limit?: number;
+}
+
+/**
+ * Every record of a read dataset as `preview --json` lists it, in file order, with its tokens: the one
+ * place a record becomes its preview entry, for `preview` and for `export` (whose data files must equal
+ * it). Records with validation errors carry their first error (`error: validation` entries).
+ */
+export function previewRows(
+  read: Awaited<ReturnType<typeof readDataset>>,
+  tokenizer: TextTokenizer,
+  options: PreviewOptions,
+): { entry: PreviewEntry; tokens?: RecordTokens }[] {
+  const firstError = new Map<number, string>();
+  for (const d of read.diagnostics) if (d.severity === 'error' && !firstError.has(d.line)) firstError.set(d.line, `${d.code}: ${d.message}`);
+  const byLine = new Map(read.examples.map((e) => [e.line, e]));
+  const lines = [...new Set([...firstError.keys(), ...byLine.keys()])].sort((a, b) => a - b).slice(0, options.limit ?? Infinity);
+  const rows: { entry: PreviewEntry; tokens?: RecordTokens }[] = [];
+  for (const line of lines) {
+    const error = firstError.get(line);
+    const record = byLine.get(line);
+    if (error !== undefined || !record) {
+      rows.push({ entry: { line: line + 1, error: error ?? 'not a record' } });
+      continue;
+    }
+    let tokens: RecordTokens;
+    try {
+      tokens = tokenizeRecord(record.record, read.format ?? 'text', tokenizer, {
+        maxLength: options.maxLength,
+        trainOnPrompt: options.trainOnPrompt,
+        chatTemplate: options.chatTemplate,
+      });
+    } catch (err) {
+      if (!(err instanceof ChatTemplateError)) throw err;
+      rows.push({ entry: { line: line + 1, error: `template-error: ${err.message}` } });
+      continue;
+    }
+    rows.push({ entry: { line: line + 1, text: tokens.text, ids: tokens.ids, labels: hfLabels(tokens) }, tokens });
+  }
+  return rows;
+}
+
 export async function run(args: string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write(HELP + '\n');
@@ -90,7 +138,7 @@ export async function run(args: string[]): Promise<number> {
   const maxLengthFlag = values['max-length'] === undefined ? undefined : numberFlag('max-length', values['max-length'], 0, { integer: true, min: 2 });
 
   const { tokenizer, maxPositions } = await modelTokenizer(values.model, (m) => process.stderr.write(m + '\n'));
-  const maxLength = Math.min(maxLengthFlag ?? maxPositions, maxPositions);
+  const maxLength = effectiveMaxLength(maxLengthFlag, maxPositions);
   let chatTemplate: ReturnType<typeof resolveChatTemplate>;
   try {
     chatTemplate = resolveChatTemplate(values['chat-template'], tokenizer);
@@ -105,35 +153,15 @@ export async function run(args: string[]): Promise<number> {
     process.stderr.write(`${err instanceof NotRegularFileError ? err.message : `cannot read dataset ${values.data}: ${(err as Error).message}`}\n`);
     return 1;
   }
-  // Records with validation errors are listed with their first error, in file order with the others.
-  const firstError = new Map<number, string>();
-  for (const d of read.diagnostics) if (d.severity === 'error' && !firstError.has(d.line)) firstError.set(d.line, `${d.code}: ${d.message}`);
-  const byLine = new Map(read.examples.map((e) => [e.line, e]));
-  const lines = [...new Set([...firstError.keys(), ...byLine.keys()])].sort((a, b) => a - b).slice(0, limit);
-
   const colour = !values.json && process.stdout.isTTY === true && !process.env.NO_COLOR;
-  const entries: PreviewEntry[] = [];
+  const rows = previewRows(read, tokenizer, { maxLength, trainOnPrompt: values['train-on-prompt'] === true, chatTemplate, limit });
   let out = '';
-  for (const line of lines) {
-    const error = firstError.get(line);
-    const record = byLine.get(line);
-    if (error !== undefined || !record) {
-      entries.push({ line: line + 1, error: error ?? 'not a record' });
-      out += `── line ${line + 1} · error: ${error}\n\n`;
-      continue;
-    }
-    let tokens: RecordTokens;
-    try {
-      tokens = tokenizeRecord(record.record, read.format ?? 'text', tokenizer, { maxLength, trainOnPrompt: values['train-on-prompt'] === true, chatTemplate });
-    } catch (err) {
-      if (!(err instanceof ChatTemplateError)) throw err;
-      entries.push({ line: line + 1, error: `template-error: ${err.message}` });
-      out += `── line ${line + 1} · template-error: ${err.message}\n\n`;
-      continue;
-    }
-    entries.push({ line: line + 1, text: tokens.text, ids: tokens.ids, labels: hfLabels(tokens) });
-    out += readableRecord(line + 1, tokens, tokenizer, colour) + '\n';
+  for (const { entry, tokens } of rows) {
+    // A template's refusal reads as its own code; a validation error keeps the `error:` prefix.
+    const error = entry.error?.startsWith('template-error:') ? entry.error : `error: ${entry.error}`;
+    out += tokens ? readableRecord(entry.line, tokens, tokenizer, colour) + '\n' : `── line ${entry.line} · ${error}\n\n`;
   }
+  const entries = rows.map((r) => r.entry);
   if (values.json) process.stdout.write(JSON.stringify({ records: entries }) + '\n');
   else process.stdout.write(out);
   return 0;

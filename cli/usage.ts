@@ -17,8 +17,10 @@ export function usageLine(): string {
     '  train    --data FILE --model M --strategy S --out DIR [...]',
     '  eval     --model M [--adapter DIR] --data FILE [--json]',
     '  preview  --data FILE --model M [--limit N] [--chat-template chatml|FILE] [--json]',
-    '  generate --model M [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--seed S] [--template alpaca|none]',
-    '  bench    --layers L --embd E --heads H --vocab V --seq T --batch B --steps K --strategy S [--json]',
+    '  generate --model M [--adapter DIR] --prompt TEXT [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P] [--seed S] [--template alpaca|none]',
+    '  export   --run RUN_DIR --to trl --out JOB_DIR [--gpus N] [--nodes N] [--zero 2|3 | --fsdp]',
+    '  import   --job JOB_DIR --run RUN_DIR',
+    '  bench    [--family F] [--preset P] [--layers L --embd E | --hidden D --kv-heads K ...] --seq T --batch B --steps K --strategy S [--json]',
   ].join('\n');
 }
 

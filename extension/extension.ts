@@ -1,15 +1,30 @@
 // Fine-Tune Studio's extension host entry: a thin shell that wires the dataset language library
 // (language/) to VS Code. activate() only registers things; the library itself (ajv, the tokenizer)
 // is loaded when the first dataset needs it, after activation has returned.
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { DiagnosticsController, isDatasetDocument } from './dataset/diagnosticsController';
 import { DatasetHoverProvider } from './dataset/datasetHover';
+import { CHOOSE_MODEL_COMMAND, chooseDatasetModel, DatasetModels } from './dataset/datasetModels';
 import { languageLoadMs } from './languageLoader';
 import { DatasetPreviewPanel, PREVIEW_VIEW_TYPE, type PersistedPreviewState } from './dataset/previewPanel';
 import { DatasetQuickFixProvider } from './dataset/quickFixes';
 import { DatasetSettings } from './settings';
 import { validateDatasetFile } from './dataset/validateFileCommand';
+import { resolveRunsDirectory } from './training/fineTuneChoices';
 import { registerTraining, shutdownTraining } from './training/trainingCommands';
+
+/** The runs folder as the training feature resolves it (finetune.runsDirectory), for the dataset's last run. */
+function runsDirectoryOf(context: vscode.ExtensionContext): string | undefined {
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  // The unit tests' fake context has no storage: there is then no fallback folder to look in.
+  if (!context.globalStorageUri) return undefined;
+  return resolveRunsDirectory(
+    vscode.workspace.getConfiguration('finetune').get<string>('runsDirectory'),
+    folder?.uri.scheme === 'file' ? folder.uri.fsPath : undefined,
+    path.join(context.globalStorageUri.fsPath, 'runs'),
+  );
+}
 
 const DATASET_SELECTOR: vscode.DocumentSelector = [{ language: 'jsonl' }, { pattern: '**/*.jsonl' }];
 
@@ -34,18 +49,21 @@ function targetUris(arg: unknown, args: unknown): vscode.Uri[] {
 export function activate(context: vscode.ExtensionContext): FineTuneApi {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('Fine-Tune Studio', { log: true });
-  const settings = new DatasetSettings(log);
+  // The workspace state keeps each dataset's last run model (absent in the unit tests' fake context).
+  const settings = new DatasetSettings(log, context.workspaceState as vscode.Memento | undefined);
+  const models = new DatasetModels(settings, log, () => runsDirectoryOf(context));
   const live = vscode.languages.createDiagnosticCollection('finetune');
   const fileResults = vscode.languages.createDiagnosticCollection('finetune-file');
-  const diagnostics = new DiagnosticsController(live, settings, log, (uri) => fileResults.delete(uri));
+  const diagnostics = new DiagnosticsController(live, settings, log, (uri) => fileResults.delete(uri), models);
 
   context.subscriptions.push(
     log,
     settings,
+    models,
     live,
     fileResults,
     diagnostics,
-    vscode.languages.registerHoverProvider(DATASET_SELECTOR, new DatasetHoverProvider(settings, diagnostics, log)),
+    vscode.languages.registerHoverProvider(DATASET_SELECTOR, new DatasetHoverProvider(settings, diagnostics, log, models)),
     vscode.languages.registerCodeActionsProvider(DATASET_SELECTOR, new DatasetQuickFixProvider(diagnostics), DatasetQuickFixProvider.metadata),
     vscode.commands.registerCommand('finetune.previewDataset', (arg?: unknown) => {
       const [uri] = targetUris(arg, undefined);
@@ -53,8 +71,9 @@ export function activate(context: vscode.ExtensionContext): FineTuneApi {
         void vscode.window.showErrorMessage('Preview Dataset: open a .jsonl dataset or pick one in the Explorer.');
         return;
       }
-      DatasetPreviewPanel.show(context.extensionUri, uri, settings, log);
+      DatasetPreviewPanel.show(context.extensionUri, uri, settings, log, models);
     }),
+    vscode.commands.registerCommand(CHOOSE_MODEL_COMMAND, (arg?: unknown) => chooseDatasetModel(targetUris(arg, undefined)[0] ?? arg, settings)),
     vscode.commands.registerCommand('finetune.validateDataset', async (arg?: unknown, args?: unknown) => {
       const uris = targetUris(arg, args).filter(isJsonlUri);
       if (!uris.length) {
@@ -67,7 +86,7 @@ export function activate(context: vscode.ExtensionContext): FineTuneApi {
     }),
     vscode.window.registerWebviewPanelSerializer(PREVIEW_VIEW_TYPE, {
       async deserializeWebviewPanel(panel, state: unknown) {
-        DatasetPreviewPanel.revive(panel, context.extensionUri, state as PersistedPreviewState | undefined, settings, log);
+        DatasetPreviewPanel.revive(panel, context.extensionUri, state as PersistedPreviewState | undefined, settings, log, models);
       },
     }),
   );

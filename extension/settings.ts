@@ -1,5 +1,7 @@
 // The `finetune.*` settings as ValidationOptions, with the user's schema file read and watched, so
-// that editing the schema revalidates open datasets just like changing a setting does.
+// that editing the schema revalidates open datasets just like changing a setting does; and the
+// dataset's model (`finetune.dataset.model`, resource-scoped, else the model of the file's last run,
+// which the Fine-tune flow remembers in the workspace state).
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { DatasetFormat, ValidationOptions } from '../language/types';
@@ -19,6 +21,7 @@ function schemaProblem(schema: object, options: ValidationOptions): string | und
 
 export const DEFAULT_MAX_TOKENS = 1024;
 export const DEFAULT_MAX_PROBLEMS = 1000;
+const RUN_MODELS_KEY = 'finetune.runModels';
 
 export class DatasetSettings implements vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
@@ -30,7 +33,11 @@ export class DatasetSettings implements vscode.Disposable {
   private lastSchemaError: string | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
-  constructor(private readonly log: vscode.LogOutputChannel) {
+  /** `memory`: the workspace state, where the model of each dataset's last run is kept (absent in some tests). */
+  constructor(
+    private readonly log: vscode.LogOutputChannel,
+    private readonly memory?: vscode.Memento,
+  ) {
     this.disposables.push(
       this.changed,
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -43,6 +50,34 @@ export class DatasetSettings implements vscode.Disposable {
   get maxProblems(): number {
     const v = vscode.workspace.getConfiguration('finetune').get<number>('validation.maxProblems', DEFAULT_MAX_PROBLEMS);
     return Number.isFinite(v) && v > 0 ? Math.floor(v) : DEFAULT_MAX_PROBLEMS;
+  }
+
+  /** `finetune.dataset.model` for a file (a folder may set its own), trimmed; undefined when unset. */
+  datasetModelSetting(uri: vscode.Uri): string | undefined {
+    const v = vscode.workspace.getConfiguration('finetune', uri).get<string>('dataset.model', '');
+    return typeof v === 'string' && v.trim() ? v.trim() : undefined;
+  }
+
+  /** The model of the file's last run started from this window's Fine-tune flow. */
+  lastRunModel(uri: vscode.Uri): string | undefined {
+    const models = this.memory?.get<Record<string, string>>(RUN_MODELS_KEY);
+    const v = models && Object.hasOwn(models, uri.toString()) ? models[uri.toString()] : undefined;
+    return typeof v === 'string' ? v : undefined;
+  }
+
+  /** Called by the Fine-tune flow once the model of a run on `uri` is picked. */
+  async rememberRunModel(uri: vscode.Uri, model: string): Promise<void> {
+    if (!this.memory || this.lastRunModel(uri) === model) return;
+    const models = { ...(this.memory.get<Record<string, string>>(RUN_MODELS_KEY) ?? {}), [uri.toString()]: model };
+    await this.memory.update(RUN_MODELS_KEY, models);
+    this.changed.fire();
+  }
+
+  /** `finetune.dataset.maxTokens` when the user set it anywhere; undefined while it is the default. */
+  explicitMaxTokens(uri: vscode.Uri): number | undefined {
+    const inspected = vscode.workspace.getConfiguration('finetune', uri).inspect?.<number>('dataset.maxTokens');
+    const v = inspected?.workspaceFolderValue ?? inspected?.workspaceValue ?? inspected?.globalValue;
+    return typeof v === 'number' && Number.isFinite(v) && v > 0 ? Math.floor(v) : undefined;
   }
 
   /** Current options; reads the schema file the first time after a change. */

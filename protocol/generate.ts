@@ -20,6 +20,8 @@ export interface GenerateRequest {
   temperature?: number;
   /** Sample among the K most likely tokens; default 0 = all. */
   topK?: number;
+  /** Sample among the smallest set of most likely tokens whose probability reaches P (after top-k); default 1 = all. */
+  topP?: number;
   /** Sampling seed; default 0. */
   seed?: number;
   /** Seed the random `tiny` preset was built with (the run's seed); default 42, the training default. */
@@ -39,6 +41,12 @@ export interface GenerateResult {
   prompt: string;
   promptTokens: number;
   stopReason: StopReason;
+  /** Wall time in ms of the prompt's forward pass (the prefill, up to its logits read). */
+  prefillMs: number;
+  /** Wall time in ms of the decode steps after it (one forward over the key/value cache per token). */
+  decodeMs: number;
+  /** Decode steps per second of decodeMs; null when there was none (one token, or end-of-text first). */
+  tokensPerSecond: number | null;
 }
 
 /** The request's flags, in the order they are given; `json` asks for a GenerateResult line. */
@@ -50,6 +58,7 @@ export const GENERATE_FLAGS = {
   maxNewTokens: { flag: 'max-new-tokens', type: 'string' },
   temperature: { flag: 'temperature', type: 'string' },
   topK: { flag: 'top-k', type: 'string' },
+  topP: { flag: 'top-p', type: 'string' },
   seed: { flag: 'seed', type: 'string' },
   modelSeed: { flag: 'model-seed', type: 'string' },
   noStop: { flag: 'no-stop', type: 'boolean' },
@@ -95,8 +104,23 @@ export function parseGenerateResult(stdout: string): (Partial<GenerateResult> & 
       (r.tokens === undefined || (Array.isArray(r.tokens) && r.tokens.every((t) => Number.isInteger(t)))) &&
       (r.prompt === undefined || typeof r.prompt === 'string') &&
       (r.promptTokens === undefined || typeof r.promptTokens === 'number') &&
-      (r.stopReason === undefined || r.stopReason === 'eos' || r.stopReason === 'max-tokens');
+      (r.stopReason === undefined || r.stopReason === 'eos' || r.stopReason === 'max-tokens') &&
+      (r.prefillMs === undefined || typeof r.prefillMs === 'number') &&
+      (r.decodeMs === undefined || typeof r.decodeMs === 'number') &&
+      (r.tokensPerSecond === undefined || r.tokensPerSecond === null || typeof r.tokensPerSecond === 'number');
     if (fits) return value as Partial<GenerateResult> & Pick<GenerateResult, 'text'>;
   }
   return undefined;
+}
+
+/**
+ * One line on a generation's speed, as `finetune generate` prints it and Try It shows it: the prompt's
+ * prefill time and the decode rate; undefined for a result without timing (an older generator's).
+ */
+export function describeGenerateSpeed(r: Partial<GenerateResult>): string | undefined {
+  if (typeof r.prefillMs !== 'number') return undefined;
+  const prompt = typeof r.promptTokens === 'number' ? `${r.promptTokens}-token prompt` : 'prompt';
+  const made = Array.isArray(r.tokens) ? `${r.tokens.length} token${r.tokens.length === 1 ? '' : 's'}` : 'tokens';
+  const rate = typeof r.tokensPerSecond === 'number' ? `, decoding at ${r.tokensPerSecond.toFixed(1)} tokens/s` : '';
+  return `${made}; ${prompt} prefilled in ${Math.round(r.prefillMs)} ms${rate}`;
 }

@@ -19,7 +19,7 @@ export type OptionKind =
   /** The name of a declared strategy (defineStrategy) or head. */
   | 'strategy'
   | 'head'
-  /** LoRA's target modules: `c_attn,c_proj` or `all-linear` (a JSON array or that string in run.json). */
+  /** LoRA's target modules: `c_attn,c_proj`, `all-linear` or `default` (a JSON array or that string in run.json). */
   | 'targets'
   /** Per-task weights: `a=1,b=0.5` (a JSON object or that string in run.json). */
   | 'weights';
@@ -177,7 +177,7 @@ const BUILTIN = {
     kind: 'int',
     value: 'T',
     min: 2,
-    defaultHelp: "the model's context",
+    defaultHelp: "the model's context, at most 1,024 (TRL's SFTConfig default)",
     group: 'training',
     commands: ['train', 'params'],
     help: 'tokens per example',
@@ -249,7 +249,7 @@ const BUILTIN = {
     commands: STRATEGY_COMMANDS,
     help: 'freeze the token and position embeddings too',
   },
-  // PEFT's LoraConfig defaults (r=8, lora_alpha=8, lora_dropout=0), with GPT-2's usual target c_attn. The rank's upper
+  // PEFT's LoraConfig defaults (r=8, lora_alpha=8, lora_dropout=0). The rank's upper
   // bound is the model's (min(d_in, d_out) of each target), checked by the strategy against the shape.
   loraR: { kind: 'int', value: 'R', min: 1, default: 8, needs: lora, group: 'strategies', commands: STRATEGY_COMMANDS, help: 'rank r of the update B·A' },
   loraAlpha: {
@@ -273,14 +273,17 @@ const BUILTIN = {
     commands: ['train', 'params'],
     help: 'dropout on the LoRA input',
   },
+  // `default` is a value of its own, not GPT-2's c_attn, so that c_attn typed on a Llama is refused rather than
+  // read as "the default"; the strategy resolves it per family, as PEFT does when target_modules is None.
   loraTargets: {
     kind: 'targets',
-    value: 'c_attn,c_proj|all-linear',
-    default: ['c_attn'],
+    value: 'M1,M2|all-linear|default',
+    default: 'default',
+    defaultHelp: "the family's own (GPT-2 c_attn; Llama, Qwen2, Qwen3 q_proj,v_proj)",
     needs: lora,
     group: 'strategies',
     commands: STRATEGY_COMMANDS,
-    help: 'modules LoRA wraps (PEFT suffix matching: c_attn, c_proj, c_fc), or all-linear',
+    help: "modules LoRA wraps by PEFT's suffix match (GPT-2: c_attn, c_proj, c_fc; Llama, Qwen2, Qwen3: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj), all-linear, or default",
   },
   merge: { kind: 'boolean', default: false, needs: lora, group: 'strategies', commands: T, help: 'save the adapter merged into a full model' },
   adapterDim: {
@@ -544,6 +547,18 @@ export function presetTrainDefaults(model: string | undefined, strategy: Strateg
 // ---------------------------------------------------------------------------------------------------
 // Values: one check for a flag's string and for run.json's JSON value
 
+/**
+ * Without --max-length an example keeps at most this many tokens, or the model's context where that is
+ * shorter: TRL's SFTConfig default (max_length=1024), so an exported job truncates as the local run did,
+ * and a model with an 8,192-token context does not plan its memory for examples nobody has.
+ */
+export const DEFAULT_MAX_LENGTH = 1024;
+
+/** The maximum example length a run, preview, estimate or editor check uses: the one rule for all of them. */
+export function effectiveMaxLength(given: number | undefined, contextLength: number): number {
+  return Math.min(given ?? DEFAULT_MAX_LENGTH, contextLength);
+}
+
 export const flagOf = (name: string): string => '--' + name.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 export const nameOfFlag = (flag: string): string => flag.replace(/^--/, '').replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 
@@ -571,13 +586,16 @@ function checkNumber(label: string, n: number, spec: NumberRange): number {
   return n;
 }
 
-function parseTargets(label: string, value: unknown): string[] | 'all-linear' {
+function parseTargets(label: string, value: unknown): string[] | 'all-linear' | 'default' {
   const list = typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
-  if (!list?.every((t) => typeof t === 'string')) throw new TrainConfigError(`${label} must be a comma-separated list of module names or 'all-linear'`);
+  if (!list?.every((t) => typeof t === 'string'))
+    throw new TrainConfigError(`${label} must be a comma-separated list of module names, 'all-linear' or 'default'`);
   const names = list.map((t) => t.trim()).filter((t) => t !== '');
-  if (names.length === 1 && names[0] === 'all-linear') return 'all-linear';
   if (names.length === 0) throw new TrainConfigError(`${label} names no module`);
-  if (names.includes('all-linear')) throw new TrainConfigError(`${label}: 'all-linear' cannot be combined with module names`);
+  for (const word of ['all-linear', 'default'] as const) {
+    if (names.length === 1 && names[0] === word) return word;
+    if (names.includes(word)) throw new TrainConfigError(`${label}: '${word}' cannot be combined with module names`);
+  }
   return names;
 }
 

@@ -28,8 +28,11 @@ export type RunPanelHostMessage =
    * panel shows `status` (and `message` in its error box) unless a later `done` event says otherwise.
    */
   | { type: 'status'; status: RunStatus; message?: string }
-  /** Try It: what the finished model generated for the webview's `tryIt`; `prompt` is the text as formatted with the run's template. */
-  | { type: 'tryItResult'; text: string; prompt: string }
+  /**
+   * Try It: what the finished model generated for the webview's `tryIt`; `prompt` is the text as formatted
+   * with the run's template; `speed` the generator's line on prefill time and decode tokens/s.
+   */
+  | { type: 'tryItResult'; text: string; prompt: string; speed?: string }
   /** Try It failed (no output to load, the generator's error, a timeout). */
   | { type: 'tryItError'; message: string };
 
@@ -42,13 +45,16 @@ export type RunPanelWebviewMessage =
   | { type: 'openLog' }
   /** The user pressed Resume on a stopped or failed run: the host runs "Resume Run" on it (same panel). */
   | { type: 'resume' }
+  /** "Export as Cluster Job…" / "Import Cluster Results…": the host runs the command of that name on this run. */
+  | { type: 'exportCluster' }
+  | { type: 'importCluster' }
   /**
    * Try It in a finished run's panel: the host formats `prompt` with the run's template, generates with
    * the run's output in a child process and answers `tryItResult` or `tryItError`.
    */
-  | { type: 'tryIt'; prompt: string; maxNewTokens: number; temperature: number };
+  | { type: 'tryIt'; prompt: string; maxNewTokens: number; temperature: number; topK?: number; topP?: number };
 
-const RUN_PANEL_WEBVIEW_TYPES = ['ready', 'stop', 'openOutput', 'openLog', 'tryIt', 'resume'] as const;
+const RUN_PANEL_WEBVIEW_TYPES = ['ready', 'stop', 'openOutput', 'openLog', 'tryIt', 'resume', 'exportCluster', 'importCluster'] as const;
 
 /** Try It's bounds: the host refuses anything outside them. */
 export const TRY_IT_LIMITS = { maxPromptChars: 20_000, maxNewTokens: 1024, maxTemperature: 5 } as const;
@@ -59,7 +65,7 @@ export function isRunPanelWebviewMessage(value: unknown): value is RunPanelWebvi
   const type = (value as { type?: unknown }).type;
   if (typeof type !== 'string' || !(RUN_PANEL_WEBVIEW_TYPES as readonly string[]).includes(type)) return false;
   if (type === 'tryIt') {
-    const m = value as { prompt?: unknown; maxNewTokens?: unknown; temperature?: unknown };
+    const m = value as { prompt?: unknown; maxNewTokens?: unknown; temperature?: unknown; topK?: unknown; topP?: unknown };
     return (
       typeof m.prompt === 'string' &&
       m.prompt.length <= TRY_IT_LIMITS.maxPromptChars &&
@@ -70,7 +76,9 @@ export function isRunPanelWebviewMessage(value: unknown): value is RunPanelWebvi
       typeof m.temperature === 'number' &&
       Number.isFinite(m.temperature) &&
       m.temperature >= 0 &&
-      m.temperature <= TRY_IT_LIMITS.maxTemperature
+      m.temperature <= TRY_IT_LIMITS.maxTemperature &&
+      (m.topK === undefined || (typeof m.topK === 'number' && Number.isSafeInteger(m.topK) && m.topK >= 0)) &&
+      (m.topP === undefined || (typeof m.topP === 'number' && m.topP >= 0 && m.topP <= 1))
     );
   }
   return true;

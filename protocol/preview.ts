@@ -33,9 +33,28 @@ export interface PreviewRow {
   lossTokens: number;
   /** Set instead of the texts when the line is not a valid record. */
   error?: string;
+  /**
+   * The record as the dataset's model sees it (a model other than a GPT-2 preset): its text in runs,
+   * `trained` where the loss is taken; prompt and target are then empty.
+   */
+  rendered?: { text: string; trained: boolean }[];
+  /** The chat template that rendered it. */
+  template?: string;
 }
 
-export type WebviewToHost = { type: 'ready' } | ({ type: 'query' } & PreviewQuery);
+/** The dataset's model the rows are rendered for (finetune.dataset.model, the last run's, or GPT-2). */
+export interface PreviewModelInfo {
+  label: string;
+  /** `setting`, `last run` or `default`. */
+  origin: string;
+  /** Why the model cannot be used (the rows then use GPT-2). */
+  error?: string;
+  /** The rows count the model's tokens, while the statistics still count GPT-2's (they are computed off-thread without the model). */
+  statisticsInGpt2?: boolean;
+}
+
+/** `chooseModel`: the user asks to change the dataset's model (the host runs Choose Dataset Model…). */
+export type WebviewToHost = { type: 'ready' } | { type: 'chooseModel' } | ({ type: 'query' } & PreviewQuery);
 
 export type HostToWebview =
   | ({
@@ -49,6 +68,7 @@ export type HostToWebview =
       rows: PreviewRow[];
       /** Null while they are being computed (a page with them follows). */
       statistics: DatasetStatistics | null;
+      model?: PreviewModelInfo;
     } & PreviewQuery)
   | { type: 'error'; message: string };
 
@@ -64,5 +84,5 @@ export function normalizeQuery(q: Partial<PreviewQuery> | undefined): PreviewQue
 export function isWebviewToHost(value: unknown): value is WebviewToHost {
   if (typeof value !== 'object' || value === null) return false;
   const type = (value as { type?: unknown }).type;
-  return type === 'ready' || type === 'query';
+  return type === 'ready' || type === 'query' || type === 'chooseModel';
 }

@@ -50,7 +50,8 @@ export interface TrainConfig {
   loraR: number;
   loraAlpha: number;
   loraDropout: number;
-  loraTargets: string[] | 'all-linear';
+  /** Module names, `all-linear`, or `default`: the model family's own (PEFT's: GPT-2 c_attn; Llama, Qwen2, Qwen3 q_proj,v_proj). */
+  loraTargets: string[] | 'all-linear' | 'default';
   merge: boolean;
   /** adapter: bottleneck width m of each adapter. */
   adapterDim?: number;
@@ -99,12 +100,35 @@ export interface StartEvent {
   backend: string;
   device: string;
   model: ModelShape;
-  /** Records used for training / evaluation, invalid records skipped, and tokens per epoch. */
-  dataset: { train: number; eval: number; skipped: number; trainTokens: number; evalTokens: number; format: string };
+  dataset: DatasetSummary;
   stepsPerEpoch: number;
   totalSteps: number;
   /** Set when the run continues (`--resume`) from the checkpoint of this step. */
   resumedFrom?: number;
+}
+
+/**
+ * The start event's account of the data: records used for training / evaluation, invalid records
+ * skipped, and tokens per epoch. The optional fields are what preparing the training file did (absent
+ * in runs written before them).
+ */
+export interface DatasetSummary {
+  train: number;
+  eval: number;
+  skipped: number;
+  /** Input tokens of the training records per epoch (padding excluded). */
+  trainTokens: number;
+  evalTokens: number;
+  format: string;
+  /** Of trainTokens, those the loss is taken on (the trained tokens). */
+  trainLossTokens?: number;
+  /** Valid records left out because no trained token is left within the max length (e.g. a prompt longer than it). */
+  noTrainedToken?: number;
+  /** The 1-based lines of the first 20 of them. */
+  noTrainedTokenLines?: number[];
+  /** Records cut to the max length, and of those the ones whose cut removed trained tokens. */
+  truncated?: number;
+  targetTruncated?: number;
 }
 
 /** The run's parameter breakdown (`finetune params --json` without its own per-layer rows) and the panel's per-layer rows. */
@@ -198,12 +222,30 @@ export interface ErrorEvent {
   stack?: string;
 }
 
-export type TrainerEvent = StartEvent | ParamsEvent | MemoryEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | DoneEvent | ErrorEvent;
+/**
+ * Results of the run trained as a cluster job (`finetune export --to trl`), brought back by `finetune
+ * import`: the losses TRL logged (trainer_state.json's log_history), a series of their own beside the
+ * local run's, and where the imported model now lies in the run folder. A `done` event naming that
+ * output follows it, so Try It, eval and Compare use the imported model.
+ */
+export interface ClusterEvent {
+  type: 'cluster';
+  time: number;
+  /** The job folder the results came from. */
+  job: string;
+  /** Training losses by optimizer step (TRL logs every step with logging_steps 1). */
+  steps: { step: number; epoch: number; loss: number; lr?: number; gradNorm?: number }[];
+  evals: { step: number; epoch: number; loss: number }[];
+  outputDir: string;
+  outputFiles: string[];
+}
+
+export type TrainerEvent = StartEvent | ParamsEvent | MemoryEvent | StepEvent | EvalEvent | CheckpointEvent | LogEvent | DoneEvent | ErrorEvent | ClusterEvent;
 export type TrainerEventType = TrainerEvent['type'];
 /** An event before it is stamped with its time. */
 export type TrainerEventInit = TrainerEvent extends infer E ? (E extends TrainerEvent ? Omit<E, 'time'> : never) : never;
 
-export const TRAINER_EVENT_TYPES: readonly TrainerEventType[] = ['start', 'params', 'memory', 'step', 'eval', 'checkpoint', 'log', 'done', 'error'];
+export const TRAINER_EVENT_TYPES: readonly TrainerEventType[] = ['start', 'params', 'memory', 'step', 'eval', 'checkpoint', 'log', 'done', 'error', 'cluster'];
 
 /**
  * The guard every reader of events goes through: an object with a known `type` and its `time`. A newer

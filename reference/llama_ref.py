@@ -12,6 +12,13 @@ test/fixtures/llama/make.sh). Needs only torch (Debian: python3-torch); see refe
              --rope-theta T --llama3 FACTOR,LOW,HIGH,ORIGINAL --rope-form classic|parameters --shards N --qk-norm-gain G]
   logits DIR IDS_JSON       -> {loss, logits_head, logits_sum, logits_abs_mean} for one sequence
   eval DIR RECORDS_JSON     -> {loss, tokens, examples}: token-weighted next-token loss over the records
+  lora-eval DIR ADAPTER_DIR RECORDS_JSON
+                            -> eval's result with a PEFT LoRA adapter folder applied as PEFT's lora/layer.py
+                               Linear does (y = W0 x + b + (lora_alpha / r) * B(A x), dropout off at eval)
+  bench --family F [--layers --hidden --heads --kv-heads --head-dim --intermediate --vocab --untied --seq --batch
+        --steps --mode full|lora|partial --r --alpha --targets q_proj,v_proj|all-linear --freeze-layers --threads]
+                            -> {tokens_per_s, step_s, trainable, total, peak_rss_bytes, ...}: `finetune bench`'s
+                               work per step (random tokens; 2 untimed warm-up steps, then --steps timed)
 """
 import argparse, json, math, os, sys
 import torch
@@ -279,6 +286,145 @@ def cmd_eval(a):
     print(json.dumps({"loss": total / tokens, "tokens": tokens, "examples": len(records)}))
 
 
+class PeftLoraLinear(nn.Module):
+    """PEFT's lora.Linear at eval: base_layer(x) + lora_B(lora_A(x)) * scaling, scaling = lora_alpha / r
+    (dropout is the identity in eval mode; no rsLoRA, no DoRA)."""
+
+    def __init__(self, base, a, b, scaling):
+        super().__init__()
+        self.base_layer, self.scaling = base, scaling
+        self.lora_A = nn.Linear(base.in_features, a.shape[0], bias=False)
+        self.lora_B = nn.Linear(a.shape[0], base.out_features, bias=False)
+        self.lora_A.weight.data.copy_(a)
+        self.lora_B.weight.data.copy_(b)
+
+    def forward(self, x):
+        return self.base_layer(x) + self.lora_B(self.lora_A(x)) * self.scaling
+
+
+def apply_peft_lora(m, adapter_dir):
+    """Wraps the modules adapter_config.json targets as PEFT's LoraModel does: a list matches a module whose
+    name equals a target or ends with '.' + target; 'all-linear' is every nn.Linear but the output head.
+    The weights are adapter_model.safetensors' base_model.model.<module>.lora_A/B.weight, every one used."""
+    cfg = json.load(open(os.path.join(adapter_dir, "adapter_config.json")))
+    if cfg.get("peft_type") != "LORA" or cfg.get("use_dora") or cfg.get("use_rslora"):
+        raise SystemExit(f"{adapter_dir}: only plain LoRA adapters (peft_type LORA, no DoRA / rsLoRA)")
+    targets, r, alpha = cfg["target_modules"], cfg["r"], cfg["lora_alpha"]
+    weights = load_safetensors(os.path.join(adapter_dir, "adapter_model.safetensors"))
+    used = set()
+
+    def wanted(name):
+        if targets == "all-linear":
+            return name != "lm_head"
+        if isinstance(targets, str):  # PEFT: a string other than all-linear is a regex the full name must match
+            import re
+            return re.fullmatch(targets, name) is not None
+        return any(name == t or name.endswith("." + t) for t in targets)
+
+    for name, module in list(m.named_modules()):
+        if not isinstance(module, nn.Linear) or not wanted(name):
+            continue
+        ka, kb = f"base_model.model.{name}.lora_A.weight", f"base_model.model.{name}.lora_B.weight"
+        if ka not in weights or kb not in weights:
+            raise SystemExit(f"{adapter_dir}: no {ka} / {kb}")
+        a, b = weights[ka].float(), weights[kb].float()
+        if a.shape != (r, module.in_features) or b.shape != (module.out_features, r):
+            raise SystemExit(f"{adapter_dir}: {name}: lora_A {tuple(a.shape)}, lora_B {tuple(b.shape)} for r={r}")
+        parent = m.get_submodule(name.rsplit(".", 1)[0])
+        setattr(parent, name.rsplit(".", 1)[1], PeftLoraLinear(module, a, b, alpha / r))
+        used.update((ka, kb))
+    unused = sorted(set(weights) - used)
+    if unused:
+        raise SystemExit(f"{adapter_dir}: weights for modules the targets do not match: {unused[:3]}")
+    return m.eval()
+
+
+def cmd_lora_eval(a):
+    m = apply_peft_lora(load_model(a.dir), a.adapter)
+    records = json.loads(a.records)
+    total, tokens = 0.0, 0
+    for ids in records:
+        total += ref_out(m, ids)["loss"] * (len(ids) - 1)
+        tokens += len(ids) - 1
+    print(json.dumps({"loss": total / tokens, "tokens": tokens, "examples": len(records)}))
+
+
+def cmd_bench(a):
+    """`finetune bench`'s step for the same shape: forward, the mean next-token loss, backward, global
+    gradient-norm clipping at 1 and AdamW (weight decay 0.01), on one batch of random tokens."""
+    import resource, time
+    from types import SimpleNamespace
+
+    torch.manual_seed(0)
+    torch.set_num_threads(a.threads or len(os.sched_getaffinity(0)))
+    shape = SimpleNamespace(family=a.family, layers=a.layers, hidden=a.hidden, heads=a.heads, kv_heads=a.kv_heads,
+                            head_dim=a.head_dim, intermediate=a.intermediate, vocab=a.vocab, positions=max(a.seq, 128),
+                            untied=a.untied, attention_bias=False, mlp_bias=False, rope_theta=10000.0, llama3="",
+                            rope_form="classic", dtype="F32")
+    m = CausalLM(hf_config(shape)).train()
+    if a.mode == "lora":
+        for p in m.parameters():
+            p.requires_grad_(False)
+        linears = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+        targets = linears if a.targets == "all-linear" else a.targets.split(",")
+        unknown = [t for t in targets if t not in linears]
+        if unknown:
+            raise SystemExit(f"--targets: {', '.join(unknown)} is not a linear of the model ({', '.join(linears)}, or all-linear)")
+        for layer in m.model.layers:
+            for parent in (layer.self_attn, layer.mlp):
+                for name in targets:
+                    if hasattr(parent, name):  # A random, B zero, as PEFT starts them; both train
+                        base = getattr(parent, name)
+                        lora = PeftLoraLinear(base, torch.randn(a.r, base.in_features) * 0.01, torch.zeros(base.out_features, a.r), a.alpha / a.r)
+                        setattr(parent, name, lora)
+    elif a.mode == "partial":  # the first --freeze-layers layers frozen, the embeddings train (as the trainer's partial)
+        for layer in m.model.layers[: a.freeze_layers]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    elif a.mode != "full":
+        raise SystemExit(f"--mode {a.mode!r}: full, lora or partial")
+    params = [p for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+    x = torch.randint(0, a.vocab, (a.batch, a.seq + 1))
+
+    def step():
+        logits = m(x[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, a.vocab), x[:, 1:].reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss.item()
+
+    for _ in range(2):  # warm-up steps, not timed
+        step()
+    t = time.perf_counter()
+    for _ in range(a.steps):
+        step()
+    dt = time.perf_counter() - t
+    print(json.dumps({"family": a.family, "mode": a.mode, "tokens_per_s": a.batch * a.seq * a.steps / dt, "step_s": dt / a.steps,
+                      "trainable": sum(p.numel() for p in params), "total": sum(p.numel() for p in m.parameters()),
+                      # ru_maxrss is in KiB on Linux
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "threads": torch.get_num_threads(), "torch": torch.__version__}))
+
+
+def add_bench_parser(sub):
+    b = sub.add_parser("bench")
+    b.add_argument("--family", choices=list(ARCHITECTURES), default="llama")
+    b.add_argument("--layers", type=int, default=4); b.add_argument("--hidden", type=int, default=256)
+    b.add_argument("--heads", type=int, default=4); b.add_argument("--kv-heads", type=int, default=2)
+    b.add_argument("--head-dim", type=int, default=0, help="0: hidden / heads")
+    b.add_argument("--intermediate", type=int, default=768); b.add_argument("--vocab", type=int, default=4096)
+    b.add_argument("--untied", action="store_true")
+    b.add_argument("--seq", type=int, default=128); b.add_argument("--batch", type=int, default=8)
+    b.add_argument("--steps", type=int, default=5); b.add_argument("--mode", default="full")
+    b.add_argument("--r", type=int, default=8); b.add_argument("--alpha", type=float, default=8.0)
+    b.add_argument("--targets", default="q_proj,v_proj", help="PEFT's default for the Llama family")
+    b.add_argument("--freeze-layers", type=int, default=2)
+    b.add_argument("--threads", type=int, default=0, help="0: every core this process may use")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -299,8 +445,10 @@ def main():
     mm.add_argument("--qk-norm-gain", type=float, default=1.0, help="mean of Qwen3's q_norm / k_norm gains (larger: more peaked attention)")
     lg = sub.add_parser("logits"); lg.add_argument("dir"); lg.add_argument("ids")
     ev = sub.add_parser("eval"); ev.add_argument("dir"); ev.add_argument("records")
+    le = sub.add_parser("lora-eval"); le.add_argument("dir"); le.add_argument("adapter"); le.add_argument("records")
+    add_bench_parser(sub)
     a = p.parse_args()
-    {"make-model": cmd_make_model, "logits": cmd_logits, "eval": cmd_eval}[a.cmd](a)
+    {"make-model": cmd_make_model, "logits": cmd_logits, "eval": cmd_eval, "lora-eval": cmd_lora_eval, "bench": cmd_bench}[a.cmd](a)
 
 
 if __name__ == "__main__":

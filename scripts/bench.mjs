@@ -1,8 +1,16 @@
-// `npm run bench`: training throughput of `bin/finetune bench` (the built dist/) for full, LoRA and
-// partial on every backend that starts here, next to the PyTorch reference
-// (reference/gpt2_ref.py bench, same shape and work per step) run back to back in the same
-// process tree, plus full fine-tuning at GPT-2's vocabulary. Not a test: it prints a table.
-//   node scripts/bench.mjs [--steps 5] [--backends wasm,wasm-stock,webgpu] [--no-ref] [--no-big-vocab] [--ref-as-installed] [--json FILE]
+// `npm run bench`: training throughput and MFU of `bin/finetune bench` (the built dist/) per model,
+// strategy and backend, next to the PyTorch reference of the same family (reference/gpt2_ref.py bench
+// for GPT-2, reference/llama_ref.py bench for the Llama family; same shape and work per step) run back
+// to back in the same process tree. Not a test: it prints a table.
+//   node scripts/bench.mjs [--models gpt2,smollm2-135m] [--strategies full,lora,partial] [--steps 5]
+//     [--layers N] [--seq T] [--batch B] [--backends wasm,wasm-stock,webgpu] [--no-ref] [--no-big-vocab]
+//     [--ref-as-installed] [--ref-threads N] [--peak-gflops G | --measure-peak] [--from-source] [--json FILE]
+// Models: gpt2 (a 4×256 GPT-2, plus full fine-tuning at GPT-2's vocabulary), llama (a 4×256 Llama with
+// grouped-query attention), smollm2-135m (SmolLM2-135M's published shape, random weights; full and
+// LoRA). --layers, --seq and --batch replace every model's own, for a reduced run on a small machine.
+// MFU is flops per token (6·N + 12·L·(H·Q)·T, trainer/flops.ts) times tokens/s over the machine's
+// float32 peak (a cached 2048³ sgemm measurement through the native BLAS, or --peak-gflops); the
+// reference's MFU uses the same flops and peak, so the two columns compare as the tokens/s do.
 // The reference runs with the same OPENBLAS_CORETYPE the trainer's native matMul picks (from the CPU
 // flags; trainer/native/blas.ts): PyTorch here uses the system OpenBLAS too, and under a hypervisor
 // that hides the CPU model both would otherwise run OpenBLAS's slowest kernels. --ref-as-installed
@@ -17,24 +25,83 @@ import * as path from 'node:path';
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+const list = (name, fallback) => flag(name, fallback).split(',').filter(Boolean);
 const steps = Number(flag('--steps', '5'));
-const backends = flag('--backends', 'wasm,wasm-stock,webgpu').split(',').filter(Boolean);
+const backends = list('--backends', 'wasm,wasm-stock,webgpu');
+const models = list('--models', 'gpt2,smollm2-135m');
+const strategies = list('--strategies', 'full,lora,partial');
+const override = { layers: flag('--layers'), seq: flag('--seq'), batch: flag('--batch') };
+const peakGflops = flag('--peak-gflops');
+// PyTorch's OpenMP threads spin while they wait, and on cores other processes also use that costs far
+// more than it gains: --ref-threads 1 pins the reference to one thread (its default: every core).
+const refThreads = flag('--ref-threads');
+// --measure-peak: the first run measures the peak again (the cache keeps the higher figure).
+let measurePeak = args.includes('--measure-peak');
 const withRef = !args.includes('--no-ref');
 const bigVocab = !args.includes('--no-big-vocab');
 const jsonOut = flag('--json', undefined);
 const python = process.env.BENCH_PYTHON ?? '/usr/bin/python3';
-const refScript = process.env.BENCH_REF ?? path.join(root, 'reference', 'gpt2_ref.py');
-const cli = path.join(root, 'bin', 'finetune');
-if (!fs.existsSync(path.join(root, 'dist', 'cli.js'))) {
-  console.error('dist/ is not built: run `npm run build` first');
+// --from-source runs cli/main.ts through tsx (the same code, unbundled) where dist/ is not built.
+const fromSource = args.includes('--from-source');
+const cli = fromSource ? process.execPath : path.join(root, 'bin', 'finetune');
+const cliArgs = fromSource ? ['--import', 'tsx', path.join(root, 'cli', 'main.ts')] : [];
+if (!fromSource && !fs.existsSync(path.join(root, 'dist', 'cli.js'))) {
+  console.error('dist/ is not built: run `npm run build` first (or pass --from-source)');
   process.exit(2);
 }
 
-const SHAPE = ['--layers', '4', '--embd', '256', '--heads', '4', '--seq', '128', '--batch', '8'];
-const STRATEGIES = {
+/** The shape flags both sides take; `--embd` is GPT-2's width, the rest the Llama family's. */
+const FLAG = {
+  layers: '--layers',
+  embd: '--embd',
+  hidden: '--hidden',
+  heads: '--heads',
+  kvHeads: '--kv-heads',
+  headDim: '--head-dim',
+  intermediate: '--intermediate',
+  vocab: '--vocab',
+};
+const shapeArgs = (shape) => Object.entries(shape).flatMap(([k, v]) => [FLAG[k], String(v)]);
+const GPT2_STRATEGIES = {
   full: { ours: ['--strategy', 'full'], ref: ['--mode', 'full'] },
   lora: { ours: ['--strategy', 'lora', '--lora-r', '8', '--lora-targets', 'c_attn'], ref: ['--mode', 'lora', '--r', '8'] },
   partial: { ours: ['--strategy', 'partial', '--freeze-layers', '2'], ref: ['--mode', 'partial', '--freeze-layers', '2'] },
+};
+// LoRA on the family's default targets on both sides (PEFT's q_proj, v_proj), r 8, alpha 8.
+const LLAMA_STRATEGIES = {
+  full: { ours: ['--strategy', 'full'], ref: ['--mode', 'full'] },
+  lora: { ours: ['--strategy', 'lora', '--lora-r', '8'], ref: ['--mode', 'lora', '--r', '8', '--alpha', '8'] },
+  partial: { ours: ['--strategy', 'partial', '--freeze-layers', '2'], ref: ['--mode', 'partial', '--freeze-layers', '2'] },
+};
+const MODELS = {
+  gpt2: {
+    ref: 'gpt2_ref.py',
+    shape: { layers: 4, embd: 256, heads: 4, vocab: 4096 },
+    seq: 128,
+    batch: 8,
+    strategies: GPT2_STRATEGIES,
+    // Full fine-tuning again at GPT-2's 50,257-token vocabulary, where the logits dominate.
+    extra: bigVocab ? [{ strategy: 'full', shape: { vocab: 50257 } }] : [],
+  },
+  llama: {
+    ref: 'llama_ref.py',
+    family: 'llama',
+    shape: { layers: 4, hidden: 256, heads: 4, kvHeads: 2, intermediate: 768, vocab: 4096 },
+    seq: 128,
+    batch: 8,
+    strategies: LLAMA_STRATEGIES,
+  },
+  'smollm2-135m': {
+    ref: 'llama_ref.py',
+    family: 'llama',
+    // Ours reads the preset's config.json; the reference gets the same sizes as flags, and the parameter
+    // counts both report are compared below, so the two cannot drift apart unnoticed.
+    preset: 'smollm2-135m',
+    shape: { layers: 30, hidden: 576, heads: 9, kvHeads: 3, headDim: 64, intermediate: 1536, vocab: 49152 },
+    seq: 128,
+    batch: 2,
+    strategies: { full: LLAMA_STRATEGIES.full, lora: LLAMA_STRATEGIES.lora },
+  },
 };
 const BACKENDS = {
   wasm: { flag: 'wasm', env: {} },
@@ -43,6 +110,8 @@ const BACKENDS = {
   webgpu: { flag: 'webgpu', env: {} },
   tensorflow: { flag: 'tensorflow', env: {} },
 };
+for (const m of models) if (!MODELS[m]) throw new Error(`unknown model ${m} (choose ${Object.keys(MODELS).join(', ')})`);
+for (const b of backends) if (!BACKENDS[b]) throw new Error(`unknown backend ${b} (choose ${Object.keys(BACKENDS).join(', ')})`);
 
 /** CPU seconds (user + system) of this process's waited-for children, from /proc (Linux only). */
 function childCpuSeconds() {
@@ -72,7 +141,7 @@ function runTimed(command, argv, env) {
       `${r.stderr ?? ''}${r.stdout ?? ''}`
         .trim()
         .split('\n')
-        .filter((l) => /error|not available|Error/.test(l))
+        .filter((l) => /error|not available|Error|^finetune bench:/.test(l))
         .pop() ?? `exit ${r.status}`;
     return {
       error: why
@@ -86,10 +155,7 @@ function runTimed(command, argv, env) {
   return { ...JSON.parse(line), wall, cpu };
 }
 
-function torchAvailable() {
-  if (!withRef || !fs.existsSync(refScript)) return false;
-  return spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-}
+const haveTorch = withRef && spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 
 /** The OpenBLAS core type for this CPU, as trainer/native/blas.ts openBlasCoreType chooses it. */
 function openBlasCoreType() {
@@ -107,44 +173,100 @@ const refEnv = {};
 const coreType = args.includes('--ref-as-installed') ? undefined : openBlasCoreType();
 if (coreType) refEnv.OPENBLAS_CORETYPE = coreType;
 
-const haveTorch = torchAvailable();
+const cases = [];
+for (const name of models) {
+  const m = MODELS[name];
+  for (const strategy of strategies) if (m.strategies[strategy]) cases.push({ name, m, strategy, shape: m.shape });
+  for (const e of m.extra ?? []) if (strategies.includes(e.strategy)) cases.push({ name, m, strategy: e.strategy, shape: { ...m.shape, ...e.shape } });
+}
+
 const rows = [];
-const cases = Object.keys(STRATEGIES).map((s) => ({ strategy: s, vocab: 4096 }));
-if (bigVocab) cases.push({ strategy: 'full', vocab: 50257 });
-for (const { strategy, vocab } of cases) {
-  const shape = [...SHAPE, '--vocab', String(vocab), '--steps', String(steps)];
+for (const { name, m, strategy, shape: own } of cases) {
+  const shape = { ...own, ...(override.layers ? { layers: Number(override.layers) } : {}) };
+  const timing = ['--seq', override.seq ?? String(m.seq), '--batch', override.batch ?? String(m.batch), '--steps', String(steps)];
+  // A preset names its shape itself; only what was overridden (or differs from it) goes with it.
+  const oursShape = m.preset
+    ? ['--preset', m.preset, ...shapeArgs(Object.fromEntries(Object.entries(shape).filter(([k, v]) => m.shape[k] !== v)))]
+    : [...(m.family ? ['--family', m.family] : []), ...shapeArgs(shape)];
+  const refShape = [...(m.family ? ['--family', m.family] : []), ...shapeArgs(shape)];
+  const s = m.strategies[strategy];
   // The reference first, then each backend right after it, so that the machine's load is alike.
-  const ref = haveTorch ? runTimed(python, [refScript, 'bench', ...shape, ...STRATEGIES[strategy].ref], refEnv) : undefined;
+  const ref = haveTorch
+    ? runTimed(
+        python,
+        [path.join(root, 'reference', m.ref), 'bench', ...refShape, ...timing, ...s.ref, ...(refThreads ? ['--threads', refThreads] : [])],
+        refEnv,
+      )
+    : undefined;
   for (const b of backends) {
     const spec = BACKENDS[b];
-    if (!spec) throw new Error(`unknown backend ${b} (choose ${Object.keys(BACKENDS).join(', ')})`);
-    const ours = runTimed(cli, ['bench', ...shape, ...STRATEGIES[strategy].ours, '--backend', spec.flag, '--json'], spec.env);
-    rows.push({ strategy, vocab, backend: b, ours, ref });
+    const peak = peakGflops ? ['--peak-gflops', peakGflops] : measurePeak ? ['--measure-peak'] : [];
+    measurePeak = false;
+    const ours = runTimed(cli, [...cliArgs, 'bench', ...oursShape, ...timing, ...s.ours, ...peak, '--backend', spec.flag, '--json'], spec.env);
+    const row = { model: name, strategy, shape, seq: Number(timing[1]), batch: Number(timing[3]), backend: b, ours, ref };
+    rows.push(row);
     const tps = ours.error ? `n/a (${ours.error})` : `${ours.tokensPerSec.toFixed(0)} tok/s`;
-    process.stderr.write(`${strategy} vocab ${vocab} ${b}: ${tps}${ref && !ref.error ? `; reference ${ref.tokens_per_s.toFixed(0)} tok/s` : ''}\n`);
+    process.stderr.write(
+      `${name} ${strategy} vocab ${shape.vocab} ${b}: ${tps}${ref && !ref.error ? `; reference ${ref.tokens_per_s.toFixed(0)} tok/s` : ''}\n`,
+    );
+    if (!ours.error && ref && !ref.error && (ours.total !== ref.total || ours.trainable !== ref.trainable)) {
+      process.stderr.write(`  the shapes differ: ours ${ours.trainable} of ${ours.total} parameters train, the reference's ${ref.trainable} of ${ref.total}\n`);
+      row.mismatch = true;
+    }
   }
 }
 
-const mib = (bytes) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
-const header = ['strategy', 'vocab', 'backend', 'device', 'tokens/s', 'PyTorch tokens/s', 'ratio', 'CPU s (run)', 'ref CPU s (run)', 'peak RSS'];
+const mib = (bytes) => (Number.isFinite(bytes) ? `${(bytes / 2 ** 20).toFixed(0)} MiB` : '-');
+const pct = (x) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : `${(100 * x).toFixed(1)}%`);
+const header = [
+  'model',
+  'strategy',
+  'layers',
+  'vocab',
+  'backend',
+  'device',
+  'tokens/s',
+  'PyTorch tokens/s',
+  'ratio',
+  'MFU',
+  'PyTorch MFU',
+  'CPU s (run)',
+  'ref CPU s (run)',
+  'peak RSS',
+  'ref peak RSS',
+];
 const table = [header, header.map(() => '---')];
-for (const { strategy, vocab, backend, ours, ref } of rows) {
+for (const { model, strategy, shape, backend, ours, ref, mismatch } of rows) {
   const refOk = ref && !ref.error;
+  const ok = !ours.error;
   table.push([
+    model,
     strategy,
-    String(vocab),
+    String(shape.layers),
+    String(shape.vocab),
     backend,
-    ours.error ? '-' : (ours.device ?? ours.backend),
-    ours.error ? `n/a: ${ours.error}` : ours.tokensPerSec.toFixed(0),
+    ok ? (ours.device ?? ours.backend) : '-',
+    ok ? ours.tokensPerSec.toFixed(0) : `n/a: ${ours.error}`,
     !haveTorch ? 'no torch' : refOk ? ref.tokens_per_s.toFixed(0) : `n/a: ${ref.error}`,
-    !ours.error && refOk ? (ours.tokensPerSec / ref.tokens_per_s).toFixed(2) : '-',
-    Number.isFinite(ours.cpu) ? ours.cpu.toFixed(1) : '-',
+    ok && refOk ? `${(ours.tokensPerSec / ref.tokens_per_s).toFixed(2)}${mismatch ? ' (shapes differ)' : ''}` : '-',
+    ok ? pct(ours.mfu) : '-',
+    // The same flops per token and peak as ours: the shapes are the same (checked above).
+    ok && refOk && ours.peakGflops ? pct((ours.flopsPerToken * ref.tokens_per_s) / (ours.peakGflops * 1e9)) : '-',
+    ok && Number.isFinite(ours.cpu) ? ours.cpu.toFixed(1) : '-',
     refOk && Number.isFinite(ref.cpu) ? ref.cpu.toFixed(1) : '-',
-    ours.error ? '-' : mib(ours.peakRssBytes),
+    ok ? mib(ours.peakRssBytes) : '-',
+    refOk ? mib(ref.peak_rss_bytes) : '-',
   ]);
 }
+const peakRow = rows.find((r) => !r.ours.error);
+const peakLine = !peakRow
+  ? 'peak unknown'
+  : peakRow.ours.peakGflops === null
+    ? `peak unknown (${peakRow.ours.peakNote}), so no MFU`
+    : `MFU against a float32 peak of ${peakRow.ours.peakGflops.toFixed(1)} GFLOP/s (${peakRow.ours.peakSource})`;
 console.log(
-  `steps ${steps} (+2 warm-up), shape ${SHAPE.join(' ')}; reference ${coreType ? `with OPENBLAS_CORETYPE=${coreType}` : 'as installed'}; CPU s = user+system of the whole process run, start-up and warm-up included`,
+  `steps ${steps} (+2 warm-up); seq × batch: ${[...new Set(rows.map((r) => `${r.model} ${r.seq}×${r.batch}`))].join(', ')}; ${peakLine}; ` +
+    `reference ${coreType ? `with OPENBLAS_CORETYPE=${coreType}` : 'as installed'}; CPU s = user+system of the whole process run, start-up and warm-up included`,
 );
 console.log(table.map((r) => `| ${r.join(' | ')} |`).join('\n'));
 if (jsonOut) fs.writeFileSync(jsonOut, JSON.stringify(rows, null, 2));

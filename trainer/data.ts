@@ -7,6 +7,7 @@ import { ChatTemplateError, resolveChatTemplate, tokenizeRecord } from '../langu
 import { NotRegularFileError } from '../language/regularFile';
 import type { TextTokenizer } from '../language/tokenizer';
 import type { DatasetDiagnostic } from '../language/types';
+import type { DatasetSummary } from '../protocol/trainer';
 import { deriveSeed, seededRandom, shuffleInPlace } from './random';
 
 export const IGNORE_LABEL = -1;
@@ -61,6 +62,8 @@ export interface LoadedDataset {
   droppedEmpty: number;
   /** Records truncated to the max length. */
   truncated: number;
+  /** Of those, the records whose cut removed tokens the loss would have been taken on (part of the target). */
+  targetTruncated: number;
   /** 0-based lines of the records counted in droppedEmpty, for the warning that names them. */
   droppedLines: number[];
   /** The chat template chat records were rendered with, if any. */
@@ -117,6 +120,7 @@ export async function loadDataset(file: string, options: LoadOptions): Promise<L
   const examples: TrainingExample[] = [];
   let droppedEmpty = 0;
   let truncated = 0;
+  let targetTruncated = 0;
   const droppedLines: number[] = [];
   // Chat records go through the chat template (language/chatTemplate.ts), the same code as `preview`.
   const chatTemplate = options.classification ? undefined : resolveChatTemplate(options.chatTemplate, options.tokenizer);
@@ -133,6 +137,7 @@ export async function loadDataset(file: string, options: LoadOptions): Promise<L
       const inputIds = ids.slice(0, options.maxLength);
       if (inputIds.length === 0) {
         droppedEmpty++;
+        droppedLines.push(record.line);
         continue;
       }
       examples.push({ line: record.line, task: record.task, inputIds, labels: inputIds.map(() => IGNORE_LABEL), lossTokens: 1, labelText: label });
@@ -159,6 +164,7 @@ export async function loadDataset(file: string, options: LoadOptions): Promise<L
       continue;
     }
     if (tokens.truncated) truncated++;
+    if (tokens.targetTruncated) targetTruncated++;
     const example = toTrainingExample(tokens.ids, tokens.lossMask, options.maxLength, record.line, record.task);
     if (example) examples.push(example);
     else {
@@ -186,8 +192,30 @@ export async function loadDataset(file: string, options: LoadOptions): Promise<L
     skippedInvalid: errorLines.size,
     droppedEmpty,
     truncated,
+    targetTruncated,
     droppedLines,
     ...(chatTemplate ? { chatTemplate: chatTemplate.name } : {}),
+  };
+}
+
+/** Lines listed in the start event and the warning for records left out (the rest are counted). */
+export const MAX_LISTED_LINES = 20;
+
+/**
+ * What data preparation did to the training file, for the start event (protocol/trainer.ts
+ * DatasetSummary): records left out for having no trained token, records cut, and the tokens of the
+ * training examples the loss is taken on.
+ */
+export function preparationSummary(
+  data: LoadedDataset,
+  trainExamples: readonly TrainingExample[],
+): Required<Pick<DatasetSummary, 'trainLossTokens' | 'noTrainedToken' | 'noTrainedTokenLines' | 'truncated' | 'targetTruncated'>> {
+  return {
+    trainLossTokens: trainExamples.reduce((a, e) => a + e.lossTokens, 0),
+    noTrainedToken: data.droppedEmpty,
+    noTrainedTokenLines: data.droppedLines.slice(0, MAX_LISTED_LINES).map((l) => l + 1),
+    truncated: data.truncated,
+    targetTruncated: data.targetTruncated,
   };
 }
 

@@ -50,6 +50,9 @@ export const DEFAULT_MODEL_FILES = [
   'vocab.json',
   'merges.txt',
   'generation_config.json',
+  // Recent transformers save a model's chat template here rather than in tokenizer_config.json, and it
+  // wins over that one when both exist (transformers#33957). Optional: most repos have none.
+  'chat_template.jinja',
 ];
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
 
@@ -140,6 +143,8 @@ async function resolveRepo(repoId: string, opts: ResolveModelOptions): Promise<R
 
   // Look in the cache first, under the name given and its known aliases.
   let partial: { repo: HubCacheRepo; commit: string } | undefined;
+  /** A cached snapshot with every required file: what serves when the hub cannot be reached. */
+  let usable: ResolvedModel | undefined;
   // Own keys only: a repo named `constructor` is not Object.prototype's member.
   for (const name of (Object.hasOwn(REPO_ALIASES, repoId) ? REPO_ALIASES[repoId] : undefined) ?? [repoId]) {
     const repo = new HubCacheRepo(cacheDir, name);
@@ -150,6 +155,7 @@ async function resolveRepo(repoId: string, opts: ResolveModelOptions): Promise<R
     if (hasRequired && (undecided.length === 0 || offline)) {
       return { kind: 'folder', dir: repo.snapshotDir(commit), repoId: name, revision, commit };
     }
+    if (hasRequired) usable ??= { kind: 'folder', dir: repo.snapshotDir(commit), repoId: name, revision, commit };
     if (name === repoId) partial = { repo, commit };
   }
 
@@ -178,7 +184,16 @@ async function resolveRepo(repoId: string, opts: ResolveModelOptions): Promise<R
   for (const file of todo) {
     // Re-checked per file: once the first answer names the commit, a snapshot of it may already hold the rest.
     if (commit && (repo.hasFile(commit, file) || repo.isKnownMissing(commit, file))) continue;
-    const result = await session.fetchFile(file, commit ?? revision, revision, required.includes(file));
+    let result: FetchResult;
+    try {
+      result = await session.fetchFile(file, commit ?? revision, revision, required.includes(file));
+    } catch (err) {
+      // A cache filled before an optional file was wanted (chat_template.jinja, by an older transformers)
+      // still serves when the hub cannot be reached, as huggingface_hub falls back to its cache; nothing
+      // is marked missing, so the next run that reaches the hub asks again.
+      if (err instanceof HubError && err.code === 'unreachable' && usable) return usable;
+      throw err;
+    }
     if (!commit && result.commit) {
       commit = result.commit;
       repo.writeRef(revision, commit);

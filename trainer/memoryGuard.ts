@@ -1,5 +1,6 @@
 // Refuses, before the first step, a run whose tensors cannot fit in the wasm backend's 4 GiB heap, and turns
 // the wasm module's own out-of-memory abort (a bare "Aborted()") into the same advice when it happens anyway.
+import * as os from 'node:os';
 import { formatBytes, type MemoryEstimate } from './params';
 
 /** WebAssembly's 32-bit linear memory: tfjs-backend-wasm grows its heap up to 4 GiB and then aborts. */
@@ -25,6 +26,26 @@ export const WASM_HEAP_LIMIT_BYTES = 4 * 2 ** 30;
  *   12/768/12/50257, 256x3 (GPT-2 small)           lora r8   1451 (474 / 3 / 974)               4079      4063       fits (just)
  *   12/768/12/50257, 256x4 (GPT-2 small)           lora r8   1776 (474 / 3 / 1299)              -         5216       Aborted()
  *   (lora r8 on c_attn; positions = max(seq, 128) as `bench` builds them; 2 cores, Node 20.)
+ *
+ * The Llama family with its own activation shapes (params.ts blockActivationWidth), SmolLM2-135M's shape
+ * (30 layers, 576 wide, 9 query / 3 key-value heads, MLP 1536, vocab 49152, tied), random weights, lora r8
+ * on q_proj,v_proj; same measurement (3 steps, wasm heap byteLength):
+ *
+ *   layers, seq x batch   strategy  estimate MiB (w / grad+opt / act)  heap MiB  projected  outcome
+ *   30, 128x1             lora r8   794 (515 / 5 / 274)                 1444      1626       fits
+ *   30, 256x1             lora r8   1135 (515 / 5 / 615)                2604      2838       fits
+ *   30, 128x2             lora r8   1068 (515 / 5 / 548)                2418      2598       fits
+ *   30, 320x1             lora r8   1331 (515 / 5 / 811)                3200      3533       fits
+ *   30, 384x1             lora r8   1544 (515 / 5 / 1024)               3906      4289       fits (refused: projected over 4 GiB)
+ *   30, 512x1             lora r8   2022 (515 / 5 / 1502)               -         5987       Aborted()
+ *   4, 128x1              full      727 (162 / 486 / 79)                2643      2696       fits
+ *   8, 64x1               full      916 (216 / 648 / 52)                3466      3368       fits
+ *   Qwen2.5-0.5B, 32x1    lora r8   2020 (1887 / 6 / 127)               2309      2481       fits
+ *
+ * The same factors project Llama-family steps within -3% (full) to +13% (LoRA, where the activations
+ * dominate): the count keeps every tensor of the block's forward that its backward reads, and tfjs frees
+ * some of them earlier (RoPE and the GQA repeat save nothing for their gradients), so the guard errs on
+ * the side of refusing: the 384x1 run above fitted in 95% of the heap but is refused.
  *
  * Weights sit in the heap once (factor 1). The other factors were fitted so that every run above is
  * classified as it behaved: each byte of the estimate's gradients + AdamW moments costs ~4.4 bytes of heap
@@ -95,6 +116,23 @@ export function checkMemoryFits(estimate: MemoryEstimate, backend: string, flags
       `this run does not fit in the ${backend} backend's memory: estimated ${formatBytes(estimate.total)} of tensors (${breakdown(estimate)}), ` +
       `about ${formatBytes(projected)} of heap at the peak of a step, but WebAssembly's heap is limited to ${formatBytes(limit)}. ${advice(flags)}.`,
   };
+}
+
+/**
+ * Whether a run of this estimate fits on this machine, the quick pick's flag per strategy: on wasm the
+ * guard's own test (checkMemoryFits: the projected heap against the 4 GiB limit); on the backends
+ * without a heap limit the estimate's tensors against the machine's memory, which they share with
+ * everything else (so a run that passes may still swap, and one that fails cannot run without it).
+ */
+export function memoryFit(
+  estimate: MemoryEstimate,
+  backend: string,
+  machineBytes: number = os.totalmem(),
+): { fits: boolean; neededBytes: number; limitBytes: number } {
+  const heapLimit = heapLimitBytes(backend);
+  const neededBytes = heapLimit === null ? estimate.total : projectedHeapBytes(estimate);
+  const limitBytes = heapLimit ?? machineBytes;
+  return { fits: neededBytes <= limitBytes, neededBytes, limitBytes };
 }
 
 /** The error the wasm module throws when its heap is exhausted or corrupted (emscripten's abort). */

@@ -16,11 +16,12 @@ export interface ModelTokenizer {
 }
 
 /**
- * Files a preview needs from a Hugging Face repo: train's list (hub.ts) without the weights. Not
- * chat_template.jinja: a cache Python filled without it (and without its .no_exist marker) would then
- * need the network; a folder that has it uses it (tokenizerFromFolder).
+ * Files a preview needs from a Hugging Face repo: train's list (hub.ts) without the weights, so that a
+ * preview renders with the template training will use (chat_template.jinja wins over
+ * tokenizer_config.json's, tokenizerFromFolder). A cache Python filled without chat_template.jinja
+ * asks the hub for it once, and is used as it is when the hub cannot be reached (hub.ts).
  */
-const TOKENIZER_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json', 'merges.txt'];
+const TOKENIZER_FILES = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja', 'vocab.json', 'merges.txt'];
 
 /** config.json's context length under the names the families use (Llama/Qwen, then GPT-2's). */
 function contextOf(raw: unknown): number | undefined {

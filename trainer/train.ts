@@ -4,20 +4,20 @@
 // both run this.
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
-import { TRAIN_DEFAULTS } from '../protocol/options';
+import { effectiveMaxLength, TRAIN_DEFAULTS } from '../protocol/options';
 import type { DoneEvent, DoneStatus, StepEvent, TrainConfig } from '../protocol/trainer';
 import { assertRegularFile, NotRegularFileError } from '../language/regularFile';
 import { copyCheckpointOutput, pruneCheckpoints } from './checkpoints';
 import { initBackend } from './compute/backend';
-import { DatasetError, epochBatches, loadDataset, padBatch, splitEval, type TrainingExample } from './data';
+import { DatasetError, epochBatches, loadDataset, MAX_LISTED_LINES, padBatch, preparationSummary, splitEval, type TrainingExample } from './data';
 import { evaluate, type EvalResult } from './evaluate';
 import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, type LabelMap } from './heads/classification';
 import { modelForRun, type BaseModel } from './loadModel';
-import { modelDims, modelStructure } from './models/registry';
+import { modelDims } from './models/registry';
 import { checkMemoryFits, explainWasmAbort, WasmOutOfMemoryError } from './memoryGuard';
 import { AdamW } from './optimizer';
 import { saveOutput, type OutputOptions } from './output';
-import { memoryEstimate, parameterBreakdown } from './params';
+import { layerRows, memoryEstimate, parameterBreakdown } from './params';
 import { checkpointDir, EventWriter, latestCheckpoint, lineWriter, readOptimizerState, writeCheckpointState, type TrainerState } from './runFolder';
 import { parseTrainArgs, parseTrainFlags } from './runConfig';
 import { prepareRunFolder, writeCheckpoint, writeOutput } from './runOwnership';
@@ -120,10 +120,9 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     base = await modelForRun(config.model, strategy, config.seed, checkpointToLoad, (m) => log(m));
     const { model, config: modelConfig, tokenizer } = base;
     const dims = modelDims(modelConfig);
-    let maxLength = config.maxLength ?? dims.maxPositions;
-    if (maxLength > dims.maxPositions) {
-      log(`--max-length ${maxLength} exceeds the model's context of ${dims.maxPositions} tokens; using ${dims.maxPositions}`, 'warning');
-      maxLength = dims.maxPositions;
+    const maxLength = effectiveMaxLength(config.maxLength, dims.maxPositions);
+    if (config.maxLength !== undefined && config.maxLength > dims.maxPositions) {
+      log(`--max-length ${config.maxLength} exceeds the model's context of ${dims.maxPositions} tokens; using ${dims.maxPositions}`, 'warning');
     }
     // Examples are cut to maxLength tokens; the model sees maxLength - 1 inputs, as HF's shift does.
     const dataOptions = {
@@ -150,12 +149,16 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     if (trainData.droppedEmpty > 0)
       log(
         `${trainData.droppedEmpty} record(s) have no trained token within ${maxLength} tokens and were left out (line${trainData.droppedLines.length === 1 ? '' : 's'} ${trainData.droppedLines
-          .slice(0, 20)
+          .slice(0, MAX_LISTED_LINES)
           .map((l) => l + 1)
-          .join(', ')}${trainData.droppedLines.length > 20 ? ', …' : ''})`,
+          .join(', ')}${trainData.droppedLines.length > MAX_LISTED_LINES ? ', …' : ''})`,
         'warning',
       );
-    if (trainData.truncated > 0) log(`${trainData.truncated} record(s) were truncated to ${maxLength} tokens`, 'warning');
+    if (trainData.truncated > 0)
+      log(
+        `${trainData.truncated} record(s) were truncated to ${maxLength} tokens${trainData.targetTruncated > 0 ? ` (${trainData.targetTruncated} of them lose trained tokens)` : ''}`,
+        'warning',
+      );
     if (config.taskWeights) {
       const tasks = new Set(trainExamples.map((e) => e.task));
       const unknown = Object.keys(config.taskWeights).filter((t) => !tasks.has(t));
@@ -180,7 +183,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
         throw new DatasetError(`${config.data}: a classification head needs at least 2 distinct labels, found ${labelMap.labels.length}`);
       assignLabels(trainExamples, labelMap);
       assignLabels(evalExamples, labelMap);
-      head = new ClassificationHead(dims.hiddenSize, labelMap.labels.length, config.seed * 1000 + 999, saved?.score);
+      head = new ClassificationHead(dims.hiddenSize, labelMap.labels.length, config.seed * 1000 + 999, saved?.score, tokenizer.eosId);
     }
     // A fresh run's initialisation that needs the tokenizer (prompt tuning's text init); a resumed run has its weights.
     if (!checkpointToLoad) model.initialise({ encode: (text) => tokenizer.encode(text) });
@@ -210,6 +213,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
         trainTokens: count(trainExamples),
         evalTokens: count(evalExamples),
         format: trainData.format,
+        ...preparationSummary(trainData, trainExamples),
       },
       stepsPerEpoch,
       totalSteps,
@@ -218,14 +222,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     if (resumedFrom !== undefined) log(`continuing from the checkpoint of step ${resumedFrom} (${lastCheckpoint})`);
     const headKind = head ? { kind: 'classification' as const, numLabels: head.numLabels } : 'lm';
     const p = parameterBreakdown(modelConfig, model.strategy, headKind);
-    const row = (name: string) => p.groups.find((g) => g.name === name) ?? { total: 0, trainable: 0 };
-    const edge = (name: string) => ({ name, frozen: row(name).total - row(name).trainable, trainable: row(name).trainable, added: 0 });
-    const perLayer = [
-      edge('embeddings'),
-      ...p.perLayer.map((l) => ({ name: `h.${l.layer}`, frozen: l.total - l.trainable, trainable: l.trainable, added: l.lora })),
-      // The family's final-norm row: GPT-2's ln_f, Llama's norm.
-      edge(modelStructure(modelConfig).parameters.find((x) => x.part === 'finalNorm')?.group ?? 'ln_f'),
-    ];
+    const perLayer = layerRows(modelConfig, p);
     writer.emit({
       type: 'params',
       total: p.total,

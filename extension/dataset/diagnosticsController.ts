@@ -1,9 +1,14 @@
 // Live diagnostics for open JSON Lines documents. One DatasetDocument mirrors each open document;
 // edits are folded into one line replacement per debounce window, then the document revalidates in
-// slices of ~30 ms with the event loop free in between, and the result goes to Problems.
+// slices of ~30 ms with the event loop free in between, and the result goes to Problems. Once the
+// document's own checks are done, the checks of the dataset's model (modelChecks.ts: its chat template,
+// tokenizer and context length) run in the same slices; a GPT-2 preset needs none, its tokens are the
+// plain checks' own.
 import * as vscode from 'vscode';
 import type { DatasetDocument } from '../../language';
-import type { DatasetDiagnostic, DatasetFormat, QuickFix } from '../../language/types';
+import type { DatasetDiagnostic, DatasetFormat, QuickFix, ValidationOptions } from '../../language/types';
+import { type DatasetModels, type ModelState, modelSupport } from './datasetModels';
+import type { ModelChecks } from './modelChecks';
 import { language } from '../languageLoader';
 import { LineChangeAccumulator } from './lineChanges';
 import { diagnosticKey, fixesByKey, selectProblems } from './problemSelection';
@@ -47,6 +52,21 @@ interface Tracked {
   fixes: Map<string, QuickFix[]>;
   /** Lines of the opened text not yet handed to the dataset (fed in slices, see `job`). */
   feed?: { lines: string[]; next: number };
+  /** The options the dataset was last given (the maximum length depends on the file's model). */
+  options: ValidationOptions;
+  /** The model checks of this document, for its current model and maximum length. */
+  checks?: ModelChecks;
+}
+
+/** The model checks apply: a loaded model whose tokens are not GPT-2's plain ones. */
+function checkedModel(state: ModelState | undefined): Extract<ModelState, { kind: 'ready' }> | undefined {
+  return state?.kind === 'ready' && !state.model.plainGpt2 ? state : undefined;
+}
+
+function sameOptions(a: ValidationOptions, b: ValidationOptions): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof ValidationOptions>;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 /** Lines handed to the dataset per feeding round: splitting a 100,000-line text at once costs ~100 ms. */
@@ -79,6 +99,8 @@ export class DiagnosticsController implements vscode.Disposable {
     private readonly log: vscode.LogOutputChannel,
     /** Called when a document starts being validated live (its file-level results become stale). */
     private readonly onTrack: (uri: vscode.Uri) => void = () => {},
+    /** The dataset's model per file; without it every file is checked as for GPT-2. */
+    private readonly models?: DatasetModels,
   ) {
     this.disposables.push(
       this.finished,
@@ -87,6 +109,25 @@ export class DiagnosticsController implements vscode.Disposable {
       vscode.workspace.onDidChangeTextDocument((e) => this.changed(e)),
       settings.onDidChange(() => this.revalidateAll()),
     );
+    if (models) this.disposables.push(models.onDidChange(() => this.revalidateAll()));
+  }
+
+  /** The options for a document: the settings', with the maximum length of its model once loaded. */
+  private optionsFor(uri: vscode.Uri): { options: ValidationOptions; state: ModelState | undefined } {
+    const options = this.settings.validationOptions();
+    const state = this.models?.peek(uri);
+    return { options: state?.kind === 'ready' ? { ...options, maxTokens: state.maxLength } : options, state };
+  }
+
+  /** The model checks for the document's current model (kept while the model and the length stay). */
+  private checksFor(entry: Tracked, state: ModelState | undefined): ModelChecks | undefined {
+    const ready = checkedModel(state);
+    if (!ready) return (entry.checks = undefined);
+    // The same loaded files (a copy of the model may carry another origin) keep the cached lines.
+    if (entry.checks?.model.tokenizer !== ready.model.tokenizer || entry.checks.maxLength !== ready.maxLength) {
+      entry.checks = new (modelSupport().ModelChecks)(ready.model, ready.maxLength);
+    }
+    return entry.checks;
   }
 
   trackAll(documents: readonly vscode.TextDocument[]): void {
@@ -97,8 +138,11 @@ export class DiagnosticsController implements vscode.Disposable {
     const key = document.uri.toString();
     if (this.tracked.has(key) || !isDatasetDocument(document)) return;
     let dataset: DatasetDocument;
+    let options: ValidationOptions;
+    let state: ModelState | undefined;
     try {
-      dataset = new (language().DatasetDocument)(this.settings.validationOptions());
+      ({ options, state } = this.optionsFor(document.uri));
+      dataset = new (language().DatasetDocument)(options);
     } catch (err) {
       this.fail(document.uri, err);
       return;
@@ -111,7 +155,9 @@ export class DiagnosticsController implements vscode.Disposable {
       publishedVersion: -1,
       fixes: new Map(),
       feed: { lines: splitDocumentLines(document.getText()), next: 0 },
+      options,
     };
+    this.checksFor(entry, state);
     this.tracked.set(key, entry);
     this.onTrack(document.uri);
     this.validate(entry);
@@ -165,6 +211,7 @@ export class DiagnosticsController implements vscode.Disposable {
 
   private validate(entry: Tracked): void {
     entry.run?.cancel();
+    entry.checks?.restart();
     const started = performance.now();
     const run = runInSlices(this.job(entry), { budgetMs: SLICE_BUDGET_MS });
     entry.run = run;
@@ -181,12 +228,16 @@ export class DiagnosticsController implements vscode.Disposable {
     );
   }
 
-  /** Feeds the opened text in rounds of FEED_LINES, then validates. */
+  /** Feeds the opened text in rounds of FEED_LINES, then validates, then runs the model checks. */
   private job(entry: Tracked): SliceJob {
     return {
       step(budgetMs: number): boolean {
         const feed = entry.feed;
-        if (!feed) return entry.dataset.step(budgetMs);
+        if (!feed) {
+          const started = performance.now();
+          if (!entry.dataset.step(budgetMs)) return false;
+          return entry.checks ? entry.checks.step(entry.dataset, Math.max(1, budgetMs - (performance.now() - started))) : true;
+        }
         const deadline = performance.now() + budgetMs;
         while (feed.next < feed.lines.length && performance.now() < deadline) {
           const chunk = feed.lines.slice(feed.next, feed.next + FEED_LINES);
@@ -202,7 +253,12 @@ export class DiagnosticsController implements vscode.Disposable {
   private publish(entry: Tracked, totalMs: number, longestSliceMs: number): void {
     const { document } = entry;
     if (entry.syncedVersion !== document.version || !entry.pending.isEmpty) return; // a newer edit is on its way
-    const selected = selectProblems(entry.dataset.diagnostics(), this.settings.maxProblems);
+    let all = entry.dataset.diagnostics();
+    if (entry.checks) {
+      // The model's own too-long replaces the one counted in GPT-2 tokens.
+      all = [...all.filter((d) => d.code !== 'too-long'), ...entry.checks.diagnostics()].sort((x, y) => x.line - y.line || x.column - y.column);
+    }
+    const selected = selectProblems(all, this.settings.maxProblems);
     this.collection.set(document.uri, selected.map(toVscodeDiagnostic));
     entry.fixes = fixesByKey(selected);
     entry.publishedVersion = document.version;
@@ -210,10 +266,15 @@ export class DiagnosticsController implements vscode.Disposable {
   }
 
   private revalidateAll(): void {
-    const options = this.settings.validationOptions();
     for (const entry of this.tracked.values()) {
       try {
-        entry.dataset.setOptions(options);
+        const { options, state } = this.optionsFor(entry.document.uri);
+        this.checksFor(entry, state);
+        // Unchanged options keep the dataset's checked lines (a model that loaded may not change them).
+        if (!sameOptions(options, entry.options)) {
+          entry.dataset.setOptions(options);
+          entry.options = options;
+        }
       } catch (err) {
         this.fail(entry.document.uri, err);
         continue;
@@ -224,6 +285,17 @@ export class DiagnosticsController implements vscode.Disposable {
 
   private fail(uri: vscode.Uri, err: unknown): void {
     this.log.error(`validation of ${uri.toString(true)} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  }
+
+  /** A line's parsed record and the format it is checked as, when the line has no errors of its own. */
+  recordAt(document: vscode.TextDocument, line: number): { record: unknown; format: DatasetFormat } | undefined {
+    const entry = this.tracked.get(document.uri.toString());
+    if (!entry || entry.syncedVersion !== document.version || entry.feed || line >= entry.dataset.lineCount) return undefined;
+    const a = entry.dataset.lineAnalysis(line);
+    if (a.kind !== 'record') return undefined;
+    const format = entry.dataset.checkFormat;
+    if (entry.publishedVersion === document.version && entry.dataset.diagnostics().some((d) => d.line === line && d.severity === 'error')) return undefined;
+    return { record: a.record, format };
   }
 
   /** The file's detected format, once known. */

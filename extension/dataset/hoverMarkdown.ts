@@ -3,6 +3,8 @@
 // links, images, or HTML (the MarkdownString is also created untrusted and without HTML support).
 // No `vscode` import.
 import type { RecordPreview } from '../../language/types';
+import type { ModelRecordView } from './modelView';
+import { cutRuns, type TextRun } from './textRuns';
 
 /**
  * Longest line that is rendered and tokenized for a preview: tokenizing runs at roughly 200 KB/s on
@@ -10,9 +12,18 @@ import type { RecordPreview } from '../../language/types';
  */
 export const PREVIEW_MAX_LINE_CHARS = 100_000;
 
+/**
+ * Longest line that gets every check of the dataset's model, and its view in the hover and the preview,
+ * on the extension host's thread. Tokenizing runs at about 100-250 characters per ms with Llama 3's or
+ * Qwen's tokenizer and 10-20 with Llama 2's (its BPE has no pre-tokenizer, so a long text is one word).
+ * A longer line gets only the checks that need no full tokenization: template-error (rendering is fast)
+ * and too-long (counting stops after the maximum length).
+ */
+export const MODEL_CHECK_MAX_CHARS = 20_000;
+
 /** The hover of a record too long to render on the spot. */
-export function tooLongHoverMarkdown(length: number): string {
-  return `**Fine-Tune preview** · this record has ${length.toLocaleString('en-US')} characters; hovers render records of up to ${PREVIEW_MAX_LINE_CHARS.toLocaleString('en-US')}. Its token count is checked by the \`too-long\` diagnostic.\n`;
+export function tooLongHoverMarkdown(length: number, limit = PREVIEW_MAX_LINE_CHARS): string {
+  return `**Fine-Tune preview** · this record has ${length.toLocaleString('en-US')} characters; hovers render records of up to ${limit.toLocaleString('en-US')}. Its token count is checked by the \`too-long\` diagnostic.\n`;
 }
 
 /** Most characters of prompt or target shown in a hover. */
@@ -71,5 +82,28 @@ export function hoverMarkdown(preview: RecordPreview, fileFormat?: string): stri
   parts.push('**Prompt**\n\n', codeBlock(truncateText(preview.prompt, HOVER_TEXT_LIMIT)), '\n');
   parts.push('**Target**\n\n', codeBlock(truncateText(preview.target, HOVER_TEXT_LIMIT)), '\n');
   parts.push(`**Loss mask** (tokens in ⟦ ⟧ are the ${inLoss} the loss is taken on)\n\n`, codeBlock(lossMaskText(preview.tokens)));
+  return parts.join('');
+}
+
+/** Trained text is wrapped in these in the hover's code block: Markdown cannot colour inside one. */
+export const TRAINED_OPEN = '⟦';
+export const TRAINED_CLOSE = '⟧';
+
+/** The runs as one text, each trained run between ⟦ ⟧ (line by line, so a marker never spans a line break). */
+export function markTrained(runs: readonly TextRun[]): string {
+  return runs.map((r) => (r.trained ? r.text.replace(/[^\n]+/g, (s) => `${TRAINED_OPEN}${s}${TRAINED_CLOSE}`) : r.text)).join('');
+}
+
+/** The hover of a record as the dataset's model renders and tokenizes it. */
+export function modelHoverMarkdown(view: ModelRecordView | { error: string }, model: string, origin: string): string {
+  const head = `**Fine-Tune preview** · model ${escapeMarkdown(model)} (${escapeMarkdown(origin)})`;
+  if ('error' in view) return `${head}\n\n**template-error**: ${escapeMarkdown(view.error)}\n`;
+  const parts = [`${head} · ${escapeMarkdown(view.format)}${view.template ? ` · rendered by ${escapeMarkdown(view.template)}` : ''}\n\n`];
+  const cut = view.truncated ? ` · cut to the maximum length of ${view.maxLength}${view.targetTruncated ? ', which cuts trained text' : ''}` : '';
+  parts.push(`Tokens: total ${view.totalTokens} · trained ${view.trainedTokens}${cut}\n\n`);
+  parts.push(
+    `**As the model sees it** (the trained text is in ${TRAINED_OPEN} ${TRAINED_CLOSE})\n\n`,
+    codeBlock(markTrained(cutRuns(view.runs, HOVER_TEXT_LIMIT * 2))),
+  );
   return parts.join('');
 }

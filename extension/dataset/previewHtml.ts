@@ -23,6 +23,7 @@ const STYLES = `
   th { font-weight: 600; background: var(--vscode-editor-background); }
   col.line { width: 48px; } col.kind { width: 110px; } col.tokens { width: 140px; }
   .part { font-size: 0.85em; color: var(--vscode-descriptionForeground); margin: 2px 0; }
+  mark.trained { background: var(--vscode-editor-findMatchHighlightBackground, rgba(234, 92, 0, 0.33)); color: inherit; outline: 1px solid var(--vscode-charts-green, transparent); }
   pre.target { border-left: 3px solid var(--vscode-charts-green, var(--vscode-focusBorder)); padding-left: 6px; }
   pre.text { margin: 0; white-space: pre-wrap; word-break: break-word; max-height: 24em; overflow: auto; font-family: var(--vscode-editor-font-family); font-size: var(--vscode-editor-font-size); }
   tr:hover td { background: var(--vscode-list-hoverBackground); }
@@ -51,6 +52,8 @@ export function previewHtml(o: PreviewHtmlOptions): string {
 <header>
   <h1 id="title"></h1>
   <vscode-textfield id="search" placeholder="Search records" aria-label="Search records"></vscode-textfield>
+  <span id="model" class="muted"></span>
+  <vscode-button id="choose-model" secondary>Change Model…</vscode-button>
   <div class="pager">
     <vscode-button id="prev" secondary>Previous</vscode-button>
     <span id="range" class="muted"></span>
@@ -61,7 +64,7 @@ export function previewHtml(o: PreviewHtmlOptions): string {
 <section id="stats" aria-label="Statistics"></section>
 <table id="records" aria-label="Records">
   <colgroup><col class="line"><col class="kind"><col class="record"><col class="tokens"></colgroup>
-  <thead><tr><th>Line</th><th>Format / task</th><th>Prompt → target (the loss is taken on the target)</th><th>Tokens</th></tr></thead>
+  <thead><tr><th>Line</th><th>Format / task</th><th>Record (the loss is taken on the target / the highlighted text)</th><th>Tokens</th></tr></thead>
   <tbody id="rows"></tbody>
 </table>
 <script nonce="${nonce}" src="${escapeAttribute(o.scriptUri)}"></script>

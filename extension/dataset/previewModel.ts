@@ -5,8 +5,12 @@
 // so the tests use the real library.
 import { DATASET_FORMATS, type DatasetFormat, type DatasetStatistics, type RecordPreview, type ValidationOptions } from '../../language/types';
 import type { PreviewQuery, PreviewRow } from '../../protocol/preview';
-import { PREVIEW_MAX_LINE_CHARS } from './hoverMarkdown';
-import { toPreviewRow } from './previewRows';
+import { MODEL_CHECK_MAX_CHARS, PREVIEW_MAX_LINE_CHARS } from './hoverMarkdown';
+import { toModelRow, toPreviewRow } from './previewRows';
+import type { ModelRecordView } from './modelView';
+
+/** Renders a valid record as the dataset's model sees it (absent: the GPT-2 prompt / target view). */
+export type ModelRenderer = (record: unknown, format: DatasetFormat) => ModelRecordView | { error: string };
 
 export interface PreviewLanguage {
   splitLines(text: string): string[];
@@ -46,6 +50,7 @@ export class PreviewModel {
     text: string,
     private readonly options: ValidationOptions,
     private readonly lang: PreviewLanguage,
+    private readonly renderer?: ModelRenderer,
   ) {
     this.lines = lang.splitLines(text);
   }
@@ -73,7 +78,15 @@ export class PreviewModel {
           error: `a record of ${text.length.toLocaleString('en-US')} characters is too long to render here (limit ${PREVIEW_MAX_LINE_CHARS.toLocaleString('en-US')})`,
         });
       }
-      return toPreviewRow(line, this.lang.previewRecord(text, options));
+      const preview = this.lang.previewRecord(text, options);
+      if (!this.renderer || 'error' in preview) return toPreviewRow(line, preview);
+      if (text.length > MODEL_CHECK_MAX_CHARS) {
+        return toPreviewRow(line, {
+          error: `a record of ${text.length.toLocaleString('en-US')} characters is too long to render for the model here (limit ${MODEL_CHECK_MAX_CHARS.toLocaleString('en-US')}); bin/finetune preview shows it`,
+        });
+      }
+      // previewRecord accepted the line, so it is one JSON object (a BOM or CR aside, as it reads it).
+      return toModelRow(line, preview.format, this.renderer(JSON.parse(text.replace(/^\uFEFF/, '').replace(/\r$/, '')), preview.format));
     });
     return { total, rows, statistics };
   }

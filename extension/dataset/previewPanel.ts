@@ -3,6 +3,7 @@
 // draws text. One panel per file; it follows unsaved edits of the file's open document.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import type { DatasetFormat } from '../../language/types';
 import { DEFAULT_PREVIEW_QUERY, isWebviewToHost, normalizeQuery, type HostToWebview, type PreviewQuery } from '../../protocol/preview';
 import { language } from '../languageLoader';
 import { makeNonce } from '../webviewHtml';
@@ -10,6 +11,7 @@ import { previewHtml } from './previewHtml';
 import { PreviewModel } from './previewModel';
 import { computeStatisticsInWorker, StatisticsCancelled, statisticsWorkerPath, type StatisticsJob } from './statisticsWorker';
 import type { DatasetSettings } from '../settings';
+import { CHOOSE_MODEL_COMMAND, type DatasetModels, modelSupport, type ModelState } from './datasetModels';
 
 export const PREVIEW_VIEW_TYPE = 'finetune.datasetPreview';
 const REFRESH_DEBOUNCE_MS = 300;
@@ -26,11 +28,13 @@ export class DatasetPreviewPanel implements vscode.Disposable {
   private statisticsJob: StatisticsJob | undefined;
   /** Bumped on every invalidation, so a read that raced with an edit is not cached. */
   private generation = 0;
+  /** The dataset model the cached rows were rendered for. */
+  private modelState: ModelState | undefined;
   private lastQuery: PreviewQuery = DEFAULT_PREVIEW_QUERY;
   private refreshTimer: NodeJS.Timeout | undefined;
   private readonly disposables: vscode.Disposable[] = [];
 
-  static show(extensionUri: vscode.Uri, uri: vscode.Uri, settings: DatasetSettings, log: vscode.LogOutputChannel): void {
+  static show(extensionUri: vscode.Uri, uri: vscode.Uri, settings: DatasetSettings, log: vscode.LogOutputChannel, models?: DatasetModels): void {
     const existing = DatasetPreviewPanel.open.get(uri.toString());
     if (existing) {
       existing.panel.reveal();
@@ -42,7 +46,7 @@ export class DatasetPreviewPanel implements vscode.Disposable {
       { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
       DatasetPreviewPanel.webviewOptions(extensionUri),
     );
-    new DatasetPreviewPanel(panel, extensionUri, uri, settings, log);
+    new DatasetPreviewPanel(panel, extensionUri, uri, settings, log, models);
   }
 
   /** Re-creates a panel VS Code restored after a reload. */
@@ -52,13 +56,14 @@ export class DatasetPreviewPanel implements vscode.Disposable {
     state: PersistedPreviewState | undefined,
     settings: DatasetSettings,
     log: vscode.LogOutputChannel,
+    models?: DatasetModels,
   ): void {
     if (!state?.uri) {
       panel.dispose();
       return;
     }
     panel.webview.options = DatasetPreviewPanel.webviewOptions(extensionUri);
-    new DatasetPreviewPanel(panel, extensionUri, vscode.Uri.parse(state.uri), settings, log);
+    new DatasetPreviewPanel(panel, extensionUri, vscode.Uri.parse(state.uri), settings, log, models);
   }
 
   private static webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -75,6 +80,7 @@ export class DatasetPreviewPanel implements vscode.Disposable {
     private readonly uri: vscode.Uri,
     private readonly settings: DatasetSettings,
     private readonly log: vscode.LogOutputChannel,
+    private readonly models?: DatasetModels,
   ) {
     DatasetPreviewPanel.open.set(uri.toString(), this);
     const webview = panel.webview;
@@ -105,6 +111,7 @@ export class DatasetPreviewPanel implements vscode.Disposable {
         if (d.uri.toString() === uri.toString()) this.invalidate();
       }),
       settings.onDidChange(() => this.invalidate()),
+      ...(models ? [models.onDidChange(() => this.invalidate())] : []),
       panel.onDidDispose(() => this.dispose()),
     );
   }
@@ -112,6 +119,10 @@ export class DatasetPreviewPanel implements vscode.Disposable {
   private async receive(message: unknown): Promise<void> {
     if (!isWebviewToHost(message)) return;
     if (message.type === 'ready') return;
+    if (message.type === 'chooseModel') {
+      await vscode.commands.executeCommand(CHOOSE_MODEL_COMMAND, this.uri);
+      return;
+    }
     this.lastQuery = normalizeQuery(message);
     await this.sendPage();
   }
@@ -140,7 +151,14 @@ export class DatasetPreviewPanel implements vscode.Disposable {
         const generation = this.generation;
         const text = await this.readText();
         if (generation !== this.generation) return; // changed while reading: the scheduled refresh sends it
-        this.model = new PreviewModel(text, this.settings.validationOptions(), language());
+        const state = this.models ? await this.models.get(this.uri) : undefined;
+        if (generation !== this.generation) return;
+        this.modelState = state;
+        const ready = state?.kind === 'ready' && !state.model.plainGpt2 ? state : undefined;
+        const renderer = ready
+          ? (record: unknown, format: DatasetFormat) => modelSupport().modelRecordView(record, format, ready.model, ready.maxLength)
+          : undefined;
+        this.model = new PreviewModel(text, this.settings.validationOptions(), language(), renderer);
         this.startStatistics(text, this.model, generation);
       }
       const q = this.lastQuery;
@@ -154,6 +172,10 @@ export class DatasetPreviewPanel implements vscode.Disposable {
         rows: page.rows,
         statistics: page.statistics ?? null,
       };
+      const state = this.modelState;
+      if (state?.kind === 'ready')
+        message.model = { label: state.model.label, origin: state.model.origin, ...(state.model.plainGpt2 ? {} : { statisticsInGpt2: true }) };
+      else if (state?.kind === 'error') message.model = { label: 'gpt2', origin: `${state.value} cannot be used`, error: state.message };
     } catch (err) {
       const reason = err instanceof Error ? err.message : String(err);
       this.log.error(`Preview Dataset: ${this.uri.toString(true)}: ${reason}`);

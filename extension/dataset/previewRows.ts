@@ -3,6 +3,8 @@
 // No `vscode` import.
 import type { RecordPreview } from '../../language/types';
 import type { PreviewRow } from '../../protocol/preview';
+import type { ModelRecordView } from './modelView';
+import { cutRuns } from './textRuns';
 
 /** Most characters of prompt or target sent per row; the webview shows them in a scrolling cell. */
 export const ROW_TEXT_LIMIT = 4000;
@@ -34,5 +36,25 @@ export function toPreviewRow(line: number, preview: RecordPreview | { error: str
   };
   if (preview.task !== undefined) row.task = preview.task;
   if (preview.label !== undefined) row.label = preview.label;
+  return row;
+}
+
+/** A row of the record as the dataset's model sees it: the text in runs (cut to `limit` characters), its token counts. */
+export function toModelRow(line: number, format: RecordPreview['format'], view: ModelRecordView | { error: string }, limit = ROW_TEXT_LIMIT): PreviewRow {
+  if ('error' in view) return toPreviewRow(line, view);
+  const total = view.runs.reduce((n, r) => n + r.text.length, 0);
+  const row: PreviewRow = {
+    line,
+    format,
+    prompt: '',
+    target: '',
+    rendered: cutRuns(view.runs, limit),
+    truncated: total > limit,
+    promptTokens: view.totalTokens - view.trainedTokens,
+    targetTokens: view.trainedTokens,
+    totalTokens: view.totalTokens,
+    lossTokens: view.trainedTokens,
+  };
+  if (view.template !== undefined) row.template = view.template;
   return row;
 }

@@ -15,7 +15,11 @@ import {
 } from '../../protocol/options';
 import type { HeadKind, Strategy, TrainConfig } from '../../protocol/trainer';
 import { parseTrainArgs, resolveTrainConfig } from '../../trainer/runConfig';
+import { formatBytes, type StrategyFit, type SurveyedModel, type SurveyResult } from '../../protocol/params';
+import { WEIGHTS_INDEX_FILE } from '../../trainer/formats/checkpoint';
 import { cachedModelRepos } from '../../trainer/hubCache';
+import { summarizeHfConfig } from '../../trainer/models/architectures';
+import { LLAMA_PRESETS } from '../../trainer/models/llama/config';
 import { createRunFolder, latestCheckpoint, runPaths } from '../../trainer/runFolder';
 
 /** The strategies the flow offers: every strategy of the engine. */
@@ -24,9 +28,20 @@ export type FlowStrategy = Strategy;
 export interface CachedModel {
   /** `openai-community/gpt2` */
   repoId: string;
-  /** The snapshot folder (config.json + model.safetensors): passed as `model`, so no download is tried. */
+  /** The snapshot folder (config.json + safetensors weights): passed as `model`, so no download is tried. */
   dir: string;
   nLayer?: number;
+  /** The family's display name (GPT-2, Llama, Qwen2, Qwen3). */
+  family?: string;
+  /** Every base parameter, from config.json in closed form (trainer/models/architectures.ts). */
+  parameters?: number;
+}
+
+/** A cached model the trainer cannot load, listed with the reason. */
+export interface UnsupportedModel {
+  repoId: string;
+  dir: string;
+  reason: string;
 }
 
 function readJson(file: string): Record<string, unknown> | undefined {
@@ -46,57 +61,102 @@ function isFile(p: string): boolean {
   }
 }
 
-/** A GPT-2-style model folder this trainer can load: config.json with GPT-2's keys and model.safetensors. */
-export function gpt2ModelFolderInfo(dir: string): { nLayer?: number } | undefined {
-  if (!isFile(path.join(dir, 'model.safetensors'))) return undefined;
+/**
+ * A model folder: config.json and safetensors weights (model.safetensors, or the index of a sharded
+ * checkpoint). Its family and size when the trainer loads that architecture, else why not; undefined for
+ * a folder that is no model folder at all (no config.json, or no weights).
+ */
+export function modelFolderInfo(dir: string): { nLayer: number; family: string; parameters: number } | { unsupported: string } | undefined {
+  if (!isFile(path.join(dir, 'model.safetensors')) && !isFile(path.join(dir, WEIGHTS_INDEX_FILE))) return undefined;
   const config = readJson(path.join(dir, 'config.json'));
   if (!config) return undefined;
-  if (config.model_type !== undefined && config.model_type !== 'gpt2') return undefined;
-  return { nLayer: typeof config.n_layer === 'number' ? config.n_layer : undefined };
+  const summary = summarizeHfConfig(config, path.join(dir, 'config.json'));
+  if ('unsupported' in summary) return summary;
+  return { nLayer: summary.layers, family: summary.familyName, parameters: summary.parameters };
 }
 
 /**
  * Models in the Hugging Face hub cache (read by the trainer's hub cache module, trainer/hubCache.ts)
- * with complete weights: the first loadable snapshot of each, the one `refs/main` points at first.
+ * with complete weights: the first snapshot of each, the one `refs/main` points at first. Models of a
+ * family the trainer loads are `models`; the others (BERT, a Llama whose config the family refuses) are
+ * `unsupported` with the reason.
  */
-export function findCachedModels(cacheDir?: string): CachedModel[] {
-  const found: CachedModel[] = [];
+export function scanCachedModels(cacheDir?: string): { models: CachedModel[]; unsupported: UnsupportedModel[] } {
+  const models: CachedModel[] = [];
+  const unsupported: UnsupportedModel[] = [];
   for (const repo of cachedModelRepos(cacheDir)) {
     for (const dir of repo.snapshotDirs()) {
-      const info = gpt2ModelFolderInfo(dir);
-      if (info) {
-        found.push({ repoId: repo.repoId, dir, nLayer: info.nLayer });
-        break;
-      }
+      const info = modelFolderInfo(dir);
+      if (!info) continue;
+      if ('unsupported' in info) unsupported.push({ repoId: repo.repoId, dir, reason: info.unsupported });
+      else models.push({ repoId: repo.repoId, dir, nLayer: info.nLayer, family: info.family, parameters: info.parameters });
+      break;
     }
   }
-  return found;
+  return { models, unsupported };
 }
 
-export type ModelChoiceKind = 'cached' | 'preset' | 'browse' | 'hub';
+/** The cached models of a family the trainer loads (scanCachedModels' `models`). */
+export function findCachedModels(cacheDir?: string): CachedModel[] {
+  return scanCachedModels(cacheDir).models;
+}
+
+export type ModelChoiceKind = 'cached' | 'preset' | 'browse' | 'hub' | 'unsupported';
 
 export interface ModelChoice {
   kind: ModelChoiceKind;
   label: string;
   description?: string;
   detail?: string;
-  /** The `model` value of run.json (absent for Browse… / Enter id…, which ask next). */
+  /** The `model` value of run.json (absent for Browse… / Enter id… and unsupported models). */
   model?: string;
   /** Transformer layers, when known (the default for "freeze N layers"). */
   nLayer?: number;
   /** Random weights: small and fast, its own defaults. */
   tiny?: boolean;
+  /** Base parameters, when known. */
+  parameters?: number;
 }
 
-/** The base-model items, first the one Enter should take: a cached model if any, else `tiny`. */
-export function modelChoices(cached: readonly CachedModel[]): ModelChoice[] {
+/** 134515008 -> "135M", 1100048384 -> "1.10B": the size a model is known by. */
+export function parameterCountText(n: number): string {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)}B`;
+  if (n >= 1e6) return `${Math.round(n / 1e6)}M`;
+  if (n >= 1e3) return `${Math.round(n / 1e3)}K`;
+  return String(n);
+}
+
+/** The Llama-family presets (built-in configs of published models; their weights download on first use). */
+function llamaPresetChoices(): ModelChoice[] {
+  return (Object.keys(LLAMA_PRESETS) as (keyof typeof LLAMA_PRESETS)[]).map((name) => {
+    const summary = summarizeHfConfig(LLAMA_PRESETS[name].hfConfig, name);
+    const known = 'unsupported' in summary ? undefined : summary;
+    return {
+      kind: 'preset',
+      label: name,
+      description: `preset · ${known ? `${known.familyName}, ${parameterCountText(known.parameters)} parameters` : 'Llama family'}, needs a download`,
+      detail: LLAMA_PRESETS[name].repo,
+      model: name,
+      nLayer: known?.layers,
+      parameters: known?.parameters,
+    };
+  });
+}
+
+/**
+ * The base-model items, first the one Enter should take: a cached model if any, else `tiny`; then the
+ * presets, Browse… and Enter id…, and last the cached models the trainer cannot load, with the reason
+ * (picking one says it again).
+ */
+export function modelChoices(cached: readonly CachedModel[], unsupported: readonly UnsupportedModel[] = []): ModelChoice[] {
   const items: ModelChoice[] = cached.map((m) => ({
     kind: 'cached',
     label: m.repoId,
-    description: 'Hugging Face cache',
+    description: `Hugging Face cache${m.family ? ` · ${m.family}` : ''}${m.parameters !== undefined ? `, ${parameterCountText(m.parameters)} parameters` : ''}`,
     detail: m.dir,
     model: m.dir,
     nLayer: m.nLayer,
+    parameters: m.parameters,
   }));
   items.push(
     {
@@ -108,12 +168,46 @@ export function modelChoices(cached: readonly CachedModel[]): ModelChoice[] {
       nLayer: 2,
       tiny: true,
     },
-    { kind: 'preset', label: 'gpt2', description: 'preset · 124M parameters, needs a download', model: 'gpt2', nLayer: 12 },
-    { kind: 'preset', label: 'distilgpt2', description: 'preset · 82M parameters, needs a download', model: 'distilgpt2', nLayer: 6 },
-    { kind: 'browse', label: 'Browse…', description: 'a local model folder (config.json + model.safetensors)' },
+    { kind: 'preset', label: 'gpt2', description: 'preset · 124M parameters, needs a download', model: 'gpt2', nLayer: 12, parameters: 124439808 },
+    { kind: 'preset', label: 'distilgpt2', description: 'preset · 82M parameters, needs a download', model: 'distilgpt2', nLayer: 6, parameters: 81912576 },
+    ...llamaPresetChoices(),
+    { kind: 'browse', label: 'Browse…', description: 'a local model folder (config.json + safetensors weights)' },
     { kind: 'hub', label: 'Enter a Hugging Face id…', description: 'owner/name, downloaded into the Hugging Face cache' },
   );
+  for (const u of unsupported)
+    items.push({ kind: 'unsupported', label: u.repoId, description: 'Hugging Face cache · cannot be trained here', detail: u.reason });
   return items;
+}
+
+/** One strategy's memory verdict for the quick pick, from the trainer's survey (`finetune params --survey`). */
+export function fitText(fit: StrategyFit | undefined, backend: string): string | undefined {
+  if (!fit) return undefined;
+  const where = backend === 'wasm' ? "the wasm backend's 4 GiB heap" : "this machine's memory";
+  return fit.fits
+    ? `fits in ${where} (about ${formatBytes(fit.neededBytes)} of ${formatBytes(fit.limitBytes)})`
+    : `does not fit in ${where}: about ${formatBytes(fit.neededBytes)} needed, ${formatBytes(fit.limitBytes)} there`;
+}
+
+/** The strategies a surveyed model fits with, for its item: `fits: lora, adapter, prompt`. */
+export function fitsSummary(surveyed: SurveyedModel): string {
+  const fitting = surveyed.strategies.filter((s) => s.fits).map((s) => s.strategy);
+  if (fitting.length === surveyed.strategies.length) return `every strategy fits in memory at batch ${surveyed.batchSize} × ${surveyed.seq} tokens`;
+  // The list assumes the run's full length; the last step measures the dataset's longest example instead.
+  if (fitting.length === 0)
+    return `no strategy fits in memory at batch ${surveyed.batchSize} × ${surveyed.seq} tokens (shorter examples or a smaller batch need less)`;
+  return `fits in memory at batch ${surveyed.batchSize} × ${surveyed.seq} tokens: ${fitting.join(', ')}`;
+}
+
+/** The model items with the survey's verdicts in their details (items the survey did not answer stay as they are). */
+export function withSurvey(items: readonly ModelChoice[], result: SurveyResult | undefined): ModelChoice[] {
+  if (!result) return [...items];
+  const byModel = new Map(result.models.map((m) => [m.model, m]));
+  return items.map((item) => {
+    const s = item.model !== undefined ? byModel.get(item.model) : undefined;
+    if (!s) return item;
+    if ('error' in s) return { ...item, detail: `${item.detail ? `${item.detail} · ` : ''}no estimate: ${s.error}` };
+    return { ...item, parameters: s.parameters, detail: `${item.detail ? `${item.detail} · ` : ''}${fitsSummary(s)} (${result.backend})` };
+  });
 }
 
 export interface StrategyChoice {
@@ -290,7 +384,7 @@ export interface FineTuneChoices {
   freezeLayers?: number;
   loraR?: number;
   loraAlpha?: number;
-  loraTargets?: string[] | 'all-linear';
+  loraTargets?: string[] | 'all-linear' | 'default';
   taskWeights?: Record<string, number>;
   adapterDim?: number;
   virtualTokens?: number;

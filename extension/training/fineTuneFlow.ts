@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { HeadKind, TrainConfig } from '../../protocol/trainer';
 import { readConfigFile } from '../../trainer/runConfig';
+import type { SurveyedModel, SurveyRequest, SurveyResult } from '../../protocol/params';
 import {
   canResume,
   checkRepoId,
@@ -14,10 +15,12 @@ import {
   configForRerun,
   configFromChoices,
   defaultPromptInit,
-  findCachedModels,
-  gpt2ModelFolderInfo,
+  fitText,
   headChoices,
   modelChoices,
+  modelFolderInfo,
+  scanCachedModels,
+  withSurvey,
   parseTaskWeights,
   resumeConfig,
   runDefaults,
@@ -33,12 +36,18 @@ import { language } from '../languageLoader';
 import { runIdFor, summarizeRunFolder, uniqueRunDir } from './runFolders';
 import type { RunManager } from './runManager';
 import type { DatasetSettings } from '../settings';
+import { benchArgs, chooseThroughput, estimateText, lastComparableRun, ThroughputCache, type RunMatch, type ThroughputKey } from './timeEstimate';
+import type { TrainerQueries } from './trainerQueries';
 
 export interface FineTuneDeps {
   manager: RunManager;
   settings: DatasetSettings;
   runsDirectory(): string;
   log: vscode.LogOutputChannel;
+  /** The trainer's answers (survey, bench) from a child process; without them the flow asks no estimate. */
+  queries?: TrainerQueries;
+  /** The file of this machine's throughput measurements (in the extension's global storage). */
+  throughputCacheFile?: string;
 }
 
 export const UNTRUSTED_MESSAGE =
@@ -103,8 +112,45 @@ async function input(step: Step, prompt: string, value: string, validate: (v: st
   return vscode.window.showInputBox({ title: step.title, prompt, value, ignoreFocusOut: true, validateInput: validate });
 }
 
-async function chooseModel(step: Step): Promise<ModelChoice | undefined> {
-  const choices = modelChoices(findCachedModels());
+/** The survey's request for these model items at the flow's defaults (runDefaults: each model's own batch and length). */
+function surveyRequestFor(items: readonly ModelChoice[]): SurveyRequest | undefined {
+  const models = items
+    .filter((c) => c.model !== undefined && (c.kind === 'cached' || c.kind === 'preset' || c.kind === 'browse'))
+    .map((c) => {
+      const d = runDefaults(c, 'lora');
+      return { model: c.model!, batchSize: d.batchSize, maxLength: d.maxLength };
+    });
+  return models.length ? { models } : undefined;
+}
+
+/** The survey's answer, or undefined (logged) when the trainer cannot be asked: the flow goes on without estimates. */
+async function trySurvey(deps: FineTuneDeps, request: SurveyRequest | undefined, title: string): Promise<SurveyResult | undefined> {
+  if (!deps.queries || !request) return undefined;
+  try {
+    return await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title }, () => deps.queries!.survey(request));
+  } catch (err) {
+    deps.log.warn(`Fine-tune: no memory estimate (${(err as Error).message})`);
+    return undefined;
+  }
+}
+
+interface PickedModel {
+  model: ModelChoice;
+  /** The survey's answer for it, when the trainer gave one. */
+  surveyed?: SurveyedModel;
+  backend?: string;
+}
+
+function surveyedOf(result: SurveyResult | undefined, model: string | undefined): SurveyedModel | undefined {
+  const found = result?.models.find((m) => m.model === model);
+  return found && !('error' in found) ? found : undefined;
+}
+
+async function chooseModel(step: Step, deps: FineTuneDeps): Promise<PickedModel | undefined> {
+  const { models, unsupported } = scanCachedModels();
+  const items = modelChoices(models, unsupported);
+  const survey = await trySurvey(deps, surveyRequestFor(items), 'Estimating the memory of each model');
+  const choices = withSurvey(items, survey);
   const picked = await pick(
     choices.map((c) => ({ label: c.label, description: c.description, detail: c.detail, choice: c })),
     step,
@@ -112,32 +158,49 @@ async function chooseModel(step: Step): Promise<ModelChoice | undefined> {
   );
   if (!picked) return undefined;
   const choice = picked.choice;
+  if (choice.kind === 'unsupported') {
+    void vscode.window.showErrorMessage(`${choice.label} cannot be fine-tuned here: ${choice.detail ?? 'unsupported architecture'}`);
+    return undefined;
+  }
   if (choice.kind === 'browse') {
     const folder = await vscode.window.showOpenDialog({
       canSelectFolders: true,
       canSelectFiles: false,
       canSelectMany: false,
       openLabel: 'Use This Model',
-      title: 'A model folder with config.json and model.safetensors',
+      title: 'A model folder with config.json and safetensors weights',
     });
     if (!folder?.[0]) return undefined;
-    const info = gpt2ModelFolderInfo(folder[0].fsPath);
+    const dir = folder[0].fsPath;
+    const info = modelFolderInfo(dir);
     if (!info) {
-      void vscode.window.showErrorMessage(`${folder[0].fsPath} is not a GPT-2-style model folder (it needs config.json and model.safetensors).`);
+      void vscode.window.showErrorMessage(
+        `${dir} is not a model folder (it needs config.json and model.safetensors, or model.safetensors.index.json and its shards).`,
+      );
       return undefined;
     }
-    return { kind: 'browse', label: path.basename(folder[0].fsPath), model: folder[0].fsPath, nLayer: info.nLayer };
+    if ('unsupported' in info) {
+      void vscode.window.showErrorMessage(`${dir} cannot be fine-tuned here: ${info.unsupported}`);
+      return undefined;
+    }
+    const model: ModelChoice = { kind: 'browse', label: path.basename(dir), model: dir, nLayer: info.nLayer, parameters: info.parameters };
+    const surveyedFolder = await trySurvey(deps, surveyRequestFor([model]), `Estimating the memory of ${path.basename(dir)}`);
+    return { model, surveyed: surveyedOf(surveyedFolder, dir), backend: surveyedFolder?.backend };
   }
   if (choice.kind === 'hub') {
     const id = await input(step, 'Hugging Face model id (downloaded into the Hugging Face cache when the run starts)', '', checkRepoId);
     if (!id) return undefined;
-    return { kind: 'hub', label: id.trim(), model: id.trim() };
+    return { model: { kind: 'hub', label: id.trim(), model: id.trim() } };
   }
-  return choice;
+  return { model: choice, surveyed: surveyedOf(survey, choice.model), backend: survey?.backend };
 }
 
 /** Asks everything; undefined when the user cancels (Escape) at any step. */
-async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFacts): Promise<FineTuneChoices | undefined> {
+async function askChoices(
+  uri: vscode.Uri,
+  { format, tasks, labels }: DatasetFacts,
+  deps: FineTuneDeps,
+): Promise<{ choices: FineTuneChoices; picked: PickedModel; pending: PendingSurvey } | undefined> {
   const name = path.basename(uri.fsPath);
   const heads = headChoices(format, labels);
   const samplings = tasks.length > 1 ? taskSamplingChoices() : [];
@@ -145,8 +208,9 @@ async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFac
   let n = 0;
   const step = (what: string): Step => ({ title: `Fine-tune ${name} (${++n}/${total}): ${what}` });
 
-  const model = await chooseModel(step('Base Model'));
-  if (!model?.model) return undefined;
+  const picked = await chooseModel(step('Base Model'), deps);
+  const model = picked?.model;
+  if (!picked || !model?.model) return undefined;
   let head: HeadKind = 'lm';
   if (heads.length) {
     const picked = await pick(
@@ -157,8 +221,14 @@ async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFac
     if (!picked) return undefined;
     head = picked.value;
   }
+  // Each strategy says whether it fits in memory at the defaults, where the trainer could tell.
+  const fitOf = (strategy: string) =>
+    fitText(
+      picked.surveyed?.strategies.find((f) => f.strategy === strategy),
+      picked.backend ?? '',
+    );
   const strategyPick = await pick(
-    strategyChoices(model, head).map((s) => ({ ...s, value: s.strategy })),
+    strategyChoices(model, head).map((s) => ({ ...s, detail: fitOf(s.strategy), value: s.strategy })),
     step('Strategy'),
     'Training strategy',
   );
@@ -195,7 +265,11 @@ async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFac
     if (alpha === undefined) return undefined;
     const targets = await pick(
       [
-        { label: 'c_attn', description: 'the attention projection (as in the LoRA paper)', value: ['c_attn'] as string[] | 'all-linear' },
+        {
+          label: 'default',
+          description: "the family's own, as PEFT picks them: GPT-2's attention projection c_attn, Llama's q_proj and v_proj (as in the LoRA paper)",
+          value: 'default' as string[] | 'all-linear' | 'default',
+        },
         { label: 'all-linear', description: 'every linear layer of the blocks (more parameters, often better)', value: 'all-linear' as const },
       ],
       { title: `Fine-tune ${name}: LoRA targets` },
@@ -227,6 +301,8 @@ async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFac
     Object.assign(choices, { virtualTokens: Number(n), promptInit: init });
   }
 
+  // The run's estimate is asked now, while the last questions are answered (the batch size, if changed, asks again).
+  const pending = startRunSurvey({ ...choices }, deps);
   const epochs = await input(step('Epochs'), 'Epochs (passes over the training data)', String(d.epochs), (t) => checkSetting('epochs', t, 'Epochs'));
   if (epochs === undefined) return undefined;
   const lr = await input(
@@ -271,7 +347,112 @@ async function askChoices(uri: vscode.Uri, { format, tasks, labels }: DatasetFac
       choices.samplingTemperature = Number(t);
     }
   }
-  return choices;
+  return { choices, picked, pending };
+}
+
+/** What the confirmation shows: the memory estimate of the run as chosen, and the time estimate or why there is none. */
+interface RunEstimate {
+  memory?: string;
+  /** The estimate's words (timeEstimate.ts estimateText). */
+  time?: string;
+  /** Why no time is estimated, when none is. */
+  unknown?: string;
+  /** Present when a measurement could give the estimate. */
+  measure?: { key: ThroughputKey; shapeArgs: string[]; seq: number };
+}
+
+/** The survey of a run as chosen: everything but the epochs, which only multiply the time. */
+function runSurveyRequest(choices: FineTuneChoices): SurveyRequest {
+  const { data, model, strategy, batchSize, maxLength } = choices;
+  // The strategy's own settings change what trains and is added; the task weights and sampling do not.
+  const keys = ['freezeLayers', 'loraR', 'loraAlpha', 'loraTargets', 'adapterDim', 'virtualTokens'] as const;
+  const settings = Object.fromEntries(keys.filter((k) => choices[k] !== undefined).map((k) => [k, choices[k]])) as Partial<TrainConfig>;
+  return { models: [{ model, batchSize, maxLength, settings }], strategies: [strategy], data };
+}
+
+/** A survey started ahead, while the user answers the last questions; reused when they leave its settings as they were. */
+interface PendingSurvey {
+  request: string;
+  result: Promise<SurveyResult | undefined>;
+}
+
+function startRunSurvey(choices: FineTuneChoices, deps: FineTuneDeps): PendingSurvey {
+  const request = runSurveyRequest(choices);
+  return { request: JSON.stringify(request), result: trySurvey(deps, request, `Estimating the run on ${path.basename(choices.data)}`) };
+}
+
+async function estimateRun(choices: FineTuneChoices, deps: FineTuneDeps, pending?: PendingSurvey): Promise<RunEstimate> {
+  const { model, strategy, batchSize, epochs } = choices;
+  const survey = pending && pending.request === JSON.stringify(runSurveyRequest(choices)) ? await pending.result : await startRunSurvey(choices, deps).result;
+  const surveyed = surveyedOf(survey, model);
+  if (!survey || !surveyed) {
+    const failed = survey?.models.find((m) => m.model === model);
+    return { unknown: `the trainer could not estimate this model${failed && 'error' in failed ? `: ${failed.error}` : ''}` };
+  }
+  const fit = surveyed.strategies[0];
+  const out: RunEstimate = {
+    memory: `Memory: ${fitText(fit, survey.backend)} (batch ${batchSize} × ${surveyed.seq} tokens, ${survey.backend} backend).`,
+  };
+  if (surveyed.trainTokens === undefined)
+    return { ...out, unknown: `the dataset's tokens could not be counted (${surveyed.trainTokensError ?? 'unknown reason'})` };
+  const key: ThroughputKey = { shapeKey: surveyed.shapeKey, strategy, backend: survey.backend, batchSize };
+  const match: RunMatch = {
+    ...key,
+    model: { vocabSize: surveyed.vocabSize, nEmbd: surveyed.hiddenSize, nLayer: surveyed.layers, nHead: surveyed.heads },
+    totalParameters: fit.total,
+  };
+  const cache = deps.throughputCacheFile ? new ThroughputCache(deps.throughputCacheFile) : undefined;
+  const throughput = chooseThroughput(lastComparableRun(deps.runsDirectory(), match), cache?.get(key));
+  if (throughput) return { ...out, time: estimateText(surveyed.trainTokens, epochs, throughput) };
+  return {
+    ...out,
+    unknown: `no run of this model shape with ${strategy} on ${survey.backend} at batch ${batchSize} has finished here, and its speed was not measured`,
+    measure: cache && deps.queries ? { key, shapeArgs: surveyed.benchArgs, seq: surveyed.seq } : undefined,
+  };
+}
+
+/**
+ * The last step: the run's memory and time estimates, and Start. Without a throughput for this shape it
+ * offers to measure one (a few timed training steps of a random model of the same shape, cached for this
+ * machine) and asks again. False when the user cancels.
+ */
+async function confirmRun(choices: FineTuneChoices, deps: FineTuneDeps, pending?: PendingSurvey): Promise<boolean> {
+  const name = path.basename(choices.data);
+  for (;;) {
+    const estimate = await estimateRun(choices, deps, pending);
+    const summary = [estimate.memory, estimate.time ? `Time: ${estimate.time}.` : `Time: unknown (${estimate.unknown}).`].filter(Boolean).join(' ');
+    const items: (vscode.QuickPickItem & { value: 'start' | 'measure' | 'cancel' })[] = [
+      { label: 'Start training', description: estimate.time ?? 'time unknown', detail: summary, value: 'start' },
+    ];
+    if (estimate.measure)
+      items.push({
+        label: 'Measure the speed first',
+        description: 'a few timed training steps of this model shape, remembered for this machine',
+        value: 'measure',
+      });
+    items.push({ label: 'Cancel', value: 'cancel' });
+    const answer = await pick(items, { title: `Fine-tune ${name}: Start` }, summary);
+    if (!answer || answer.value === 'cancel') return false;
+    if (answer.value === 'start') return true;
+    const m = estimate.measure!;
+    try {
+      const tokensPerSec = await vscode.window.withProgress(
+        {
+          location: vscode.ProgressLocation.Notification,
+          title: `Measuring ${m.key.strategy} training speed (batch ${m.key.batchSize} × ${m.seq} tokens)`,
+          cancellable: true,
+        },
+        (_progress, token) => {
+          const abort = new AbortController();
+          token.onCancellationRequested(() => abort.abort());
+          return deps.queries!.bench(benchArgs(m.shapeArgs, m.key, m.seq), abort.signal);
+        },
+      );
+      new ThroughputCache(deps.throughputCacheFile!).put(m.key, tokensPerSec, m.seq);
+    } catch (err) {
+      void vscode.window.showErrorMessage(`Fine-tune: the speed could not be measured: ${(err as Error).message}`);
+    }
+  }
 }
 
 function startRun(config: TrainConfig, deps: FineTuneDeps): void {
@@ -305,8 +486,12 @@ export async function fineTuneCommand(arg: unknown, deps: FineTuneDeps): Promise
   }
   const checked = await checkDataset(uri, deps);
   if (!checked) return;
-  const choices = await askChoices(uri, checked);
-  if (!choices) return;
+  const asked = await askChoices(uri, checked, deps);
+  if (!asked) return;
+  const { choices, pending } = asked;
+  if (!(await confirmRun(choices, deps, pending))) return;
+  // The dataset's hovers and checks then follow the model it is trained on (finetune.dataset.model's default).
+  void deps.settings.rememberRunModel(uri, choices.model);
   const dir = uniqueRunDir(deps.runsDirectory(), runIdFor(new Date(), uri.fsPath, choices.strategy));
   let config: TrainConfig;
   try {

@@ -87,6 +87,12 @@ export class RunPanel implements vscode.Disposable {
     new RunPanel(panel, path.resolve(dir), deps);
   }
 
+  /** Re-sends an open panel its backlog, e.g. after `finetune import` appended a cluster job's results. */
+  static reload(runDir: string): void {
+    const panel = RunPanel.panels.get(path.resolve(runDir));
+    if (panel?.ready) panel.sendBacklog();
+  }
+
   static disposeAll(): void {
     for (const p of [...RunPanel.panels.values()]) p.panel.dispose();
   }
@@ -146,6 +152,12 @@ export class RunPanel implements vscode.Disposable {
       case 'resume':
         // The command checks the run (trust, checkpoint, not running) and says why when it cannot.
         void vscode.commands.executeCommand('finetune.resumeRun', this.runDir);
+        break;
+      case 'exportCluster':
+        void vscode.commands.executeCommand('finetune.exportClusterJob', this.runDir);
+        break;
+      case 'importCluster':
+        void vscode.commands.executeCommand('finetune.importClusterResults', this.runDir);
         break;
       case 'tryIt':
         this.tryIt ??= new TryItSession(this.runDir, { cliPath: path.join(this.deps.context.extensionPath, 'dist', 'cli.js') });

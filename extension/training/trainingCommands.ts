@@ -6,10 +6,12 @@ import * as vscode from 'vscode';
 import { ComparePanel } from './comparePanel';
 import { canResume, resolveRunsDirectory } from './fineTuneChoices';
 import { fineTuneCommand, requireTrust, resumeRunCommand, runFromConfigCommand } from './fineTuneFlow';
+import { exportClusterJobCommand, importClusterResultsCommand } from './clusterCommands';
 import { installNativeBackendCommand } from './nativeBackendCommand';
 import { RUNS_VIEW_ID, RunsTreeProvider, runDirOf } from './runsView';
 import { summarizeRunFolder } from './runFolders';
-import { openRunLog, revealRunOutput, RunManager } from './runManager';
+import { nativeBackendEnv, openRunLog, revealRunOutput, RunManager } from './runManager';
+import { cliTrainerQueries, runCli } from './trainerQueries';
 import { RUN_PANEL_VIEW_TYPE, RunPanel, type RunPanelDeps } from './runPanel';
 import type { DatasetSettings } from '../settings';
 
@@ -27,7 +29,24 @@ export function registerTraining(context: vscode.ExtensionContext, settings: Dat
   Object.assign(panelDeps, { context, manager: runManager, runsDirectory });
   const tree = new RunsTreeProvider(runsDirectory, runManager);
   const view = vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: tree, canSelectMany: true, showCollapseAll: false });
-  const flowDeps = { manager: runManager, settings, runsDirectory, log };
+  const flowDeps = {
+    manager: runManager,
+    settings,
+    runsDirectory,
+    log,
+    // The quick pick's estimates come from the trainer's code in a child process (no TensorFlow.js here).
+    queries: cliTrainerQueries({
+      cliPath: path.join(context.extensionPath, 'dist', 'cli.js'),
+      env: () => nativeBackendEnv(vscode.workspace.getConfiguration('finetune').get<string>('nativeBackendPath'), context.globalStorageUri.fsPath),
+    }),
+    throughputCacheFile: path.join(context.globalStorageUri.fsPath, 'throughput.json'),
+  };
+
+  // Export and import run the CLI in a child process: it owns the job folder's and the run folder's rules.
+  const clusterDeps = {
+    cli: (args: string[]) => runCli({ cliPath: path.join(context.extensionPath, 'dist', 'cli.js') }, args),
+    reloadPanel: (dir: string) => RunPanel.reload(dir),
+  };
 
   /** Tree commands get (clicked item, selection); others a folder path or nothing. */
   const selectedRunDirs = (arg: unknown, args: unknown): string[] => {
@@ -140,6 +159,18 @@ export function registerTraining(context: vscode.ExtensionContext, settings: Dat
       tree.refreshSoon();
     }),
     vscode.commands.registerCommand('finetune.refreshRuns', () => tree.refresh()),
+    vscode.commands.registerCommand('finetune.exportClusterJob', async (arg?: unknown) => {
+      if (!requireTrust()) return;
+      const dir = runDirOf(arg) ?? (await pickRun('Export which run as a cluster job?'));
+      if (dir) await exportClusterJobCommand(dir, clusterDeps);
+    }),
+    vscode.commands.registerCommand('finetune.importClusterResults', async (arg?: unknown) => {
+      if (!requireTrust()) return;
+      const dir = runDirOf(arg) ?? (await pickRun('Import cluster results into which run?', (active) => !active));
+      if (!dir) return;
+      await importClusterResultsCommand(dir, clusterDeps);
+      tree.refreshSoon();
+    }),
     vscode.commands.registerCommand('finetune.installNativeBackend', () => {
       if (!requireTrust()) return;
       return installNativeBackendCommand(context, runManager.output);

@@ -7,7 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatRecord } from '../../language/promptFormat';
-import { type GenerateRequest, generateFlags, parseGenerateResult } from '../../protocol/generate';
+import { describeGenerateSpeed, type GenerateRequest, type GenerateResult, generateFlags, parseGenerateResult } from '../../protocol/generate';
 import type { RunPanelHostMessage } from '../../protocol/panel';
 import type { BackendChoice, DoneEvent, StartEvent, TrainerEvent } from '../../protocol/trainer';
 import { readRunEvents } from '../../trainer/runFolder';
@@ -16,6 +16,9 @@ export interface TryItRequest {
   prompt: string;
   maxNewTokens: number;
   temperature: number;
+  /** Sampling cuts (absent: none): the k most likely tokens, then the nucleus of probability p. */
+  topK?: number;
+  topP?: number;
 }
 
 /** What generation loads: a complete model folder, or a base model with the run's adapter on top. */
@@ -112,6 +115,8 @@ export function generateArgs(target: TryItTarget, prompt: string, request: TryIt
     prompt,
     maxNewTokens: request.maxNewTokens,
     temperature: request.temperature,
+    topK: request.topK,
+    topP: request.topP,
     seed,
     modelSeed: target.modelSeed,
     backend: target.backend as BackendChoice | undefined,
@@ -123,6 +128,9 @@ export function generateArgs(target: TryItTarget, prompt: string, request: TryIt
 export function parseGenerateOutput(stdout: string): string {
   return parseGenerateResult(stdout)?.text ?? stdout.replace(/\n$/, '');
 }
+
+/** What a generation child answered: its result line (its text at least), or its plain stdout as the text. */
+export type GenerateOutput = Partial<GenerateResult> & Pick<GenerateResult, 'text'>;
 
 export interface GenerateProcessOptions {
   /** dist/cli.js (or any script answering like `finetune generate`). */
@@ -140,10 +148,10 @@ export const DEFAULT_GENERATE_TIMEOUT_MS = 5 * 60_000;
 const MAX_OUTPUT_CHARS = 1_000_000;
 
 /** Runs one generation in a child process; `cancel()` kills it (the promise then rejects). */
-export function runGenerate(opts: GenerateProcessOptions): { result: Promise<string>; cancel(): void } {
+export function runGenerate(opts: GenerateProcessOptions): { result: Promise<GenerateOutput>; cancel(): void } {
   let child: ChildProcess | undefined;
   let cancelled = false;
-  const result = new Promise<string>((resolve, reject) => {
+  const result = new Promise<GenerateOutput>((resolve, reject) => {
     if (!fs.existsSync(opts.cliPath)) {
       reject(new Error(`${opts.cliPath} is missing (the extension is not built)`));
       return;
@@ -176,7 +184,7 @@ export function runGenerate(opts: GenerateProcessOptions): { result: Promise<str
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (cancelled) return reject(new Error('generation was cancelled'));
-      if (code === 0) return resolve(parseGenerateOutput(stdout));
+      if (code === 0) return resolve(parseGenerateResult(stdout) ?? { text: parseGenerateOutput(stdout) });
       const why = stderr
         .trim()
         .split('\n')
@@ -217,8 +225,9 @@ export class TryItSession {
     const run = runGenerate({ cwd: this.runDir, ...this.process, args: generateArgs(target, prompt, request, seed) });
     this.current = run;
     try {
-      const text = await run.result;
-      return { type: 'tryItResult', text, prompt };
+      const output = await run.result;
+      const speed = describeGenerateSpeed(output);
+      return { type: 'tryItResult', text: output.text, prompt, ...(speed ? { speed } : {}) };
     } catch (err) {
       // A request replaced by a newer one gets no answer: the newer one answers.
       if (this.current !== run) return undefined;

@@ -1,6 +1,7 @@
-// The browser tests' harness: bundles the two webviews (the same esbuild settings as scripts/build.mjs;
-// FT_WEBVIEW_DIST=1 serves the built dist/webview/ files instead) and the stream fixtures, serves them from 127.0.0.1 in the production HTML shell (same CSP, nonce
-// and all) with a stub of VS Code's webview API and a dark theme, and drives Debian's chromium through
+// The browser tests' harness: bundles the webviews (run, compare and the dataset preview; the same esbuild
+// settings as scripts/build.mjs; FT_WEBVIEW_DIST=1 serves the built dist/webview/ files instead) and the
+// stream fixtures, serves them from 127.0.0.1 in their production HTML shells (same CSP, nonce and all)
+// with a stub of VS Code's webview API and a dark theme, and drives Debian's chromium through
 // playwright-core. Every page fails its test on a CSP violation, a console error, an uncaught exception
 // or a dialog (an alert() would mean injected script ran).
 import * as esbuild from 'esbuild';
@@ -10,13 +11,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { previewHtml } from '../../extension/dataset/previewHtml';
 import { runPanelHtml } from '../../extension/training/runPanelHtml';
 import { DARK_MODERN } from './fixtures/darkTheme';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const RESULTS = path.join(ROOT, 'test-results', 'browser');
 
-export type View = 'run' | 'compare';
+export type View = 'run' | 'compare' | 'preview';
 
 /** FT_WEBVIEW_DIST=1: test the shipped dist/webview/run.js and compare.js (run `npm run build` first). */
 const USE_DIST = process.env.FT_WEBVIEW_DIST === '1';
@@ -44,7 +46,12 @@ export async function bundle(): Promise<string> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-webview-'));
   await esbuild.build({
     absWorkingDir: ROOT,
-    entryPoints: { run: 'webview/run/main.ts', compare: 'webview/compare/main.ts', fixtures: 'test/browser/fixtures/page.ts' },
+    entryPoints: {
+      run: 'webview/run/main.ts',
+      compare: 'webview/compare/main.ts',
+      preview: 'webview/preview/main.ts',
+      fixtures: 'test/browser/fixtures/page.ts',
+    },
     outdir: out,
     bundle: true,
     platform: 'browser',
@@ -102,7 +109,7 @@ function stubScript(nonce: string, state: unknown): string {
 
 export async function startHarness(): Promise<Harness> {
   if (USE_DIST) {
-    for (const f of ['run.js', 'compare.js']) {
+    for (const f of ['run.js', 'compare.js', 'preview.js']) {
       if (!fs.existsSync(path.join(ROOT, 'dist', 'webview', f))) throw new Error(`FT_WEBVIEW_DIST=1 but dist/webview/${f} is missing: run npm run build first`);
     }
   }
@@ -115,17 +122,22 @@ export async function startHarness(): Promise<Harness> {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
       res.end(body);
     };
-    const page = /^\/(run|compare)\.html$/.exec(url.pathname);
+    const page = /^\/(run|compare|preview)\.html$/.exec(url.pathname);
     if (page) {
       const nonce = `n${Math.random().toString(36).slice(2)}${Date.now().toString(36)}`;
       const origin = `http://${req.headers.host}`;
-      let html = runPanelHtml({ cspSource: origin, nonce, scriptUri: `${origin}/${page[1]}.js`, title: page[1] === 'run' ? 'Training run' : 'Compare runs' });
+      // Each view in its production shell: the dataset preview has its own.
+      const shell = { cspSource: origin, nonce, scriptUri: `${origin}/${page[1]}.js` };
+      let html =
+        page[1] === 'preview'
+          ? previewHtml({ ...shell, title: 'Preview' })
+          : runPanelHtml({ ...shell, title: page[1] === 'run' ? 'Training run' : 'Compare runs' });
       const id = url.searchParams.get('id') ?? '';
       const extra = stubScript(nonce, pageStates.get(id)) + `\n<script nonce="${nonce}" src="${origin}/fixtures.js"></script>\n`;
       html = html.replace(/<script nonce="[^"]*" src=/, (m) => extra + m);
       return send(200, 'text/html; charset=utf-8', html);
     }
-    const file = /^\/(run|compare|fixtures)\.js$/.exec(url.pathname);
+    const file = /^\/(run|compare|preview|fixtures)\.js$/.exec(url.pathname);
     if (file) {
       const dir = USE_DIST && file[1] !== 'fixtures' ? path.join(ROOT, 'dist', 'webview') : bundleDir;
       return send(200, 'text/javascript; charset=utf-8', fs.readFileSync(path.join(dir, `${file[1]}.js`)));

@@ -99,9 +99,11 @@ test('Try It appears only once the run has finished with an output, posts tryIt 
     assert.deepEqual(tries, [{ type: 'tryIt', prompt: 'Name three colours.', maxNewTokens: 12, temperature: 0 }], 'one request while one is pending');
 
     const formatted = '### Instruction:\nName three colours.\n\n### Response:\n';
-    await send({ type: 'tryItResult', text: `Red, green and ${XSS}`, prompt: formatted });
+    const speed = `4 tokens; 12-token prompt prefilled in 30 ms, decoding at 55.0 tokens/s ${XSS}`;
+    await send({ type: 'tryItResult', text: `Red, green and ${XSS}`, prompt: formatted, speed });
     await page.waitForFunction(() => !(document.getElementById('try-result') as HTMLElement).hidden);
     assert.equal(await text(page, '#try-output'), `Red, green and ${XSS}`);
+    assert.equal(await text(page, '#try-speed'), speed, "the generator's speed line, as text");
     assert.equal(await page.locator('#try-formatted').evaluate((e) => e.textContent), formatted);
     assert.equal(await page.locator('#try-result img').count(), 0, 'generated markup is text');
     assert.equal(await text(page, '#try-generate'), 'Generate');
@@ -111,6 +113,19 @@ test('Try It appears only once the run has finished with an output, posts tryIt 
     await page.waitForFunction(() => !(document.getElementById('try-error') as HTMLElement).hidden);
     assert.equal(await text(page, '#try-error'), `the generator exited with code 1 ${XSS}`);
     assert.equal(await page.locator('#try-error img').count(), 0);
+
+    await page.locator('#try-temperature').fill('0.8');
+    await page.locator('#try-top-k').fill('40');
+    await page.locator('#try-top-p').fill('0.9');
+    await page.locator('#try-generate').click();
+    const sampled = (await posted()).filter((m) => (m as { type: string }).type === 'tryIt').at(-1);
+    assert.deepEqual(
+      sampled,
+      { type: 'tryIt', prompt: 'Name three colours.', maxNewTokens: 12, temperature: 0.8, topK: 40, topP: 0.9 },
+      'the cuts go with the request',
+    );
+    await send({ type: 'tryItResult', text: 'Blue.', prompt: formatted, speed });
+    await page.waitForFunction(() => document.getElementById('try-generate')?.textContent === 'Generate');
     await page.screenshot({ path: screenshotPath('run-panel-try-it.png'), fullPage: true });
   });
 });

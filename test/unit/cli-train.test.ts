@@ -106,11 +106,16 @@ test('finetune bench --json reports throughput, parameter counts and peak memory
     '4',
     '--backend',
     'wasm',
+    // A given peak: the test neither spends seconds measuring one nor writes the user's cache.
+    '--peak-gflops',
+    '50',
     '--json',
   ]);
   assert.equal(r.status, 0, r.stderr);
   const b = JSON.parse(r.stdout);
   assert.equal(b.backend, 'wasm');
+  assert.equal(b.peakGflops, 50);
+  assert.ok(b.mfu > 0 && b.mfu < 1, `mfu ${b.mfu}`);
   assert.ok(b.tokensPerSec > 0 && b.stepSec > 0 && b.peakRssBytes > 10 * 2 ** 20);
   // LoRA r=4 on c_attn of one 32-wide block: 4·(32 + 96)
   assert.equal(b.trainable, 512);

@@ -24,7 +24,12 @@ const MISTAKES = [
 ].join('\n');
 
 let api: ReturnType<typeof extension.activate>;
-const context = { subscriptions: [] as { dispose(): void }[], extensionUri: fake.Uri.file('/ext') };
+const context = {
+  subscriptions: [] as { dispose(): void }[],
+  extensionUri: fake.Uri.file('/ext'),
+  extensionPath: '/ext',
+  globalStorageUri: fake.Uri.file(fs.mkdtempSync(path.join(os.tmpdir(), 'ft-ext-storage-'))),
+};
 
 const live = () => fake.state.collections.find((c) => c.name === 'finetune')!;
 const fileResults = () => fake.state.collections.find((c) => c.name === 'finetune-file')!;

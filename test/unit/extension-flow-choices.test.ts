@@ -46,7 +46,7 @@ function cacheRepo(cache: string, repo: string, commit: string, files: Record<st
   return snap;
 }
 
-const gpt2Config = JSON.stringify({ model_type: 'gpt2', n_layer: 6, n_embd: 768, n_head: 12 });
+const gpt2Config = JSON.stringify({ model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_layer: 6, n_embd: 768, n_head: 12 });
 
 test('cached models: complete GPT-2 snapshots only, the one refs/main names first, passed as a folder so nothing downloads', () => {
   const cache = tmp();
@@ -58,7 +58,8 @@ test('cached models: complete GPT-2 snapshots only, the one refs/main names firs
   cacheRepo(cache, 'google-bert/bert-base-uncased', a, { 'config.json': JSON.stringify({ model_type: 'bert' }), 'model.safetensors': 'x' });
   fs.mkdirSync(path.join(cache, 'datasets--x--y'));
   const found = findCachedModels(cache);
-  assert.deepEqual(found, [{ repoId: 'distilbert/distilgpt2', dir: main, nLayer: 6 }]);
+  // distilgpt2's size: 6 blocks of GPT-2 small's width.
+  assert.deepEqual(found, [{ repoId: 'distilbert/distilgpt2', dir: main, nLayer: 6, family: 'GPT-2', parameters: 81912576 }]);
   assert.deepEqual(findCachedModels(path.join(cache, 'nope')), []);
 });
 
@@ -68,7 +69,19 @@ test('the first model item is a cached model when there is one, else the offline
   assert.equal(none[0].model, 'tiny');
   assert.deepEqual(
     none.map((c) => c.label),
-    ['tiny', 'gpt2', 'distilgpt2', 'Browse…', 'Enter a Hugging Face id…'],
+    [
+      'tiny',
+      'gpt2',
+      'distilgpt2',
+      'smollm2-135m',
+      'smollm2-360m',
+      'qwen2.5-0.5b',
+      'qwen3-0.6b',
+      'tinyllama-1.1b',
+      'llama-3.2-1b',
+      'Browse…',
+      'Enter a Hugging Face id…',
+    ],
   );
   const some = modelChoices([{ repoId: 'openai-community/gpt2', dir: '/cache/snap', nLayer: 12 }]);
   assert.equal(some[0].label, 'openai-community/gpt2');

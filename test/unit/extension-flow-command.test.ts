@@ -23,7 +23,7 @@ let started: TrainConfig[];
 function deps() {
   return {
     manager: { start: (c: TrainConfig) => started.push(c) } as never,
-    settings: { validationOptions: () => ({ maxTokens: 1024, format: 'auto' as const }), maxProblems: 1000 } as never,
+    settings: { validationOptions: () => ({ maxTokens: 1024, format: 'auto' as const }), maxProblems: 1000, rememberRunModel: async () => {} } as never,
     runsDirectory: () => runsDir,
     log: { info() {}, warn() {}, error() {} } as never,
   };
@@ -50,6 +50,7 @@ test('Enter through every step on alpaca.jsonl starts a tiny full run from a new
       'Fine-tune alpaca.jsonl (3/5): Epochs',
       'Fine-tune alpaca.jsonl (4/5): Learning Rate',
       'Fine-tune alpaca.jsonl (5/5): Batch Size',
+      'Fine-tune alpaca.jsonl: Start',
     ],
   );
   assert.ok(
@@ -76,7 +77,10 @@ test('Enter through every step on alpaca.jsonl starts a tiny full run from a new
 test('a model in the Hugging Face cache comes first, passed as its snapshot folder', async () => {
   const snap = path.join(process.env.HF_HUB_CACHE!, 'models--distilbert--distilgpt2', 'snapshots', 'c'.repeat(40));
   fs.mkdirSync(snap, { recursive: true });
-  fs.writeFileSync(path.join(snap, 'config.json'), JSON.stringify({ model_type: 'gpt2', n_layer: 6 }));
+  fs.writeFileSync(
+    path.join(snap, 'config.json'),
+    JSON.stringify({ model_type: 'gpt2', vocab_size: 50257, n_positions: 1024, n_layer: 6, n_embd: 768, n_head: 12 }),
+  );
   fs.writeFileSync(path.join(snap, 'model.safetensors'), '');
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'alpaca.jsonl')), deps());
   const models = fake.state.asked[0].items as { label: string }[];
@@ -90,10 +94,12 @@ test('a model in the Hugging Face cache comes first, passed as its snapshot fold
 
 test('a multi-task dataset asks for task weights, prefilled with 1 for each task', async () => {
   await flow.fineTuneCommand(fake.Uri.file(path.join(samples, 'multitask.jsonl')), deps());
-  const weights = fake.state.asked.at(-2)!;
+  // The last question is the confirmation (Start), after the settings.
+  assert.equal(fake.state.asked.at(-1)!.title, 'Fine-tune multitask.jsonl: Start');
+  const weights = fake.state.asked.at(-3)!;
   assert.equal(weights.title, 'Fine-tune multitask.jsonl (6/7): Task Weights');
   assert.equal(weights.value, 'translate=1,summarize=1,sentiment=1');
-  const sampling = fake.state.asked.at(-1)!;
+  const sampling = fake.state.asked.at(-2)!;
   assert.equal(sampling.title, 'Fine-tune multitask.jsonl (7/7): Task Sampling');
   assert.deepEqual(
     (sampling.items as { label: string }[]).map((i) => i.label),
@@ -177,6 +183,7 @@ test('Enter all the way on a classification dataset trains tiny fully with the c
       'Fine-tune classification.jsonl (4/6): Epochs',
       'Fine-tune classification.jsonl (5/6): Learning Rate',
       'Fine-tune classification.jsonl (6/6): Batch Size',
+      'Fine-tune classification.jsonl: Start',
     ],
   );
   const [c] = started;

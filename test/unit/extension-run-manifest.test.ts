@@ -98,8 +98,21 @@ test('the extension bundle holds no TensorFlow.js code and its pure training mod
   }
 });
 
-test("the extension reaches into trainer/ only through the run folder's owner, config resolution, the hub cache and the native-backend installer", () => {
-  const allowed = ['runFolder', 'runConfig', 'hubCache', 'nativeBackends'];
+test("the extension reaches into trainer/ only through the run folder's owner, config resolution, the hub cache, the native-backend installer and the tfjs-free model descriptions", () => {
+  // The model descriptions (config.json readers, shard index name, tokenizer and template loading) are
+  // shared so that the editor tokenizes and counts exactly as the trainer does; none imports tfjs (the
+  // bundle test above), and nothing here downloads: the host resolves folders and the cache only.
+  const allowed = [
+    'runFolder',
+    'runConfig',
+    'hubCache',
+    'nativeBackends',
+    'hub',
+    'modelTokenizer',
+    'models/architectures',
+    'models/llama/config',
+    'formats/checkpoint',
+  ];
   const used = new Set<string>();
   const walk = (dir: string) => {
     for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {

@@ -146,7 +146,7 @@ else {
 test("a generation runs in a child process and its JSON answer comes back; failures carry the child's message", async () => {
   const cli = fakeCli();
   const ok = runGenerate({ cliPath: cli, args: ['generate', '--prompt', 'hi', '--max-new-tokens', '3', '--temperature', '0', '--model', 'm'] });
-  assert.equal(await ok.result, '[hi|3|0|m|1|generate]');
+  assert.equal((await ok.result).text, '[hi|3|0|m|1|generate]');
   const failed = runGenerate({ cliPath: cli, args: ['generate', '--adapter', '/x'], env: { ...process.env, FAKE_MODE: 'fail' } });
   await assert.rejects(failed.result, /finetune generate: \/x has no adapter_config\.json/);
   const hung = runGenerate({ cliPath: cli, args: ['generate'], env: { ...process.env, FAKE_MODE: 'hang' }, timeoutMs: 300 });
@@ -184,4 +184,34 @@ test("a panel's Try It session answers tryItResult with the formatted prompt, or
   );
   const refused = await session.handle({ prompt: 'x', maxNewTokens: 5, temperature: 0 });
   assert.equal(refused?.type, 'tryItError');
+});
+
+test("Try It's top-k and top-p reach finetune generate, and its answer carries the generator's speed line", async () => {
+  const target = { model: 'tiny', format: 'text', modelSeed: 7 };
+  const args = generateArgs(target, 'P', { prompt: 'p', maxNewTokens: 4, temperature: 0.8, topK: 40, topP: 0.9 }, 3);
+  const { values } = parseFlags(args.slice(1), GENERATE_OPTIONS);
+  assert.equal(values['top-k'], '40');
+  assert.equal(values['top-p'], '0.9');
+  assert.ok(isRunPanelWebviewMessage({ type: 'tryIt', prompt: 'x', maxNewTokens: 5, temperature: 1, topK: 40, topP: 0.9 }));
+  assert.ok(!isRunPanelWebviewMessage({ type: 'tryIt', prompt: 'x', maxNewTokens: 5, temperature: 1, topP: 1.5 }));
+  assert.ok(!isRunPanelWebviewMessage({ type: 'tryIt', prompt: 'x', maxNewTokens: 5, temperature: 1, topK: -1 }));
+
+  const runDir = tmp();
+  const events = finishedRun(path.join(runDir, 'output'), ['adapter_config.json']);
+  fs.writeFileSync(path.join(runDir, 'events.jsonl'), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
+  const cli = path.join(tmp(), 'cli.js');
+  const result = {
+    text: ' red',
+    tokens: [1, 2, 3],
+    prompt: 'p',
+    promptTokens: 5,
+    stopReason: 'max-tokens',
+    prefillMs: 12.4,
+    decodeMs: 40,
+    tokensPerSecond: 50,
+  };
+  fs.writeFileSync(cli, `process.stdout.write(${JSON.stringify(JSON.stringify(result))} + '\\n');\n`);
+  const reply = await new TryItSession(runDir, { cliPath: cli }).handle({ prompt: 'Say hi', maxNewTokens: 3, temperature: 0 });
+  assert.equal(reply?.type, 'tryItResult');
+  assert.equal((reply as { speed?: string }).speed, '3 tokens; 5-token prompt prefilled in 12 ms, decoding at 50.0 tokens/s');
 });

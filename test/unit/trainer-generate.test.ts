@@ -29,10 +29,10 @@ function argmaxAfter(model: TunedModel, ids: number[]): number {
   });
 }
 
-test('greedy generation is the argmax of the logits, step by step, cropped to the context', () => {
+test('greedy generation is the argmax of the logits, step by step, cropped to the context', async () => {
   const model = buildModel(small, { strategy: 'full' }, 4);
   const prompt = [1, 2, 3];
-  const { tokens, stopReason } = generateTokens(model, prompt, { maxNewTokens: 20, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 39 });
+  const { tokens, stopReason } = await generateTokens(model, prompt, { maxNewTokens: 20, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 39 });
   assert.equal(stopReason, 'max-tokens');
   assert.equal(tokens.length, 20);
   const ids = [...prompt];
@@ -43,11 +43,11 @@ test('greedy generation is the argmax of the logits, step by step, cropped to th
   model.dispose();
 });
 
-test('generation stops at end-of-text, which is not part of the output', () => {
+test('generation stops at end-of-text, which is not part of the output', async () => {
   const model = buildModel(small, { strategy: 'full' }, 4);
-  const first = generateTokens(model, [1, 2, 3], { maxNewTokens: 5, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: -1 });
+  const first = await generateTokens(model, [1, 2, 3], { maxNewTokens: 5, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: -1 });
   // declare the third greedy token the end-of-text id: generation must stop before it
-  const stopped = generateTokens(model, [1, 2, 3], { maxNewTokens: 5, temperature: 0, topK: 0, seed: 0, stopAtEos: true, eosId: first.tokens[2] });
+  const stopped = await generateTokens(model, [1, 2, 3], { maxNewTokens: 5, temperature: 0, topK: 0, seed: 0, stopAtEos: true, eosId: first.tokens[2] });
   assert.equal(stopped.stopReason, 'eos');
   assert.deepEqual(stopped.tokens, first.tokens.slice(0, first.tokens.indexOf(first.tokens[2])));
   model.dispose();
@@ -84,7 +84,7 @@ test('a LoRA adapter folder applies to --model: generate() follows the fine-tune
   saveAdapter(tuned, 'tiny', dir);
   assert.equal(adapterKind(dir), 'lora');
   const ids = gpt2Tokenizer().encode('The weather today');
-  const expected = generateTokens(tuned, ids, { maxNewTokens: 4, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 50256 }).tokens;
+  const expected = (await generateTokens(tuned, ids, { maxNewTokens: 4, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 50256 })).tokens;
   const viaFolder = await generate({ modelSpec: 'tiny', adapterDir: dir, prompt: 'The weather today', maxNewTokens: 4, stopAtEos: false, backend: 'cpu' });
   assert.deepEqual(viaFolder.tokens, expected);
   assert.equal(viaFolder.text, gpt2Tokenizer().decode(expected));
@@ -100,7 +100,7 @@ test('a prompt-tuning folder applies too', async () => {
   saveAdapter(tuned, 'tiny', dir);
   assert.equal(adapterKind(dir), 'prompt');
   const ids = gpt2Tokenizer().encode('Hello');
-  const expected = generateTokens(tuned, ids, { maxNewTokens: 3, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 50256 }).tokens;
+  const expected = (await generateTokens(tuned, ids, { maxNewTokens: 3, temperature: 0, topK: 0, seed: 0, stopAtEos: false, eosId: 50256 })).tokens;
   const r = await generate({ modelSpec: 'tiny', adapterDir: dir, prompt: 'Hello', maxNewTokens: 3, stopAtEos: false, backend: 'cpu' });
   assert.deepEqual(r.tokens, expected);
   tuned.dispose();

@@ -8,6 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { HubError, normalizeEtag, resolveModel, type DownloadProgress } from '../../trainer/hub';
 import { defaultHubCacheDir, hfToken } from '../../trainer/hubCache';
+import { run as previewRun } from '../../cli/preview';
+import { captureStdout } from './captureStdout';
 
 // A small model served the way huggingface.co serves it: `/{repo}/resolve/{rev}/{file}`; small files
 // answered directly with a git-blob ETag, LFS files (safetensors) with a 302 to a CDN on another origin
@@ -44,8 +46,29 @@ const MODEL_FILES = {
   'tokenizer_config.json': Buffer.from('{"model_max_length": 256}'),
 };
 
+// A chat model as recent transformers save one: its template in chat_template.jinja, and an older one
+// left in tokenizer_config.json, which the .jinja file overrides. The tokenizer is the chat-eval
+// fixture's (Qwen3's, cut to 512 ids).
+const CHAT_FIXTURE = path.join(__dirname, '..', 'fixtures', 'chat-eval', 'qwen3-chat');
+const JINJA_TEMPLATE =
+  "{% for m in messages %}{{ '<|im_start|>' + m['role'] + ' (jinja file)\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ '<|im_start|>assistant (jinja file)\\n' }}{% endif %}";
+const CHAT_FILES = {
+  'config.json': fs.readFileSync(path.join(CHAT_FIXTURE, 'config.json')),
+  'model.safetensors': MODEL_FILES['model.safetensors'],
+  'tokenizer.json': fs.readFileSync(path.join(CHAT_FIXTURE, 'tokenizer.json')),
+  'tokenizer_config.json': Buffer.from(
+    JSON.stringify({
+      ...JSON.parse(fs.readFileSync(path.join(CHAT_FIXTURE, 'tokenizer_config.json'), 'utf8')),
+      chat_template: "{% for m in messages %}{{ m['role'] + ' (tokenizer_config): ' + m['content'] }}{% endfor %}",
+    }),
+  ),
+  'chat_template.jinja': Buffer.from(JINJA_TEMPLATE),
+};
+
 const REPOS: Record<string, Repo> = {
   'acme/tiny-gpt2': { commit: 'a'.repeat(40), files: MODEL_FILES },
+  'acme/chat-model': { commit: '4'.repeat(40), files: CHAT_FILES },
   'solo-model': { commit: 'b'.repeat(40), files: MODEL_FILES },
   'acme/gated-gpt2': { commit: 'c'.repeat(40), files: MODEL_FILES, gated: true },
   'acme/bin-only': { commit: 'd'.repeat(40), files: { 'config.json': MODEL_FILES['config.json'], 'pytorch_model.bin': Buffer.from('x') } },
@@ -312,7 +335,7 @@ test('a cached snapshot missing optional files is completed with only the missin
     .sort();
   assert.deepEqual(
     fetched,
-    ['generation_config.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json']
+    ['chat_template.jinja', 'generation_config.json', 'merges.txt', 'tokenizer.json', 'tokenizer_config.json', 'vocab.json']
       .map((f) => `/acme/tiny-gpt2/resolve/${commit}/${f}`)
       .sort(),
   );
@@ -554,4 +577,69 @@ test('when the snapshot lacks a file whose blob is cached, the hub is asked but 
   assert.ok(fs.lstatSync(pointer).isSymbolicLink());
   const size = MODEL_FILES['model.safetensors'].length;
   assert.deepEqual(progress, [{ file: 'model.safetensors', bytes: size, total: size }]);
+});
+
+/** Runs `fn` with the hub endpoint and cache in process.env, as a CLI command reads them, and restores them. */
+async function withHubEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<T> {
+  const keys = ['HF_ENDPOINT', 'HF_HOME', 'HF_HUB_CACHE', 'HF_HUB_OFFLINE'];
+  const saved = keys.map((k) => process.env[k]);
+  for (const k of keys) delete process.env[k];
+  Object.assign(process.env, env);
+  try {
+    return await fn();
+  } finally {
+    keys.forEach((k, i) => {
+      if (saved[i] === undefined) delete process.env[k];
+      else process.env[k] = saved[i];
+    });
+  }
+}
+
+test("a repo's chat_template.jinja is downloaded and `finetune preview` renders chat records with it, not tokenizer_config.json's template", async () => {
+  const { home, cache } = tempHome();
+  const data = path.join(home, 'chat.jsonl');
+  fs.writeFileSync(
+    data,
+    JSON.stringify({
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello' },
+      ],
+    }) + '\n',
+  );
+  const { code, out } = await withHubEnv({ HF_ENDPOINT: hubUrl, HF_HOME: home }, () =>
+    captureStdout(() => previewRun(['--data', data, '--model', 'acme/chat-model', '--json'])),
+  );
+  assert.equal(code, 0, out);
+  const snapshot = path.join(cache, 'models--acme--chat-model', 'snapshots', REPOS['acme/chat-model'].commit);
+  assert.deepEqual(fs.readFileSync(path.join(snapshot, 'chat_template.jinja')), CHAT_FILES['chat_template.jinja']);
+  const [record] = JSON.parse(out).records;
+  assert.equal(record.text, '<|im_start|>user (jinja file)\nHi<|im_end|>\n<|im_start|>assistant (jinja file)\nHello<|im_end|>\n');
+});
+
+test('a repo without chat_template.jinja is fine: its 404 is remembered in .no_exist and never asked again', async () => {
+  const { cache, env } = tempHome();
+  await resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env });
+  const commit = REPOS['acme/tiny-gpt2'].commit;
+  assert.ok(fs.existsSync(path.join(cache, 'models--acme--tiny-gpt2', '.no_exist', commit, 'chat_template.jinja')));
+  const before = requestCount();
+  await resolveModel('acme/tiny-gpt2', { endpoint: hubUrl, env });
+  assert.equal(requestCount(), before);
+});
+
+test('a cache Python filled without chat_template.jinja serves while the hub is unreachable, and gets the file once the hub answers', async () => {
+  const { cache, env } = tempHome();
+  const commit = REPOS['acme/chat-model'].commit;
+  const { 'chat_template.jinja': _jinja, ...older } = CHAT_FILES;
+  const snapshot = writePythonCache(cache, 'acme/chat-model', commit, older, ['vocab.json', 'merges.txt', 'generation_config.json']);
+  const unreachable = await resolveModel('acme/chat-model', { endpoint: closedPortUrl, env });
+  assert.deepEqual(unreachable, { kind: 'folder', dir: snapshot, repoId: 'acme/chat-model', revision: 'main', commit });
+  assert.ok(!fs.existsSync(path.join(cache, 'models--acme--chat-model', '.no_exist', commit, 'chat_template.jinja')), 'not marked missing');
+  const start = hubRequests.length;
+  await resolveModel('acme/chat-model', { endpoint: hubUrl, env });
+  assert.deepEqual(
+    hubRequests.slice(start).map((r) => r.url),
+    [`/acme/chat-model/resolve/${commit}/chat_template.jinja`],
+  );
+  assert.deepEqual(fs.readFileSync(path.join(snapshot, 'chat_template.jinja')), CHAT_FILES['chat_template.jinja']);
 });

@@ -200,8 +200,9 @@ describe('LoRA on a Llama-family model', () => {
     assert.ok(steps.at(-1)! < steps[0], `loss did not fall: ${steps.join(', ')}`);
     const params = events.find((e) => e.type === 'params');
     assert.ok(params?.type === 'params' && params.trainable === 2 * (4 * (64 + 128) + 4 * (64 + 128)), JSON.stringify(params));
-    // The per-layer rows run from the embeddings to Llama's final norm, both frozen.
-    assert.deepEqual(params.perLayer?.at(-1), { name: 'norm', frozen: 64, trainable: 0, added: 0 });
+    // The per-layer rows run from the embeddings to Llama's final norm and the untied head, all frozen.
+    assert.deepEqual(params.perLayer?.at(-2), { name: 'norm', frozen: 64, trainable: 0, added: 0 });
+    assert.deepEqual(params.perLayer?.at(-1), { name: 'lm_head', frozen: 256 * 64, trainable: 0, added: 0 });
     assert.deepEqual(params.perLayer?.[0], { name: 'embeddings', frozen: 256 * 64, trainable: 0, added: 0 });
     const done = events.at(-1)!;
     assert.ok(done.type === 'done' && done.status === 'completed', JSON.stringify(done));

@@ -1,7 +1,11 @@
-// Sequence classification as Hugging Face's GPT2ForSequenceClassification computes it: the final hidden
-// state of each row's last non-padding token times `score` (a linear layer n_embd → num_labels without
-// bias), cross-entropy over the labels. Padding is on the right, so the last non-padding token is at
-// index (Σ attention mask) − 1.
+// Sequence classification as Hugging Face's GPT2ForSequenceClassification / LlamaForSequenceClassification
+// (GenericForSequenceClassification) compute it: the final hidden state of each row's last non-padding
+// token times `score` (a linear layer hidden → num_labels without bias), cross-entropy over the labels.
+// transformers finds that token from the ids alone: the rightmost one that is not config.pad_token_id
+// (position 0 when every one is). The saved config.json sets pad_token_id to the tokenizer's eos (GPT-2,
+// Llama and Qwen have no pad token of their own), so a text whose last token is the eos itself is read at
+// the token before it; the head does the same when it knows the pad id, and takes the last position the
+// attention mask covers otherwise.
 // Labels: the distinct label strings of the training (and eval) data, sorted by JavaScript's default
 // string order (UTF-16 code units; for ASCII labels, byte order), get ids 0…N−1; config.json stores
 // them as id2label / label2id, as transformers does. The head works on any family (the hidden states of
@@ -57,6 +61,8 @@ export class ClassificationHead implements Head {
     readonly numLabels: number,
     seed: number,
     weight?: { shape: readonly number[]; data: Float32Array },
+    /** config.pad_token_id of the saved model (the batches' padding id): the token read is the last one that is not it. */
+    readonly padTokenId?: number,
   ) {
     if (!Number.isInteger(numLabels) || numLabels < 2) throw new Error(`a classification head needs at least 2 labels, got ${numLabels}`);
     if (weight) {
@@ -79,10 +85,13 @@ export class ClassificationHead implements Head {
     // Read before the model uses the mask: a tensor made from CPU values still holds them then, so this
     // works on webgpu too (it cannot read a GPU result synchronously in Node).
     const mask = attentionMask.dataSync();
+    const ids = this.padTokenId === undefined ? undefined : inputIds.dataSync();
     const rows = Int32Array.from({ length: batch }, (_, b) => {
-      let length = 0;
-      for (let t = 0; t < seq; t++) length += mask[b * seq + t];
-      return b * seq + Math.max(0, Math.round(length) - 1);
+      for (let t = seq - 1; t > 0; t--) {
+        const i = b * seq + t;
+        if (mask[i] > 0 && (ids === undefined || ids[i] !== this.padTokenId)) return i;
+      }
+      return b * seq;
     });
     const hidden = model.hiddenStates(inputIds, attentionMask, training);
     const last = tf.gather(hidden, tf.tensor1d(rows, 'int32')) as tf.Tensor2D;

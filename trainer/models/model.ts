@@ -5,6 +5,7 @@
 // knows no strategy. Designed so that Llama-style families (RMSNorm, RoPE, GQA, SwiGLU, q/k/v/o and
 // gate/up/down projections, an untied head) fit behind it unchanged: nothing here names a GPT-2 module.
 import type * as tf from '@tensorflow/tfjs-core';
+import type { KvCache } from './kvCache';
 
 export interface NamedTensor {
   shape: number[];
@@ -150,6 +151,16 @@ export interface CausalLM {
   logits(inputIds: tf.Tensor2D, attentionMask: tf.Tensor2D): tf.Tensor3D;
   /** Cross-entropy per position [B, T] against already-shifted labels, −1 (loss 0) where none is taken. */
   tokenLoss(inputIds: tf.Tensor2D, labels: tf.Tensor2D, attentionMask: tf.Tensor2D, training: boolean): tf.Tensor2D;
+  /** An empty key/value cache for `decodeStep` (one sequence, the model's context long at most). */
+  startCache(): KvCache;
+  /**
+   * Incremental decoding: runs `ids` at positions cache.length… through the same linear modules and
+   * sublayer hooks as the forward pass (so every strategy's modules act), appends their keys and values
+   * to `cache` and returns the last position's logits [V], as `logits` gives them for the whole sequence.
+   * On an empty cache an input prefix goes first, its vectors the first cached positions. Refuses a step
+   * that would not fit the context; the caller re-encodes a cropped window instead.
+   */
+  decodeStep(ids: readonly number[], cache: KvCache): tf.Tensor1D;
   /**
    * The checkpoint state dict (the family's names and layouts). With `merged`, each linear that has a
    * `mergedWeight` exports it, so the result loads as a plain model.

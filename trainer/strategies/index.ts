@@ -4,7 +4,7 @@
 // that the flag parser, --help, run.json's schema and the quick pick know it. Everything that asks "what
 // does strategy X do" (building a model, the parameter breakdown, saving and reading an adapter folder, a
 // run's settings) asks here.
-import { defineStrategy, strategySpec, TRAIN_DEFAULTS, TrainConfigError } from '../../protocol/options';
+import { defineStrategy, strategySpec, TrainConfigError } from '../../protocol/options';
 import type { Strategy as BuiltInName, TrainConfig } from '../../protocol/trainer';
 import { readAdapterConfig, readAdapterFolder } from '../formats/adapterFolder';
 import { ModelFileError } from '../formats/modelFolder';
@@ -80,15 +80,12 @@ export function strategyOf(config: TrainConfig): StrategyConfig {
 }
 
 /**
- * `s` for this model: LoRA's targets left at the option table's default (GPT-2's c_attn) become the
- * family's own default (PEFT's per-family targets) where the model has no module of that name.
+ * `s` for this model: LoRA's targets `default` become the family's own list (PEFT's per-family
+ * target_modules: GPT-2 c_attn; Llama, Qwen2, Qwen3 q_proj,v_proj). Names given explicitly stay as
+ * they are, so a name the family lacks (c_attn on a Llama) is refused by validate, never replaced.
  */
 export function strategyForModel<C extends AnyStrategyConfig>(structure: ModelStructure, s: C): C {
-  if (s.strategy !== 'lora') return s;
-  const lora = s as unknown as { targets: string[] | 'all-linear' };
-  const tableDefault = TRAIN_DEFAULTS.loraTargets;
-  const isDefault = Array.isArray(lora.targets) && lora.targets.length === tableDefault.length && lora.targets.every((t, i) => t === tableDefault[i]);
-  if (!isDefault || structure.linearSuffixes.some((n) => tableDefault.includes(n))) return s;
+  if (s.strategy !== 'lora' || (s as unknown as { targets: unknown }).targets !== 'default') return s;
   return { ...s, targets: [...structure.defaultLoraTargets] };
 }
 

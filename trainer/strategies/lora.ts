@@ -112,13 +112,22 @@ export class LoraLinear implements LinearModule {
 /** Whether module `name` is one of `targets`, as PEFT matches a list of `target_modules`: equal, or ending with `.` + target. */
 const matchesTarget = (name: string, targets: readonly string[]) => targets.some((t) => name === t || name.endsWith('.' + t));
 
+export type LoraTargets = LoraConfig['targets'];
+
+/** `default` as the family's own list (PEFT's target_modules for the model type); anything else as given. */
+export function familyTargets(structure: ModelStructure, targets: LoraTargets): string[] | 'all-linear' {
+  return targets === 'default' ? [...structure.defaultLoraTargets] : targets;
+}
+
 /**
  * The modules LoRA wraps, matched like PEFT matches a list of `target_modules`: a module is wrapped
  * when its full name equals a target or ends with `.` + target (so GPT-2's `c_proj` means both the
- * attention and the MLP projection, `attn.c_proj` only the first). `all-linear` is every block linear.
+ * attention and the MLP projection, `attn.c_proj` only the first). `all-linear` is every block linear
+ * (PEFT's all-linear: every linear but the output head), `default` the family's own list.
  */
-export function loraTargets(structure: ModelStructure, targets: string[] | 'all-linear'): (LinearInfo & { module: string })[] {
+export function loraTargets(structure: ModelStructure, given: LoraTargets): (LinearInfo & { module: string })[] {
   const all = structure.linears.map((l) => ({ ...l, module: l.name }));
+  const targets = familyTargets(structure, given);
   if (targets === 'all-linear') return all;
   const names = structure.linearSuffixes.join(', ');
   if (targets.length === 0) throw new TrainConfigError('LoRA needs at least one target module');
@@ -129,16 +138,16 @@ export function loraTargets(structure: ModelStructure, targets: string[] | 'all-
   const unmatched = targets.filter((t) => !all.some((m) => matchesTarget(m.module, [t])));
   if (unmatched.length > 0) {
     throw new TrainConfigError(
-      `LoRA target module(s) ${unmatched.map((t) => `'${t}'`).join(', ')} not found in the model (${structure.familyName} has ${names}, or use all-linear)`,
+      `LoRA target module(s) ${unmatched.map((t) => `'${t}'`).join(', ')} not found in the model (${structure.familyName} has ${names}; or use all-linear, or default: ${structure.defaultLoraTargets.join(',')})`,
     );
   }
   return all.filter((m) => matchesTarget(m.module, targets));
 }
 
-/** Parses `--lora-targets` (`c_attn,c_proj` or `all-linear`). */
-export function parseLoraTargets(text: string): string[] | 'all-linear' {
+/** Parses `--lora-targets` (`c_attn,c_proj`, `all-linear` or `default`). */
+export function parseLoraTargets(text: string): LoraTargets {
   const trimmed = text.trim();
-  if (trimmed === 'all-linear') return 'all-linear';
+  if (trimmed === 'all-linear' || trimmed === 'default') return trimmed;
   const list = trimmed
     .split(',')
     .map((t) => t.trim())
@@ -203,22 +212,27 @@ export function loraLayersOf(model: { readonly attachment: Attachment }): LoraLi
 const loraFolder: AdapterFolderCodec<LoraConfig> = {
   label: 'LORA',
   recognizes: (raw) => raw.peft_type === 'LORA',
-  config: (s, structure, baseModel) => ({
-    peft_type: 'LORA',
-    task_type: 'CAUSAL_LM',
-    base_model_name_or_path: baseModel,
-    r: s.r,
-    lora_alpha: s.alpha,
-    lora_dropout: s.dropout,
-    // PEFT's names for the target modules: the suffixes as given, all-linear spelled out.
-    target_modules: s.targets === 'all-linear' ? [...structure.linearSuffixes] : [...s.targets],
-    bias: 'none',
-    fan_in_fan_out: true,
-    inference_mode: true,
-    init_lora_weights: true,
-    modules_to_save: null,
-    revision: null,
-  }),
+  config(s, structure, baseModel) {
+    const targets = familyTargets(structure, s.targets);
+    return {
+      peft_type: 'LORA',
+      task_type: 'CAUSAL_LM',
+      base_model_name_or_path: baseModel,
+      r: s.r,
+      lora_alpha: s.alpha,
+      lora_dropout: s.dropout,
+      // PEFT's names for the target modules: the suffixes as given, default and all-linear spelled out.
+      target_modules: targets === 'all-linear' ? [...structure.linearSuffixes] : [...targets],
+      bias: 'none',
+      // GPT-2's Conv1D stores its weight [in, out]; Llama's nn.Linear [out, in], where PEFT wants false
+      // (it warns and overrides true there).
+      fan_in_fan_out: structure.familyName === 'GPT-2',
+      inference_mode: true,
+      init_lora_weights: true,
+      modules_to_save: null,
+      revision: null,
+    };
+  },
   read(raw, tensors, { configFile, weightsFile }) {
     const fail = (why: string): never => {
       throw new ModelFileError(`${configFile}: ${why}`);
@@ -284,8 +298,11 @@ export const loraStrategy: Strategy<LoraConfig> = {
   },
   attach(model: CausalLM, s) {
     const layers: LoraLinear[] = [];
+    // The registry's validateStrategy resolves `default` for the model (its family's list) before attaching.
+    if (s.targets === 'default') throw new Error("LoRA targets 'default' are resolved for the model by validateStrategy before attach");
+    const targets = s.targets;
     for (const [name, base] of model.namedLinears()) {
-      if (s.targets !== 'all-linear' && !matchesTarget(name, s.targets)) continue;
+      if (targets !== 'all-linear' && !matchesTarget(name, targets)) continue;
       const l = new LoraLinear(name, base, { r: s.r, alpha: s.alpha, dropout: s.dropout, seed: model.nextInitSeed() });
       model.replaceLinear(name, l);
       layers.push(l);

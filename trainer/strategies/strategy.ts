@@ -12,7 +12,8 @@ import type { TrainableVariable } from '../optimizer';
 export type StrategyConfig =
   | { strategy: 'full' }
   | { strategy: 'partial'; freezeLayers: number; freezeEmbeddings?: boolean }
-  | { strategy: 'lora'; r: number; alpha: number; dropout: number; targets: string[] | 'all-linear' }
+  /** LoRA (lora.ts); `targets: 'default'` is the family's own list, resolved by the registry's validateStrategy. */
+  | { strategy: 'lora'; r: number; alpha: number; dropout: number; targets: string[] | 'all-linear' | 'default' }
   /** Bottleneck adapters (adapter.ts) after attention and after the MLP of every block. */
   | { strategy: 'adapter'; adapterDim: number }
   /** Prompt tuning (prompt.ts): `virtualTokens` trained embeddings before the input; `promptInit` text or random. */

@@ -6,6 +6,7 @@
 import {
   parseEventLines,
   type CheckpointEvent,
+  type ClusterEvent,
   type DoneEvent,
   type ErrorEvent,
   type EvalEvent,
@@ -78,7 +79,7 @@ export class Ema {
   }
 }
 
-export type ModelChange = 'series' | 'header' | 'params' | 'memory' | 'config' | 'logs' | 'tasks' | 'accuracy';
+export type ModelChange = 'series' | 'header' | 'params' | 'memory' | 'config' | 'logs' | 'tasks' | 'accuracy' | 'cluster';
 
 /** Right predictions and examples of one label in an eval (classification head). */
 export interface ClassCount {
@@ -125,6 +126,8 @@ export class RunModel {
   hostStatus?: { status: RunStatus; message?: string };
   evals: EvalEvent[] = [];
   checkpoints: CheckpointEvent[] = [];
+  /** The latest imported cluster job's results (`finetune import`): a loss series of its own. */
+  cluster?: ClusterEvent;
   logs: LogEvent[] = [];
 
   // One row per optimizer step.
@@ -228,6 +231,10 @@ export class RunModel {
       case 'error':
         this.error = e;
         this.mark('header');
+        break;
+      case 'cluster':
+        this.cluster = e;
+        this.mark('cluster');
         break;
       default:
         // Unknown event types (a newer trainer) are ignored.

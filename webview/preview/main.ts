@@ -17,6 +17,7 @@ const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as 
 const search = $<HTMLElement & { value: string }>('search');
 const prev = $<HTMLElement & { disabled: boolean }>('prev');
 const next = $<HTMLElement & { disabled: boolean }>('next');
+const chooseModel = $<HTMLElement>('choose-model');
 
 function post(message: WebviewToHost): void {
   vscode.postMessage(message);
@@ -75,7 +76,7 @@ function histogram(stats: DatasetStatistics): Node {
   return frag;
 }
 
-function renderStatistics(stats: DatasetStatistics): void {
+function renderStatistics(stats: DatasetStatistics, inGpt2: boolean): void {
   const section = $('stats');
   section.replaceChildren(
     card(
@@ -84,7 +85,7 @@ function renderStatistics(stats: DatasetStatistics): void {
         ['Records', stats.records],
         ['Duplicates', stats.duplicates],
         ['Over the length limit', stats.overLength],
-        ['Tokens (min / mean / max)', `${stats.minTokens} / ${Math.round(stats.meanTokens)} / ${stats.maxTokens}`],
+        [inGpt2 ? 'GPT-2 tokens (min / mean / max)' : 'Tokens (min / mean / max)', `${stats.minTokens} / ${Math.round(stats.meanTokens)} / ${stats.maxTokens}`],
       ]),
     ),
     card('Formats', counts(stats.byFormat, 'None detected')),
@@ -96,6 +97,22 @@ function renderStatistics(stats: DatasetStatistics): void {
 
 function recordCell(row: PreviewRow): HTMLTableCellElement {
   const td = el('td');
+  if (row.rendered) {
+    // The model's view: one text, the trained runs in <mark> (as text nodes, like everything else).
+    const pre = el('pre', undefined, 'text rendered');
+    for (const run of row.rendered) pre.append(run.trained ? el('mark', run.text, 'trained') : document.createTextNode(run.text));
+    td.append(
+      el(
+        'div',
+        row.template
+          ? `As the model sees it (rendered by ${row.template}); the trained text is highlighted`
+          : 'As the model sees it; the trained text is highlighted',
+        'part',
+      ),
+      pre,
+    );
+    return td;
+  }
   td.append(el('div', 'Prompt', 'part'), el('pre', row.prompt, 'text prompt'), el('div', 'Target', 'part'), el('pre', row.target, 'text target'));
   return td;
 }
@@ -116,11 +133,9 @@ function renderRow(row: PreviewRow): HTMLTableRowElement {
   if (row.task !== undefined) kind.append(el('div', `task: ${row.task}`, 'muted'));
   if (row.label !== undefined) kind.append(el('div', `label: ${row.label}`, 'muted'));
   const tokens = el('td');
-  tokens.append(
-    el('div', `${row.totalTokens} total`),
-    el('div', `${row.promptTokens} prompt · ${row.targetTokens} target`, 'muted'),
-    el('div', `${row.lossTokens} in loss`, 'muted'),
-  );
+  tokens.append(el('div', `${row.totalTokens} total`));
+  if (!row.rendered) tokens.append(el('div', `${row.promptTokens} prompt · ${row.targetTokens} target`, 'muted'));
+  tokens.append(el('div', `${row.lossTokens} ${row.rendered ? 'trained' : 'in loss'}`, 'muted'));
   if (row.truncated) tokens.append(el('div', 'text shortened', 'muted'));
   tr.append(kind, recordCell(row), tokens);
   return tr;
@@ -131,6 +146,10 @@ function renderPage(page: Extract<HostToWebview, { type: 'page' }>): void {
   state = { ...state, offset: page.offset, limit: page.limit, uri: page.uri };
   vscode.setState(state);
   $('title').textContent = page.file;
+  const model = page.model;
+  $('model').textContent = model ? `Model: ${model.label} (${model.origin})` : '';
+  $('model').title = model?.error ?? '';
+  $('model').className = model?.error ? 'error-text' : 'muted';
   document.title = `Preview ${page.file}`;
   const first = page.total === 0 ? 0 : page.offset + 1;
   const last = Math.min(page.total, page.offset + page.rows.length);
@@ -140,7 +159,7 @@ function renderPage(page: Extract<HostToWebview, { type: 'page' }>): void {
   const message = $('message');
   message.className = 'muted';
   message.textContent = page.total === 0 ? (page.query ? 'No record matches the search.' : 'The file has no records.') : '';
-  if (page.statistics) renderStatistics(page.statistics);
+  if (page.statistics) renderStatistics(page.statistics, page.model?.statisticsInGpt2 === true);
   else $('stats').replaceChildren(card('Statistics', el('div', 'Computing statistics…', 'muted')));
   $('rows').replaceChildren(...page.rows.map(renderRow));
 }
@@ -164,6 +183,7 @@ search.addEventListener('input', () => {
     requestPage();
   }, 250);
 });
+chooseModel.addEventListener('click', () => post({ type: 'chooseModel' }));
 prev.addEventListener('click', () => {
   if (prev.disabled) return;
   state = { ...state, offset: Math.max(0, state.offset - state.limit) };

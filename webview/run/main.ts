@@ -17,6 +17,8 @@ import { watchTheme } from '../common/theme';
 import { RedrawThrottle } from '../common/throttle';
 import { axisControls, restoreAxisControlState, type AxisControlState } from '../common/controls';
 import { accuracyView, formatAccuracy } from './accuracyView';
+import { clusterView } from './clusterView';
+import { dataSummaryLine } from './dataSummary';
 import { TRY_IT_CSS, tryItBox } from './tryItBox';
 
 const vscode = acquireVsCodeApi<AxisControlState>();
@@ -74,6 +76,9 @@ actions.append(
   resumeButton,
   button('open-output', 'Open Output Folder', true, () => post({ type: 'openOutput' })),
   button('open-log', 'Open Log', true, () => post({ type: 'openLog' })),
+  // The run as a TRL + Accelerate job for a GPU cluster, and that job's results back (the host runs the CLI).
+  button('export-cluster', 'Export as Cluster Job…', true, () => post({ type: 'exportCluster' })),
+  button('import-cluster', 'Import Cluster Results…', true, () => post({ type: 'importCluster' })),
 );
 titleRow.append(statusBadge, title, actions);
 
@@ -163,8 +168,9 @@ const tryIt = tryItBox(post);
 const accuracy = accuracyView((points) => {
   debug.accuracyPoints = points;
 });
+const cluster = clusterView(() => {});
 
-app.append(header, errorBox, tryIt.root, loss.root, accuracy.root, lrCard.root, grid, configCard.root, logCard.root);
+app.append(header, errorBox, tryIt.root, loss.root, cluster.root, accuracy.root, lrCard.root, grid, configCard.root, logCard.root);
 
 // ---------------------------------------------------------------------------------------------------
 // Charts
@@ -242,6 +248,8 @@ function rebuildCharts(): void {
   lossChart.rebuild(lossSpec());
   lrChart.rebuild(lrSpec());
   accuracy.chart.rebuild(accuracySpec());
+  cluster.chart.rebuild(cluster.spec(state.log));
+  cluster.render(model.cluster);
   drawCharts();
 }
 
@@ -476,7 +484,13 @@ function renderConfig(): void {
   const right = el('div');
   const dataTable = keyValueTable(data);
   dataTable.id = 'dataset-table';
-  right.append(el('h2', 'muted', 'Data'), dataTable);
+  right.append(el('h2', 'muted', 'Data'));
+  if (d) {
+    const summary = el('p', 'muted', dataSummaryLine(d));
+    summary.id = 'data-summary';
+    right.append(summary);
+  }
+  right.append(dataTable);
   grid.append(left, right);
   body.append(grid);
 }
@@ -499,6 +513,7 @@ function render(): void {
   if (changes.has('series') || changes.has('tasks')) drawCharts();
   else if (changes.has('accuracy')) accuracy.render(model, state.xAxis);
   if (changes.has('header') || changes.has('series')) renderHeader();
+  if (changes.has('cluster')) cluster.render(model.cluster);
   if (changes.has('params')) renderParams();
   if (changes.has('memory')) renderMemory();
   if (changes.has('config')) renderConfig();

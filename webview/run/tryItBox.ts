@@ -1,6 +1,7 @@
 // The panel's "Try It" box, shown once a run has finished with an output: a prompt, the number of new
-// tokens and the temperature go to the host (`tryIt`), which formats the prompt with the run's template
-// and generates in a child process; its answer (`tryItResult` / `tryItError`) is shown with textContent.
+// tokens, the temperature and the top-k / top-p cuts go to the host (`tryIt`), which formats the prompt
+// with the run's template and generates in a child process; its answer (`tryItResult` / `tryItError`,
+// with the generator's speed line) is shown with textContent.
 import type { RunPanelHostMessage, RunPanelWebviewMessage } from '../../protocol/panel';
 import { TRY_IT_LIMITS } from '../../protocol/panel';
 import { el, section } from '../common/dom';
@@ -65,6 +66,8 @@ export function tryItBox(post: (m: RunPanelWebviewMessage) => void): TryItBox {
   };
   const maxTokens = number('try-max-tokens', 'Max new tokens', '64', '1', String(TRY_IT_LIMITS.maxNewTokens), '1');
   const temperature = number('try-temperature', 'Temperature (0 = greedy)', '0.7', '0', String(TRY_IT_LIMITS.maxTemperature), '0.1');
+  const topK = number('try-top-k', 'Top-k (0 = all)', '0', '0', '', '1');
+  const topP = number('try-top-p', 'Top-p (1 = all)', '1', '0', '1', '0.05');
   const generate = document.createElement('vscode-button') as Button;
   generate.id = 'try-generate';
   generate.textContent = 'Generate';
@@ -80,10 +83,12 @@ export function tryItBox(post: (m: RunPanelWebviewMessage) => void): TryItBox {
   const outputLabel = el('div', 'muted', 'Generated');
   const output = el('pre', 'mono');
   output.id = 'try-output';
+  const speed = el('div', 'muted');
+  speed.id = 'try-speed';
   const result = el('div');
   result.id = 'try-result';
   result.hidden = true;
-  result.append(promptLabel, promptShown, outputLabel, output);
+  result.append(promptLabel, promptShown, outputLabel, output, speed);
   card.body.append(intro, prompt, row, error, result);
 
   let pending = false;
@@ -105,9 +110,14 @@ export function tryItBox(post: (m: RunPanelWebviewMessage) => void): TryItBox {
       return showError(`Max new tokens must be a whole number from 1 to ${TRY_IT_LIMITS.maxNewTokens}.`);
     if (!Number.isFinite(t) || t < 0 || t > TRY_IT_LIMITS.maxTemperature || temperature.value.trim() === '')
       return showError(`Temperature must be a number from 0 to ${TRY_IT_LIMITS.maxTemperature}.`);
+    const k = topK.value.trim() === '' ? 0 : Number(topK.value);
+    const p = topP.value.trim() === '' ? 1 : Number(topP.value);
+    if (!Number.isSafeInteger(k) || k < 0) return showError('Top-k must be a whole number, 0 or more (0 = all tokens).');
+    if (!(p >= 0 && p <= 1)) return showError('Top-p must be a number from 0 to 1 (1 = all tokens).');
     error.hidden = true;
     setPending(true);
-    post({ type: 'tryIt', prompt: prompt.value, maxNewTokens: n, temperature: t });
+    // The cuts travel only when they cut, so a request without them is what it always was.
+    post({ type: 'tryIt', prompt: prompt.value, maxNewTokens: n, temperature: t, ...(k > 0 ? { topK: k } : {}), ...(p < 1 ? { topP: p } : {}) });
   };
   generate.addEventListener('click', () => {
     if (!generate.disabled) submit();
@@ -133,6 +143,8 @@ export function tryItBox(post: (m: RunPanelWebviewMessage) => void): TryItBox {
         error.hidden = true;
         promptShown.textContent = typeof message.prompt === 'string' ? message.prompt : '';
         output.textContent = typeof message.text === 'string' ? message.text : '';
+        speed.textContent = typeof message.speed === 'string' ? message.speed : '';
+        speed.hidden = !speed.textContent;
         result.hidden = false;
         return true;
       }

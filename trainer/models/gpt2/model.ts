@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, geluNew, layerNorm, linear, tiedLmHead } from '../../compute/ops';
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
 import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
+import { cachedAttention, checkDecodeIds, decodeMaskBias, KvCache, splitHeads } from '../kvCache';
 import { checkFitsInMemory, validateConfig, type GPT2Config } from './config';
 import { BLOCK_LINEARS, blockKey, canonicalKey, expectedKeys, expectedShape, isIgnoredCheckpointKey, linearShape, type BlockLinear } from './weights';
 
@@ -75,6 +76,23 @@ class Block implements ModelBlock {
     const h = tf.add(x, drop(hook(this.hooks.attention, this.linear('attn.c_proj').forward(attn, ctx)))) as tf.Tensor2D;
     const mlp = geluNew(this.linear('mlp.c_fc').forward(this.ln2.forward(h), ctx)) as tf.Tensor2D;
     return tf.add(h, drop(hook(this.hooks.mlp, this.linear('mlp.c_proj').forward(mlp, ctx)))) as tf.Tensor2D;
+  }
+
+  /**
+   * forward() without dropout for x [n, E], the next n positions of one sequence: their keys and values
+   * join `cache` and the attention reads every cached position (`bias`: decodeMaskBias). The same
+   * modules and hooks in the same order as forward(), which the cached-decoding tests hold it to.
+   */
+  decode(x: tf.Tensor2D, ctx: ForwardContext, cache: KvCache, bias: tf.Tensor2D | null): tf.Tensor2D {
+    const [n, e] = x.shape;
+    const qkv = this.linear('attn.c_attn').forward(this.ln1.forward(x), ctx);
+    const part = (i: number) => tf.slice(qkv, [0, i * e], [n, e]) as tf.Tensor2D;
+    const { k, v } = cache.append(this.layer, splitHeads(part(1), this.nHead), splitHeads(part(2), this.nHead));
+    const attn = cachedAttention(part(0), k, v, this.nHead, bias);
+    const hook = (f: SublayerHook | undefined, t: tf.Tensor2D) => (f ? f.forward(t) : t);
+    const h = tf.add(x, hook(this.hooks.attention, this.linear('attn.c_proj').forward(attn, ctx))) as tf.Tensor2D;
+    const mlp = geluNew(this.linear('mlp.c_fc').forward(this.ln2.forward(h), ctx)) as tf.Tensor2D;
+    return tf.add(h, hook(this.hooks.mlp, this.linear('mlp.c_proj').forward(mlp, ctx))) as tf.Tensor2D;
   }
 }
 
@@ -227,6 +245,36 @@ export class GPT2Model implements CausalLM {
     const [batch, seq] = inputIds.shape;
     const logits = tiedLmHead(this.hiddenStates(inputIds, attentionMask, training), this.wte as tf.Tensor2D);
     return tf.reshape(crossEntropy(logits, tf.reshape(labels, [batch * seq]) as tf.Tensor1D), [batch, seq]);
+  }
+
+  startCache(): KvCache {
+    return new KvCache(this.config.nLayer, this.config.nPositions);
+  }
+
+  /**
+   * The next ids' last logits [V] over `cache` (CausalLM.decodeStep): position embeddings from
+   * cache.length on, the input prefix first on an empty cache, as hiddenStates lays them out.
+   */
+  decodeStep(ids: readonly number[], cache: KvCache): tf.Tensor1D {
+    const { nEmbd: e, vocabSize, nPositions } = this.config;
+    checkDecodeIds(ids, vocabSize);
+    const prefix = cache.length === 0 ? this.inputPrefix : undefined;
+    const n = ids.length + (prefix ? prefix.shape[0] : 0);
+    if (!cache.fits(n)) throw new Error(`decoding ${n} more positions after ${cache.length} exceeds the model's context (${nPositions})`);
+    const start = cache.length;
+    const logits = tf.tidy(() => {
+      const bias = decodeMaskBias(n, start + n);
+      // The context's maskBias is the whole sequence's for the forward pass; decoding's attention takes `bias` itself.
+      const ctx: ForwardContext = { batch: 1, seq: n, maskBias: bias ?? tf.zeros([1, 1]), training: false, nextSeed: () => this.nextDropoutSeed() };
+      const tok = tf.gather(this.wte, tf.tensor1d([...ids], 'int32')) as tf.Tensor2D;
+      const embedded = prefix ? (tf.concat([prefix, tok], 0) as tf.Tensor2D) : tok;
+      let x = tf.add(embedded, tf.slice(this.wpe, [start, 0], [n, e])) as tf.Tensor2D;
+      for (const block of this.blocks) x = block.decode(x, ctx, cache, bias);
+      const last = this.lnF.forward(tf.slice(x, [n - 1, 0], [1, e]) as tf.Tensor2D);
+      return tf.reshape(tiedLmHead(last, this.wte as tf.Tensor2D), [vocabSize]) as tf.Tensor1D;
+    });
+    cache.advance(n);
+    return logits;
   }
 
   /** Parameters by HF name, in HF's order (a wrapper's own weights are not included). */

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, linear, tiedLmHead } from '../../compute/ops';
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
 import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
+import { cachedAttention, checkDecodeIds, decodeMaskBias, KvCache, splitHeads } from '../kvCache';
 import { checkFitsInMemory, hasQkNorm, LAYER_LINEARS, type LayerLinear, type LlamaConfig, linearHasBias, linearShape, validateConfig } from './config';
 import { repeatKv, rmsNorm, rope, ropeInvFreq, ropeTables, swiglu } from './ops';
 import { checkCheckpointShapes, checkpointShapes, EMBED_KEY, FINAL_NORM_KEY, LM_HEAD_KEY, layerKey } from './weights';
@@ -128,6 +129,34 @@ class DecoderLayer implements ModelBlock {
     const gated = swiglu(this.linear('mlp.gate_proj').forward(h2, ctx), this.linear('mlp.up_proj').forward(h2, ctx));
     return tf.add(afterAttn, hook(this.hooks.mlp, this.linear('mlp.down_proj').forward(gated, ctx))) as tf.Tensor2D;
   }
+
+  /**
+   * forward() for x [n, E], the next n positions of one sequence (ctx's cos and sin are their absolute
+   * positions' rows): the rotated keys and the values join `cache` with their kv heads only, and the
+   * attention reads every cached position (`bias`: decodeMaskBias). The same modules and hooks in the
+   * same order as forward(), which the cached-decoding tests hold it to.
+   */
+  decode(x: tf.Tensor2D, ctx: LayerContext, cache: KvCache, bias: tf.Tensor2D | null): tf.Tensor2D {
+    const c = this.config;
+    const n = x.shape[0];
+    const h = this.inputNorm.forward(x);
+    let q = this.linear('self_attn.q_proj').forward(h, ctx);
+    let k = this.linear('self_attn.k_proj').forward(h, ctx);
+    const v = this.linear('self_attn.v_proj').forward(h, ctx);
+    if (this.qkNorm) {
+      q = tf.reshape(this.qkNorm.q.forward(tf.reshape(q, [n * c.numHeads, c.headDim])), [n, c.numHeads * c.headDim]);
+      k = tf.reshape(this.qkNorm.k.forward(tf.reshape(k, [n * c.numKvHeads, c.headDim])), [n, c.numKvHeads * c.headDim]);
+    }
+    q = rope(q, 1, n, c.numHeads, ctx.cos, ctx.sin);
+    k = rope(k, 1, n, c.numKvHeads, ctx.cos, ctx.sin);
+    const cached = cache.append(this.layer, splitHeads(k, c.numKvHeads), splitHeads(v, c.numKvHeads));
+    const attn = cachedAttention(q, cached.k, cached.v, c.numHeads, bias);
+    const hook = (f: SublayerHook | undefined, t: tf.Tensor2D) => (f ? f.forward(t) : t);
+    const afterAttn = tf.add(x, hook(this.hooks.attention, this.linear('self_attn.o_proj').forward(attn, ctx))) as tf.Tensor2D;
+    const h2 = this.postNorm.forward(afterAttn);
+    const gated = swiglu(this.linear('mlp.gate_proj').forward(h2, ctx), this.linear('mlp.up_proj').forward(h2, ctx));
+    return tf.add(afterAttn, hook(this.hooks.mlp, this.linear('mlp.down_proj').forward(gated, ctx))) as tf.Tensor2D;
+  }
 }
 
 export class LlamaModel implements CausalLM {
@@ -145,6 +174,8 @@ export class LlamaModel implements CausalLM {
   private readonly modules = new Map<string, LinearModule>();
   private readonly invFreq: Float32Array;
   private tables?: { seq: number; cos: Float32Array; sin: Float32Array };
+  /** Decoding's RoPE rows for positions 0…seq−1, grown as the cache grows. */
+  private decodeTables?: { seq: number; cos: Float32Array; sin: Float32Array };
 
   /**
    * A randomly initialised model (transformers' _init_weights: every linear and the embedding
@@ -292,6 +323,57 @@ export class LlamaModel implements CausalLM {
     for (const block of this.blocks) h = block.forward(h, ctx);
     h = dropPrefix(h, input);
     return this.norm.forward(h);
+  }
+
+  startCache(): KvCache {
+    return new KvCache(this.config.numLayers, this.config.maxPositions);
+  }
+
+  /**
+   * cos and sin [n, headDim] of positions start…start+n−1. A position's row does not depend on the
+   * table's length (ropeTables), so one table, doubled when a step passes its end, serves every step.
+   */
+  private decodeRope(start: number, n: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+    const need = start + n;
+    if (!this.decodeTables || this.decodeTables.seq < need) {
+      const seq = Math.min(this.config.maxPositions, Math.max(need, 2 * (this.decodeTables?.seq ?? 0)));
+      this.decodeTables = { seq, ...ropeTables(this.invFreq, seq) };
+    }
+    const d = this.config.headDim;
+    const rows = (t: Float32Array) => tf.tensor2d(t.subarray(start * d, need * d), [n, d]);
+    return { cos: rows(this.decodeTables.cos), sin: rows(this.decodeTables.sin) };
+  }
+
+  /**
+   * The next ids' last logits [V] over `cache` (CausalLM.decodeStep): rotary positions from cache.length
+   * on, the input prefix first on an empty cache, as hiddenStates lays them out.
+   */
+  decodeStep(ids: readonly number[], cache: KvCache): tf.Tensor1D {
+    const { hiddenSize: e, vocabSize, maxPositions } = this.config;
+    checkDecodeIds(ids, vocabSize);
+    const prefix = cache.length === 0 ? this.inputPrefix : undefined;
+    const n = ids.length + (prefix ? prefix.shape[0] : 0);
+    if (!cache.fits(n)) throw new Error(`decoding ${n} more positions after ${cache.length} exceeds the model's context (${maxPositions})`);
+    const start = cache.length;
+    const logits = tf.tidy(() => {
+      const bias = decodeMaskBias(n, start + n);
+      // The context's maskBias is the whole sequence's for the forward pass; decoding's attention takes `bias` itself.
+      const ctx: LayerContext = {
+        batch: 1,
+        seq: n,
+        maskBias: bias ?? tf.zeros([1, 1]),
+        training: false,
+        nextSeed: () => this.nextDropoutSeed(),
+        ...this.decodeRope(start, n),
+      };
+      const tok = tf.gather(this.embedTokens, tf.tensor1d([...ids], 'int32')) as tf.Tensor2D;
+      let h = prefix ? (tf.concat([prefix, tok], 0) as tf.Tensor2D) : tok;
+      for (const block of this.blocks) h = block.decode(h, ctx, cache, bias);
+      const last = this.norm.forward(tf.slice(h, [n - 1, 0], [1, e]) as tf.Tensor2D);
+      return tf.reshape(this.head(last), [vocabSize]) as tf.Tensor1D;
+    });
+    cache.advance(n);
+    return logits;
   }
 
   /** h·Wᵀ with W [V, E]: embed_tokens when tied, lm_head otherwise (both in that layout). */
