@@ -155,9 +155,14 @@ export function parseSurveyRequest(text: string): SurveyRequest {
 }
 
 /** Train's split of the dataset for `model` (its tokenizer, maxLength and default eval split): the tokens of one epoch. */
-async function countTrainTokens(data: string, model: string, maxLength: number): Promise<{ trainTokens: number; trainExamples: number; longest: number }> {
+async function countTrainTokens(
+  data: string,
+  model: string,
+  maxLength: number,
+  chatTemplate: string | undefined,
+): Promise<{ trainTokens: number; trainExamples: number; longest: number }> {
   const { tokenizer } = await modelTokenizer(model);
-  const loaded = await loadDataset(data, { tokenizer, maxLength, trainOnPrompt: false, skipInvalid: false });
+  const loaded = await loadDataset(data, { tokenizer, maxLength, trainOnPrompt: false, skipInvalid: false, chatTemplate });
   const defaults = optionDefaults('train') as { evalFraction: number; seed: number };
   const train = defaults.evalFraction > 0 ? splitEval(loaded.examples, defaults.evalFraction, defaults.seed).train : loaded.examples;
   const lengths = train.map((e) => e.inputIds.length);
@@ -172,7 +177,12 @@ async function surveyModel(entry: SurveyRequest['models'][number], request: Surv
   const surveyed: Partial<SurveyedModel> = {};
   if (request.data !== undefined) {
     try {
-      const counted = await countTrainTokens(request.data, entry.model, maxLength);
+      const counted = await countTrainTokens(
+        request.data,
+        entry.model,
+        maxLength,
+        typeof entry.settings?.chatTemplate === 'string' ? entry.settings.chatTemplate : undefined,
+      );
       Object.assign(surveyed, { trainTokens: counted.trainTokens, trainExamples: counted.trainExamples });
       // Train pads a batch to its longest example: the memory of the run is that length's.
       if (counted.longest >= 2) maxLength = counted.longest;

@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+import { CHAT_TEMPLATE_FILE, chatTemplateOf } from './chatTemplateSource';
 
 export const GPT2_EOS_ID = 50256;
 export const GPT2_EOS_TOKEN = '<|endoftext|>';
@@ -389,16 +390,6 @@ function templateTokens(config: Record<string, unknown>, eos: string): Record<st
 }
 
 /** tokenizer_config.json's chat_template: a string, or a list of {name, template} of which `default` is used (as transformers). */
-function chatTemplateOf(config: Record<string, unknown>): string | undefined {
-  const t = config.chat_template;
-  if (typeof t === 'string') return t;
-  if (Array.isArray(t)) {
-    const named = t.find((e) => isPlainObject(e) && e.name === 'default');
-    return isPlainObject(named) && typeof named.template === 'string' ? named.template : undefined;
-  }
-  return undefined;
-}
-
 /** A tokenizer file of a model folder that cannot be used: the message names the file and what is wrong. */
 export class TokenizerFileError extends Error {
   constructor(message: string) {
@@ -464,7 +455,7 @@ export function tokenizerFromFolder(dir: string): TextTokenizer {
   if (config.eos_token !== undefined && typeof config.eos_token !== 'string')
     throw new TokenizerFileError(`${configPath} is not a valid tokenizer file: "eos_token" must be a string`);
   const extras: TokenizerExtras = {};
-  const jinjaPath = path.join(dir, 'chat_template.jinja');
+  const jinjaPath = path.join(dir, CHAT_TEMPLATE_FILE);
   if (fs.existsSync(jinjaPath)) extras.chatTemplateFile = fs.readFileSync(jinjaPath, 'utf8');
   const modelConfigPath = path.join(dir, 'config.json');
   if (fs.existsSync(modelConfigPath)) {

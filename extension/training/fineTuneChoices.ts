@@ -19,7 +19,8 @@ import { formatBytes, type StrategyFit, type SurveyedModel, type SurveyResult } 
 import { WEIGHTS_INDEX_FILE } from '../../trainer/formats/checkpoint';
 import { cachedModelRepos } from '../../trainer/hubCache';
 import { summarizeHfConfig } from '../../trainer/models/architectures';
-import { LLAMA_PRESETS } from '../../trainer/models/llama/config';
+import { isLlamaPresetName, LLAMA_PRESETS } from '../../trainer/models/llama/config';
+import { CHAT_TEMPLATE_FILE, chatTemplateOf } from '../../language/chatTemplateSource';
 import { createRunFolder, latestCheckpoint, runPaths } from '../../trainer/runFolder';
 
 /** The strategies the flow offers: every strategy of the engine. */
@@ -394,8 +395,60 @@ export interface FineTuneChoices {
   numLabels?: number;
   /** How batches draw from the tasks, when the trainer offers a choice (`taskSampling`). */
   taskSampling?: string;
+  /** Chat records' template (`--chat-template`): chatml or a file; absent = the model's own. */
+  chatTemplate?: string;
   /** T of temperature sampling. */
   samplingTemperature?: number;
+}
+
+/**
+ * Whether a model brings its own chat template: `own` (chat_template.jinja, else tokenizer_config.json's
+ * chat_template, read as the trainer reads them), `none` (chat records get the plain chat format), or
+ * `unknown` for a Llama-family preset whose files are not downloaded yet.
+ */
+export type ModelTemplate = 'own' | 'none' | 'unknown';
+
+export function modelChatTemplate(model: string, cacheDir?: string): ModelTemplate {
+  let dir: string | undefined;
+  try {
+    if (fs.statSync(model).isDirectory()) dir = model;
+  } catch {
+    // not a folder: a preset or a repo id
+  }
+  if (!dir) {
+    const repoId = isLlamaPresetName(model) ? LLAMA_PRESETS[model].repo : model;
+    dir = cachedModelRepos(cacheDir)
+      .find((r) => r.repoId === repoId)
+      ?.snapshotDirs()
+      .find((d) => isFile(path.join(d, 'tokenizer_config.json')) || isFile(path.join(d, CHAT_TEMPLATE_FILE)));
+  }
+  // GPT-2's presets (tiny, gpt2, distilgpt2) have no template, cached or not.
+  if (!dir) return isLlamaPresetName(model) ? 'unknown' : 'none';
+  if (isFile(path.join(dir, CHAT_TEMPLATE_FILE))) return 'own';
+  const config = readJson(path.join(dir, 'tokenizer_config.json'));
+  return config && chatTemplateOf(config) !== undefined ? 'own' : 'none';
+}
+
+export interface ChatTemplateChoice {
+  label: string;
+  description: string;
+  /** run.json's chatTemplate: undefined = the model's own (else the plain format); 'file' = ask for one. */
+  value: string | undefined | 'file';
+}
+
+/** The quick pick's chat-template items for chat records, the recommended one first. */
+export function chatTemplateChoices(own: ModelTemplate): ChatTemplateChoice[] {
+  const first: ChatTemplateChoice =
+    own === 'own'
+      ? { label: "The model's own template", description: 'as transformers renders it (recommended)', value: undefined }
+      : own === 'unknown'
+        ? { label: "The model's own template", description: 'read once the model is downloaded; the plain chat format if it has none', value: undefined }
+        : { label: 'Plain chat format', description: 'the model has no chat template: "<role>: text" lines (see the README)', value: undefined };
+  return [
+    first,
+    { label: 'ChatML', description: '<|im_start|>role … <|im_end|>, as Qwen uses', value: 'chatml' },
+    { label: 'Template file…', description: 'a .jinja file, or a tokenizer_config.json whose chat_template is taken', value: 'file' },
+  ];
 }
 
 /** The complete, checked configuration of a new run in `runDir` (what run.json will hold). */
@@ -426,6 +479,7 @@ export function configFromChoices(c: FineTuneChoices, runDir: string): TrainConf
     given.head = 'classification';
     if (c.numLabels !== undefined) given.numLabels = c.numLabels;
   }
+  if (c.chatTemplate !== undefined) given.chatTemplate = c.chatTemplate;
   if (c.taskSampling !== undefined) (given as Record<string, unknown>).taskSampling = c.taskSampling;
   if (c.taskSampling === 'temperature' && c.samplingTemperature !== undefined) (given as Record<string, unknown>).samplingTemperature = c.samplingTemperature;
   return resolveTrainConfig(given);

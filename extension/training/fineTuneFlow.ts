@@ -10,6 +10,7 @@ import { readConfigFile } from '../../trainer/runConfig';
 import type { SurveyedModel, SurveyRequest, SurveyResult } from '../../protocol/params';
 import {
   canResume,
+  chatTemplateChoices,
   checkRepoId,
   checkSetting,
   configForRerun,
@@ -17,6 +18,7 @@ import {
   defaultPromptInit,
   fitText,
   headChoices,
+  modelChatTemplate,
   modelChoices,
   modelFolderInfo,
   scanCachedModels,
@@ -195,6 +197,27 @@ async function chooseModel(step: Step, deps: FineTuneDeps): Promise<PickedModel 
   return { model: choice, surveyed: surveyedOf(survey, choice.model), backend: survey?.backend };
 }
 
+/**
+ * The template chat records are rendered with (`--chat-template`): undefined for the model's own (or the
+ * plain format when it has none), `chatml`, or a file the user picks; null when the user cancels.
+ */
+async function chooseChatTemplate(step: Step, model: string): Promise<string | undefined | null> {
+  const picked = await pick(
+    chatTemplateChoices(modelChatTemplate(model)).map((c) => ({ label: c.label, description: c.description, value: c.value })),
+    step,
+    'How conversations are turned into the text the model sees',
+  );
+  if (!picked) return null;
+  if (picked.value !== 'file') return picked.value;
+  const files = await vscode.window.showOpenDialog({
+    title: 'Chat template',
+    openLabel: 'Use Template',
+    canSelectMany: false,
+    filters: { 'Chat templates': ['jinja', 'json'] },
+  });
+  return files?.[0]?.fsPath ?? null;
+}
+
 /** Asks everything; undefined when the user cancels (Escape) at any step. */
 async function askChoices(
   uri: vscode.Uri,
@@ -204,7 +227,8 @@ async function askChoices(
   const name = path.basename(uri.fsPath);
   const heads = headChoices(format, labels);
   const samplings = tasks.length > 1 ? taskSamplingChoices() : [];
-  const total = 5 + (heads.length ? 1 : 0) + (tasks.length ? 1 : 0) + (samplings.length ? 1 : 0);
+  const chat = format === 'chat';
+  const total = 5 + (heads.length ? 1 : 0) + (chat ? 1 : 0) + (tasks.length ? 1 : 0) + (samplings.length ? 1 : 0);
   let n = 0;
   const step = (what: string): Step => ({ title: `Fine-tune ${name} (${++n}/${total}): ${what}` });
 
@@ -220,6 +244,13 @@ async function askChoices(
     );
     if (!picked) return undefined;
     head = picked.value;
+  }
+  // Chat records: the template decides every token, so it is asked before anything that counts them.
+  let chatTemplate: string | undefined;
+  if (chat) {
+    const template = await chooseChatTemplate(step('Chat Template'), model.model);
+    if (template === null) return undefined;
+    chatTemplate = template;
   }
   // Each strategy says whether it fits in memory at the defaults, where the trainer could tell.
   const fitOf = (strategy: string) =>
@@ -245,6 +276,7 @@ async function askChoices(
     maxLength: d.maxLength,
   };
   if (head === 'classification') Object.assign(choices, { head, numLabels: labels.length });
+  if (chatTemplate !== undefined) choices.chatTemplate = chatTemplate;
 
   if (strategy === 'partial') {
     const layers = model.nLayer;
@@ -364,8 +396,9 @@ interface RunEstimate {
 /** The survey of a run as chosen: everything but the epochs, which only multiply the time. */
 function runSurveyRequest(choices: FineTuneChoices): SurveyRequest {
   const { data, model, strategy, batchSize, maxLength } = choices;
-  // The strategy's own settings change what trains and is added; the task weights and sampling do not.
-  const keys = ['freezeLayers', 'loraR', 'loraAlpha', 'loraTargets', 'adapterDim', 'virtualTokens'] as const;
+  // The strategy's own settings change what trains and is added, the chat template which tokens there
+  // are; the task weights and sampling do not.
+  const keys = ['freezeLayers', 'loraR', 'loraAlpha', 'loraTargets', 'adapterDim', 'virtualTokens', 'chatTemplate'] as const;
   const settings = Object.fromEntries(keys.filter((k) => choices[k] !== undefined).map((k) => [k, choices[k]])) as Partial<TrainConfig>;
   return { models: [{ model, batchSize, maxLength, settings }], strategies: [strategy], data };
 }

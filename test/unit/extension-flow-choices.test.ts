@@ -24,6 +24,8 @@ import {
   resumeConfig,
   taskSamplingChoices,
   trainerArgs,
+  chatTemplateChoices,
+  modelChatTemplate,
 } from '../../extension/training/fineTuneChoices';
 import { validateFile } from '../../language';
 import { PRESET_TRAIN_DEFAULTS, TRAIN_DEFAULTS } from '../../protocol/options';
@@ -342,4 +344,46 @@ test('a new run reads its run.json; Resume continues the folder with --resume, f
   assert.equal(config.out, dir);
   assert.deepEqual([config.strategy, config.loraR], ['lora', 4], 'the run keeps its own settings');
   assert.throws(() => resumeConfig(path.join(tmp(), 'nothing')), /no run\.json/);
+});
+
+test("modelChatTemplate reads a model's own template as the trainer does: chat_template.jinja, a tokenizer_config.json string or its `default` entry", () => {
+  const folder = (files: Record<string, string>) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-template-'));
+    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+    return dir;
+  };
+  const emptyCache = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-hfcache-'));
+  assert.equal(modelChatTemplate(folder({ 'chat_template.jinja': '{{ messages }}', 'tokenizer_config.json': '{}' }), emptyCache), 'own');
+  assert.equal(modelChatTemplate(folder({ 'tokenizer_config.json': JSON.stringify({ chat_template: '{{ x }}' }) }), emptyCache), 'own');
+  assert.equal(
+    modelChatTemplate(
+      folder({
+        'tokenizer_config.json': JSON.stringify({
+          chat_template: [
+            { name: 'tool_use', template: 'a' },
+            { name: 'default', template: 'b' },
+          ],
+        }),
+      }),
+      emptyCache,
+    ),
+    'own',
+  );
+  assert.equal(
+    modelChatTemplate(folder({ 'tokenizer_config.json': JSON.stringify({ chat_template: [{ name: 'tool_use', template: 'a' }] }) }), emptyCache),
+    'none',
+  );
+  assert.equal(modelChatTemplate(folder({ 'tokenizer_config.json': JSON.stringify({ bos_token: '<s>' }) }), emptyCache), 'none');
+  assert.equal(modelChatTemplate('tiny', emptyCache), 'none');
+  assert.equal(modelChatTemplate('gpt2', emptyCache), 'none');
+  // A Llama-family preset not downloaded yet: its template is not known before its files are.
+  assert.equal(modelChatTemplate('smollm2-135m', emptyCache), 'unknown');
+  assert.deepEqual(
+    chatTemplateChoices('own').map((c) => [c.label, c.value]),
+    [
+      ["The model's own template", undefined],
+      ['ChatML', 'chatml'],
+      ['Template file…', 'file'],
+    ],
+  );
 });

@@ -276,3 +276,39 @@ test('Resume Run refuses finished runs, runs without a checkpoint and runs alrea
   assert.match(fake.state.messages[1].text, /no checkpoint/);
   assert.match(fake.state.messages[2].text, /already running/);
 });
+
+test('a chat dataset asks for the chat template; ChatML and a picked file reach run.json, Escape on the file dialog cancels', async () => {
+  const pickLabel = (label: string) => (r: { items?: unknown[] }) => (r.items as { label: string }[]).find((i) => i.label === label);
+  const chat = fake.Uri.file(path.join(samples, 'chat.jsonl'));
+  fake.state.answers = [(r) => r.items![0], pickLabel('ChatML')];
+  await flow.fineTuneCommand(chat, deps());
+  const step = fake.state.asked.find((a) => a.title?.endsWith('Chat Template'))!;
+  assert.equal(step.title, 'Fine-tune chat.jsonl (2/6): Chat Template');
+  // tiny has no template of its own: the plain chat format is the first item, as Enter takes it.
+  assert.deepEqual(
+    (step.items as { label: string }[]).map((i) => i.label),
+    ['Plain chat format', 'ChatML', 'Template file…'],
+  );
+  assert.equal(started[0].chatTemplate, 'chatml');
+
+  const file = path.join(runsDir, 'my-template.jinja');
+  fs.writeFileSync(file, "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}");
+  const window = fake.window as { showOpenDialog: unknown };
+  const original = window.showOpenDialog;
+  try {
+    window.showOpenDialog = async () => [fake.Uri.file(file)];
+    fake.state.answers = [(r) => r.items![0], pickLabel('Template file…')];
+    await flow.fineTuneCommand(chat, deps());
+    assert.equal(started[1].chatTemplate, file);
+    window.showOpenDialog = async () => undefined;
+    fake.state.answers = [(r) => r.items![0], pickLabel('Template file…')];
+    await flow.fineTuneCommand(chat, deps());
+    assert.equal(started.length, 2, 'no run starts when the file dialog is dismissed');
+  } finally {
+    window.showOpenDialog = original;
+  }
+  // Enter on the step keeps the default: no chatTemplate in the run's settings.
+  fake.state.answers = [];
+  await flow.fineTuneCommand(chat, deps());
+  assert.equal(started[2].chatTemplate, undefined);
+});
