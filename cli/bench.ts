@@ -140,7 +140,8 @@ export async function run(args: string[]): Promise<number> {
     throw err instanceof TrainConfigError ? new UsageError(err.message) : err;
   }
   const { backend } = await initBackend(settings.backend as TrainConfig['backend']);
-  const estimate = memoryEstimate(config, strategy, batchSize, seq);
+  const gradientCheckpointing = settings.gradientCheckpointing === true;
+  const estimate = memoryEstimate(config, strategy, batchSize, seq, 'lm', gradientCheckpointing);
   const fits = checkMemoryFits(estimate, backend, BENCH_FLAGS);
   if (!fits.ok) throw new Error(fits.message);
   // Before the model exists: the measurement (first run on a machine only) has the memory and cores to itself.
@@ -150,6 +151,7 @@ export async function run(args: string[]): Promise<number> {
     loadBlas: () => ({ blas: loadNativeBlas(), reason: nativeBlasUnavailableReason() }),
   });
   const model = buildModel(config, strategy, seed);
+  model.base.gradientCheckpointing = gradientCheckpointing;
   const optimizer = new AdamW(model.trainableVariables(), { weightDecay: 0.01 });
   const random = seededRandom(seed);
   const tokens = Array.from({ length: seq + 1 }, () => 0);

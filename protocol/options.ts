@@ -192,6 +192,13 @@ const BUILTIN = {
     help: 'seed of the initialisation, the shuffling, the eval split and dropout',
   },
   noShuffle: { kind: 'boolean', default: false, group: 'training', commands: T, help: 'keep the records in file order' },
+  gradientCheckpointing: {
+    kind: 'boolean',
+    default: false,
+    group: 'training',
+    commands: ['train', 'bench'],
+    help: 'recompute each block in the backward pass instead of keeping its activations: less memory, about a third more compute',
+  },
   trainOnPrompt: { kind: 'boolean', default: false, group: 'training', commands: T, help: 'take the loss on prompt tokens too' },
   chatTemplate: {
     kind: 'string',

@@ -35,6 +35,8 @@ export interface TrainConfig {
   maxLength?: number;
   seed: number;
   noShuffle: boolean;
+  /** Recompute each block in the backward pass instead of keeping its activations; absent (a run.json from before the option) is off. */
+  gradientCheckpointing?: boolean;
   trainOnPrompt: boolean;
   /** Chat records' template: a built-in name (`chatml`) or a file; absent: the model's own (none: the plain chat format). */
   chatTemplate?: string;

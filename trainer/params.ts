@@ -81,8 +81,19 @@ export function parameterBreakdown(config: ModelConfig, strategy: AnyStrategyCon
  * per token: the attention core materialises both, for every query head); then the logits and their
  * softmax (2·V) and the embedding output and final norm (2·E). LoRA keeps its r-wide intermediate per
  * wrapped layer (r floats a token each). It is an estimate of the steady state, not of the allocator's peak.
+ * With gradient checkpointing (models/checkpoint.ts) each block keeps only its input (E floats a token)
+ * and one block at a time is recomputed with all its activations during the backward pass:
+ *   activations = 4 · B · T · ( L · E + A + 2·H·T + 2·V + 2·E ) + LoRA inputs
+ * (LoRA's intermediates still counted for every wrapped layer: an upper bound of a few floats a token).
  */
-export function memoryEstimate(config: ModelConfig, strategy: AnyStrategyConfig, batch: number, seq: number, head: HeadKind = 'lm'): MemoryEstimate {
+export function memoryEstimate(
+  config: ModelConfig,
+  strategy: AnyStrategyConfig,
+  batch: number,
+  seq: number,
+  head: HeadKind = 'lm',
+  gradientCheckpointing = false,
+): MemoryEstimate {
   const p = parameterBreakdown(config, strategy, head);
   const structure = modelStructure(config);
   const { numLayers: L, hiddenSize: E, numHeads: H, vocabSize: V } = structure;
@@ -92,7 +103,9 @@ export function memoryEstimate(config: ModelConfig, strategy: AnyStrategyConfig,
   const weights = 4 * p.total;
   const gradients = 4 * p.trainable;
   const optimizer = 8 * p.trainable;
-  const activations = 4 * tokens * (L * (blockActivationWidth(config) + 2 * H * seq) + 2 * V + 2 * E + loraWidth);
+  const perBlock = blockActivationWidth(config) + 2 * H * seq;
+  const blocks = gradientCheckpointing ? L * E + perBlock : L * perBlock;
+  const activations = 4 * tokens * (blocks + 2 * V + 2 * E + loraWidth);
   return { weights, gradients, optimizer, activations, total: weights + gradients + optimizer + activations };
 }
 

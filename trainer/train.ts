@@ -119,6 +119,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     const strategy = strategyOf(config);
     base = await modelForRun(config.model, strategy, config.seed, checkpointToLoad, (m) => log(m));
     const { model, config: modelConfig, tokenizer } = base;
+    model.base.gradientCheckpointing = config.gradientCheckpointing === true;
     const dims = modelDims(modelConfig);
     const maxLength = effectiveMaxLength(config.maxLength, dims.maxPositions);
     if (config.maxLength !== undefined && config.maxLength > dims.maxPositions) {
@@ -240,6 +241,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
       config.batchSize,
       lengths.reduce((a, b) => Math.max(a, b), 0),
       headKind,
+      config.gradientCheckpointing === true,
     );
     writer.emit({ type: 'memory', ...estimate });
     // wasm's heap stops at 4 GiB: refuse a run that cannot fit before it aborts halfway through a step.

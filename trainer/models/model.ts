@@ -122,6 +122,8 @@ export interface CausalLM {
   readonly seed: number;
   /** Dropout masks drawn so far; each mask's seed derives from it, so resetting it replays the same masks. */
   dropoutCounter: number;
+  /** Recompute each block in the backward pass instead of keeping its activations (checkpoint.ts). */
+  gradientCheckpointing: boolean;
   /**
    * The next initialisation seed: the model drew its own first (random init), and whatever attaches to it
    * continues the same sequence, so LoRA's A, adapters and prompt embeddings start bit-identically.

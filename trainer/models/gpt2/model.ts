@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, geluNew, layerNorm, linear, tiedLmHead } from '../../compute/ops';
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
+import { forwardBlocks } from '../checkpoint';
 import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
 import { cachedAttention, checkDecodeIds, decodeMaskBias, KvCache, splitHeads } from '../kvCache';
 import { checkFitsInMemory, validateConfig, type GPT2Config } from './config';
@@ -106,6 +107,7 @@ export class GPT2Model implements CausalLM {
   readonly embeddings: { tokens: tf.Variable; positions: tf.Variable };
   inputPrefix?: tf.Tensor2D;
   dropoutCounter = 0;
+  gradientCheckpointing = false;
   private initSeeds = 0;
   /** The module map the forward pass reads: every block linear by HF module name. */
   private readonly modules = new Map<string, LinearModule>();
@@ -229,7 +231,7 @@ export class GPT2Model implements CausalLM {
     const pos = tf.slice(this.wpe, [0, 0], [seq, e]);
     let x = tf.reshape(tf.add(tok, pos), [batch * seq, e]) as tf.Tensor2D;
     if (training && this.config.dropout > 0) x = tf.dropout(x, this.config.dropout, undefined, ctx.nextSeed()) as tf.Tensor2D;
-    for (const block of this.blocks) x = block.forward(x, ctx);
+    x = forwardBlocks(this, this.blocks, x, ctx, (block, h, c) => block.forward(h, c));
     x = dropPrefix(x, input);
     return this.lnF.forward(x);
   }

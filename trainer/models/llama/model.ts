@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { attentionMaskBias, causalSelfAttention, crossEntropy, linear, tiedLmHead } from '../../compute/ops';
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
+import { forwardBlocks } from '../checkpoint';
 import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
 import { cachedAttention, checkDecodeIds, decodeMaskBias, KvCache, splitHeads } from '../kvCache';
 import { checkFitsInMemory, hasQkNorm, LAYER_LINEARS, type LayerLinear, type LlamaConfig, linearHasBias, linearShape, validateConfig } from './config';
@@ -170,6 +171,7 @@ export class LlamaModel implements CausalLM {
   readonly embeddings: { tokens: tf.Variable };
   inputPrefix?: tf.Tensor2D;
   dropoutCounter = 0;
+  gradientCheckpointing = false;
   private initSeeds = 0;
   private readonly modules = new Map<string, LinearModule>();
   private readonly invFreq: Float32Array;
@@ -320,7 +322,7 @@ export class LlamaModel implements CausalLM {
       ...this.ropeFor(seq),
     };
     let h = tf.reshape(embedWithPrefix(this.embedTokens, inputIds, prefix, input), [batch * seq, e]) as tf.Tensor2D;
-    for (const block of this.blocks) h = block.forward(h, ctx);
+    h = forwardBlocks(this, this.blocks, h, ctx, (block, x, c) => block.forward(x, c));
     h = dropPrefix(h, input);
     return this.norm.forward(h);
   }
