@@ -3,7 +3,6 @@
 // child process that loads the run's output; what it prints comes back to the panel. TensorFlow.js runs
 // only in that child, never in the extension host. No vscode here, so the tests drive it with real
 // processes.
-import { fork, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatRecord } from '../../language/promptFormat';
@@ -11,6 +10,7 @@ import { describeGenerateSpeed, type GenerateRequest, type GenerateResult, gener
 import type { RunPanelHostMessage } from '../../protocol/panel';
 import type { BackendChoice, DoneEvent, StartEvent, TrainerEvent } from '../../protocol/trainer';
 import { readRunEvents } from '../../trainer/runFolder';
+import { type CliProcessOptions, startCli } from './cliProcess';
 
 export interface TryItRequest {
   prompt: string;
@@ -132,16 +132,9 @@ export function parseGenerateOutput(stdout: string): string {
 /** What a generation child answered: its result line (its text at least), or its plain stdout as the text. */
 export type GenerateOutput = Partial<GenerateResult> & Pick<GenerateResult, 'text'>;
 
-export interface GenerateProcessOptions {
-  /** dist/cli.js (or any script answering like `finetune generate`). */
-  cliPath: string;
+export interface GenerateProcessOptions extends CliProcessOptions {
   args: string[];
-  /** The Node that runs the extension host (Electron in desktop VS Code: hence ELECTRON_RUN_AS_NODE). */
-  execPath?: string;
-  execArgv?: string[];
   env?: NodeJS.ProcessEnv;
-  cwd?: string;
-  timeoutMs?: number;
 }
 
 export const DEFAULT_GENERATE_TIMEOUT_MS = 5 * 60_000;
@@ -149,58 +142,18 @@ const MAX_OUTPUT_CHARS = 1_000_000;
 
 /** Runs one generation in a child process; `cancel()` kills it (the promise then rejects). */
 export function runGenerate(opts: GenerateProcessOptions): { result: Promise<GenerateOutput>; cancel(): void } {
-  let child: ChildProcess | undefined;
-  let cancelled = false;
-  const result = new Promise<GenerateOutput>((resolve, reject) => {
-    if (!fs.existsSync(opts.cliPath)) {
-      reject(new Error(`${opts.cliPath} is missing (the extension is not built)`));
-      return;
-    }
-    child = fork(opts.cliPath, opts.args, {
-      execPath: opts.execPath ?? process.execPath,
-      execArgv: opts.execArgv ?? [],
-      env: { ...(opts.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' },
-      cwd: opts.cwd,
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.setEncoding('utf8');
-    child.stderr!.setEncoding('utf8');
-    child.stdout!.on('data', (c: string) => {
-      if (stdout.length < MAX_OUTPUT_CHARS) stdout += c;
-    });
-    child.stderr!.on('data', (c: string) => {
-      stderr = (stderr + c).slice(-8000);
-    });
-    const timer = setTimeout(() => {
-      child?.kill('SIGKILL');
-      reject(new Error(`generation took longer than ${Math.round((opts.timeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS) / 1000)} s and was stopped`));
-    }, opts.timeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (cancelled) return reject(new Error('generation was cancelled'));
-      if (code === 0) return resolve(parseGenerateResult(stdout) ?? { text: parseGenerateOutput(stdout) });
-      const why = stderr
-        .trim()
-        .split('\n')
-        .filter((l) => l.trim())
-        .slice(-3)
-        .join('\n');
-      reject(new Error(why || `the generator exited with ${signal ?? `code ${code}`}`));
-    });
-  });
-  return {
-    result,
-    cancel() {
-      cancelled = true;
-      child?.kill('SIGKILL');
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_GENERATE_TIMEOUT_MS;
+  const run = startCli(
+    { ...opts, timeoutMs },
+    opts.args,
+    {
+      timeout: `generation took longer than ${Math.round(timeoutMs / 1000)} s and was stopped`,
+      cancelled: 'generation was cancelled',
+      exited: 'the generator',
     },
-  };
+    MAX_OUTPUT_CHARS,
+  );
+  return { result: run.result.then((stdout) => parseGenerateResult(stdout) ?? { text: parseGenerateOutput(stdout) }), cancel: run.cancel };
 }
 
 /**
