@@ -6,7 +6,7 @@
 // that cannot be used has {line, error} instead); otherwise a readable view marks the trained text
 // (colour on a terminal, [[brackets]] otherwise) with the token counts.
 import { readDataset } from '../language';
-import { ChatTemplateChoiceError, ChatTemplateError, resolveChatTemplate, tokenizeRecord, type RecordTokens } from '../language/chatTemplate';
+import { ChatTemplateChoiceError, ChatTemplateError, resolveChatTemplate, tokenizeRecord, trainedRuns, type RecordTokens } from '../language/chatTemplate';
 import { NotRegularFileError } from '../language/regularFile';
 import type { TextTokenizer } from '../language/tokenizer';
 import { effectiveMaxLength } from '../protocol/options';
@@ -37,23 +37,6 @@ export interface PreviewEntry {
 /** labels as Hugging Face writes them: the id where trained, -100 where not. */
 export function hfLabels(tokens: Pick<RecordTokens, 'ids' | 'lossMask'>): number[] {
   return tokens.ids.map((id, k) => (tokens.lossMask[k] ? id : IGNORED_LABEL));
-}
-
-/** The text of each run of equally-trained tokens, in order: by byte offsets when known, else decoded run by run. */
-function trainedRuns(tokens: RecordTokens, tokenizer: TextTokenizer): { text: string; trained: boolean }[] {
-  const runs: { text: string; trained: boolean }[] = [];
-  const bytes = tokens.offsets ? Buffer.from(tokens.text, 'utf8') : undefined;
-  let k = 0;
-  while (k < tokens.ids.length) {
-    const trained = tokens.lossMask[k];
-    let j = k;
-    while (j < tokens.ids.length && tokens.lossMask[j] === trained) j++;
-    const text =
-      bytes && tokens.offsets ? bytes.subarray(tokens.offsets[k][0], tokens.offsets[j - 1][1]).toString('utf8') : tokenizer.decode(tokens.ids.slice(k, j));
-    runs.push({ text, trained });
-    k = j;
-  }
-  return runs;
 }
 
 const GREEN = '\x1b[42m\x1b[30m';

@@ -329,6 +329,29 @@ export interface RecordTokens {
   template?: string;
 }
 
+/**
+ * The text of each run of equally-trained tokens, in order: by byte offsets when known, else decoded run by
+ * run. What `preview` prints and the editor's hover and Preview Dataset show.
+ */
+export function trainedRuns(tokens: RecordTokens, tokenizer: TextTokenizer): { text: string; trained: boolean }[] {
+  const runs: { text: string; trained: boolean }[] = [];
+  const bytes = tokens.offsets ? Buffer.from(tokens.text, 'utf8') : undefined;
+  let k = 0;
+  while (k < tokens.ids.length) {
+    const trained = tokens.lossMask[k];
+    let j = k;
+    while (j < tokens.ids.length && tokens.lossMask[j] === trained) j++;
+    // A run's bytes end where the next run's begin, so text between tokens (none for byte-level BPE) is kept.
+    const text =
+      bytes && tokens.offsets
+        ? bytes.subarray(tokens.offsets[k][0], j < tokens.ids.length ? tokens.offsets[j][0] : tokens.offsets[j - 1][1]).toString('utf8')
+        : tokenizer.decode(tokens.ids.slice(k, j));
+    runs.push({ text, trained });
+    k = j;
+  }
+  return runs;
+}
+
 export interface TokenizeRecordOptions {
   trainOnPrompt?: boolean;
   maxLength?: number;

@@ -1,8 +1,7 @@
 // A record as the dataset's model sees it, for the hover and the preview: the text the tokens are
 // (the chat template's rendering, or the formatted prompt and target), cut into runs of trained and
 // untrained text, and the token counts. Built by tokenizeRecord, the trainer's own code. No `vscode` import.
-import { ChatTemplateError, tokenizeRecord, type RecordTokens } from '../../language/chatTemplate';
-import type { TextTokenizer } from '../../language/tokenizer';
+import { ChatTemplateError, tokenizeRecord, trainedRuns, type RecordTokens } from '../../language/chatTemplate';
 import type { DatasetFormat } from '../../language/types';
 import type { DatasetModel } from './datasetModel';
 import type { TextRun } from './textRuns';
@@ -20,26 +19,6 @@ export interface ModelRecordView {
   /** Longer than the maximum length: the runs are what is kept. */
   truncated: boolean;
   targetTruncated: boolean;
-}
-
-/** The text of each run of equally-trained tokens, in order: by byte offsets when known, else decoded run by run. */
-export function trainedRuns(tokens: RecordTokens, tokenizer: TextTokenizer): TextRun[] {
-  const runs: TextRun[] = [];
-  const bytes = tokens.offsets ? Buffer.from(tokens.text, 'utf8') : undefined;
-  let k = 0;
-  while (k < tokens.ids.length) {
-    const trained = tokens.lossMask[k];
-    let j = k;
-    while (j < tokens.ids.length && tokens.lossMask[j] === trained) j++;
-    // A run's bytes end where the next run's begin, so text between tokens (none for byte-level BPE) is kept.
-    const text =
-      bytes && tokens.offsets
-        ? bytes.subarray(tokens.offsets[k][0], j < tokens.ids.length ? tokens.offsets[j][0] : tokens.offsets[j - 1][1]).toString('utf8')
-        : tokenizer.decode(tokens.ids.slice(k, j));
-    runs.push({ text, trained });
-    k = j;
-  }
-  return runs;
 }
 
 /** The view of one parsed record; `{error}` with the template's message for a record the template rejects. */
