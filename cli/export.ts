@@ -10,7 +10,7 @@ import { readDataset } from '../language';
 import { resolveChatTemplate } from '../language/chatTemplate';
 import { effectiveMaxLength, TrainConfigError } from '../protocol/options';
 import type { TrainConfig } from '../protocol/trainer';
-import { DatasetError, loadDataset, splitEval, type TrainingExample } from '../trainer/data';
+import { DatasetError, loadDataset, runLoadOptions, splitEval, type TrainingExample } from '../trainer/data';
 import { classificationRows, jsonl, lmRows, taskList, type PreviewIds } from '../trainer/export/jobData';
 import { writeJobFolder } from '../trainer/export/jobFolder';
 import { ExportError, trlJob, type ClusterTarget, type Sharding } from '../trainer/export/trlJob';
@@ -107,14 +107,7 @@ export async function exportRun(runDir: string, out: string, target: ClusterTarg
 
   // The trainer's own reading and split (trainer/train.ts), so the job trains exactly the run's records.
   const classification = config.head === 'classification';
-  const dataOptions = {
-    tokenizer,
-    maxLength,
-    trainOnPrompt: config.trainOnPrompt,
-    chatTemplate: config.chatTemplate,
-    skipInvalid: config.skipInvalid,
-    classification,
-  };
+  const dataOptions = runLoadOptions(config, tokenizer, maxLength);
   const trainData = await loadDataset(config.data, dataOptions);
   let train: TrainingExample[] = trainData.examples;
   let evalSet: TrainingExample[] = [];

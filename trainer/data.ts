@@ -7,7 +7,7 @@ import { ChatTemplateError, resolveChatTemplate, tokenizeRecord } from '../langu
 import { NotRegularFileError } from '../language/regularFile';
 import type { TextTokenizer } from '../language/tokenizer';
 import type { DatasetDiagnostic } from '../language/types';
-import type { DatasetSummary } from '../protocol/trainer';
+import type { DatasetSummary, TrainConfig } from '../protocol/trainer';
 import { deriveSeed, seededRandom, shuffleInPlace } from './random';
 
 export const IGNORE_LABEL = -1;
@@ -90,6 +90,25 @@ export interface LoadOptions {
   classification?: boolean;
   /** --chat-template: a built-in name or a file; undefined: the model's own template (none: the plain chat format). */
   chatTemplate?: string;
+}
+
+/**
+ * How a run reads its dataset files, from its settings: one place, so that `export` turns exactly the
+ * records `train` trains into the cluster job's data.
+ */
+export function runLoadOptions(
+  config: Pick<TrainConfig, 'trainOnPrompt' | 'chatTemplate' | 'skipInvalid' | 'head'>,
+  tokenizer: TextTokenizer,
+  maxLength: number,
+): LoadOptions {
+  return {
+    tokenizer,
+    maxLength,
+    trainOnPrompt: config.trainOnPrompt,
+    chatTemplate: config.chatTemplate,
+    skipInvalid: config.skipInvalid,
+    classification: config.head === 'classification',
+  };
 }
 
 const MAX_LISTED = 20;

@@ -9,7 +9,17 @@ import type { DoneEvent, DoneStatus, StepEvent, TrainConfig } from '../protocol/
 import { assertRegularFile, NotRegularFileError } from '../language/regularFile';
 import { copyCheckpointOutput, pruneCheckpoints } from './checkpoints';
 import { initBackend } from './compute/backend';
-import { DatasetError, epochBatches, loadDataset, MAX_LISTED_LINES, padBatch, preparationSummary, splitEval, type TrainingExample } from './data';
+import {
+  DatasetError,
+  epochBatches,
+  loadDataset,
+  MAX_LISTED_LINES,
+  padBatch,
+  preparationSummary,
+  runLoadOptions,
+  splitEval,
+  type TrainingExample,
+} from './data';
 import { evaluate, type EvalResult } from './evaluate';
 import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, type LabelMap } from './heads/classification';
 import { modelForRun, type BaseModel } from './loadModel';
@@ -126,14 +136,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
       log(`--max-length ${config.maxLength} exceeds the model's context of ${dims.maxPositions} tokens; using ${dims.maxPositions}`, 'warning');
     }
     // Examples are cut to maxLength tokens; the model sees maxLength - 1 inputs, as HF's shift does.
-    const dataOptions = {
-      tokenizer,
-      maxLength,
-      trainOnPrompt: config.trainOnPrompt,
-      chatTemplate: config.chatTemplate,
-      skipInvalid: config.skipInvalid,
-      classification: config.head === 'classification',
-    };
+    const dataOptions = runLoadOptions(config, tokenizer, maxLength);
     const trainData = await loadDataset(config.data, dataOptions);
     let trainExamples = trainData.examples;
     let evalExamples: TrainingExample[] = [];
