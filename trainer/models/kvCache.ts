@@ -102,3 +102,42 @@ export function checkDecodeIds(ids: readonly number[], vocabSize: number): void 
     if (!(Number.isInteger(id) && id >= 0 && id < vocabSize)) throw new Error(`token id ${id} is outside the model's vocabulary (${vocabSize} tokens)`);
   }
 }
+
+/** What a family's layers get for one decode step. */
+export interface DecodeFrame {
+  /** Positions this step adds (the input prefix's included on an empty cache). */
+  n: number;
+  /** The absolute position of the first of them. */
+  start: number;
+  /** The causal bias among the new positions, or null for one position (cachedAttention's `bias`). */
+  bias: tf.Tensor2D | null;
+  /** The ForwardContext's maskBias: the forward pass's is the whole sequence's, decoding's attention takes `bias`. */
+  maskBias: tf.Tensor;
+}
+
+/**
+ * The frame of every family's decodeStep: checks the ids and the room left in the context, embeds the ids
+ * from `tokens` [V, E] with the input prefix first on an empty cache (as hiddenStates lays them out),
+ * runs the family's `layers` on those [n, E] embeddings, and advances the cache once they have appended.
+ */
+export function decodeStepWith(
+  cache: KvCache,
+  ids: readonly number[],
+  tokens: tf.Tensor,
+  prefix: tf.Tensor2D | undefined,
+  layers: (embedded: tf.Tensor2D, frame: DecodeFrame) => tf.Tensor1D,
+): tf.Tensor1D {
+  checkDecodeIds(ids, tokens.shape[0]);
+  const first = cache.length === 0 ? prefix : undefined;
+  const n = ids.length + (first ? first.shape[0] : 0);
+  if (!cache.fits(n)) throw new Error(`decoding ${n} more positions after ${cache.length} exceeds the model's context (${cache.maxPositions})`);
+  const start = cache.length;
+  const logits = tf.tidy(() => {
+    const bias = decodeMaskBias(n, start + n);
+    const tok = tf.gather(tokens, tf.tensor1d([...ids], 'int32')) as tf.Tensor2D;
+    const embedded = first ? (tf.concat([first, tok], 0) as tf.Tensor2D) : tok;
+    return layers(embedded, { n, start, bias, maskBias: bias ?? tf.zeros([1, 1]) });
+  });
+  cache.advance(n);
+  return logits;
+}

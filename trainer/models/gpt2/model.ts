@@ -9,7 +9,7 @@ import { attentionMaskBias, causalSelfAttention, crossEntropy, geluNew, layerNor
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
 import { forwardBlocks } from '../checkpoint';
 import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
-import { cachedAttention, checkDecodeIds, decodeMaskBias, KvCache, splitHeads } from '../kvCache';
+import { cachedAttention, decodeStepWith, KvCache, splitHeads } from '../kvCache';
 import { checkFitsInMemory, validateConfig, type GPT2Config } from './config';
 import { BLOCK_LINEARS, blockKey, canonicalKey, expectedKeys, expectedShape, isIgnoredCheckpointKey, linearShape, type BlockLinear } from './weights';
 
@@ -258,25 +258,14 @@ export class GPT2Model implements CausalLM {
    * cache.length on, the input prefix first on an empty cache, as hiddenStates lays them out.
    */
   decodeStep(ids: readonly number[], cache: KvCache): tf.Tensor1D {
-    const { nEmbd: e, vocabSize, nPositions } = this.config;
-    checkDecodeIds(ids, vocabSize);
-    const prefix = cache.length === 0 ? this.inputPrefix : undefined;
-    const n = ids.length + (prefix ? prefix.shape[0] : 0);
-    if (!cache.fits(n)) throw new Error(`decoding ${n} more positions after ${cache.length} exceeds the model's context (${nPositions})`);
-    const start = cache.length;
-    const logits = tf.tidy(() => {
-      const bias = decodeMaskBias(n, start + n);
-      // The context's maskBias is the whole sequence's for the forward pass; decoding's attention takes `bias` itself.
-      const ctx: ForwardContext = { batch: 1, seq: n, maskBias: bias ?? tf.zeros([1, 1]), training: false, nextSeed: () => this.nextDropoutSeed() };
-      const tok = tf.gather(this.wte, tf.tensor1d([...ids], 'int32')) as tf.Tensor2D;
-      const embedded = prefix ? (tf.concat([prefix, tok], 0) as tf.Tensor2D) : tok;
+    const { nEmbd: e, vocabSize } = this.config;
+    return decodeStepWith(cache, ids, this.wte, this.inputPrefix, (embedded, { n, start, bias, maskBias }) => {
+      const ctx: ForwardContext = { batch: 1, seq: n, maskBias, training: false, nextSeed: () => this.nextDropoutSeed() };
       let x = tf.add(embedded, tf.slice(this.wpe, [start, 0], [n, e])) as tf.Tensor2D;
       for (const block of this.blocks) x = block.decode(x, ctx, cache, bias);
       const last = this.lnF.forward(tf.slice(x, [n - 1, 0], [1, e]) as tf.Tensor2D);
       return tf.reshape(tiedLmHead(last, this.wte as tf.Tensor2D), [vocabSize]) as tf.Tensor1D;
     });
-    cache.advance(n);
-    return logits;
   }
 
   /** Parameters by HF name, in HF's order (a wrapper's own weights are not included). */

@@ -11,7 +11,7 @@ import { attentionMaskBias, causalSelfAttention, crossEntropy, linear, tiedLmHea
 import type { CausalLM, ForwardContext, LinearModule, ModelBlock, ModelDims, NamedTensor, SublayerHook, SublayerSite, WeightMap } from '../model';
 import { forwardBlocks } from '../checkpoint';
 import { dropPrefix, embedWithPrefix, modelInput } from '../inputs';
-import { cachedAttention, checkDecodeIds, decodeMaskBias, KvCache, splitHeads } from '../kvCache';
+import { cachedAttention, decodeStepWith, KvCache, splitHeads } from '../kvCache';
 import { checkFitsInMemory, hasQkNorm, LAYER_LINEARS, type LayerLinear, type LlamaConfig, linearHasBias, linearShape, validateConfig } from './config';
 import { repeatKv, rmsNorm, rope, ropeInvFreq, ropeTables, swiglu } from './ops';
 import { checkCheckpointShapes, checkpointShapes, EMBED_KEY, FINAL_NORM_KEY, LM_HEAD_KEY, layerKey } from './weights';
@@ -351,31 +351,14 @@ export class LlamaModel implements CausalLM {
    * on, the input prefix first on an empty cache, as hiddenStates lays them out.
    */
   decodeStep(ids: readonly number[], cache: KvCache): tf.Tensor1D {
-    const { hiddenSize: e, vocabSize, maxPositions } = this.config;
-    checkDecodeIds(ids, vocabSize);
-    const prefix = cache.length === 0 ? this.inputPrefix : undefined;
-    const n = ids.length + (prefix ? prefix.shape[0] : 0);
-    if (!cache.fits(n)) throw new Error(`decoding ${n} more positions after ${cache.length} exceeds the model's context (${maxPositions})`);
-    const start = cache.length;
-    const logits = tf.tidy(() => {
-      const bias = decodeMaskBias(n, start + n);
-      // The context's maskBias is the whole sequence's for the forward pass; decoding's attention takes `bias` itself.
-      const ctx: LayerContext = {
-        batch: 1,
-        seq: n,
-        maskBias: bias ?? tf.zeros([1, 1]),
-        training: false,
-        nextSeed: () => this.nextDropoutSeed(),
-        ...this.decodeRope(start, n),
-      };
-      const tok = tf.gather(this.embedTokens, tf.tensor1d([...ids], 'int32')) as tf.Tensor2D;
-      let h = prefix ? (tf.concat([prefix, tok], 0) as tf.Tensor2D) : tok;
+    const { hiddenSize: e, vocabSize } = this.config;
+    return decodeStepWith(cache, ids, this.embedTokens, this.inputPrefix, (embedded, { n, start, bias, maskBias }) => {
+      const ctx: LayerContext = { batch: 1, seq: n, maskBias, training: false, nextSeed: () => this.nextDropoutSeed(), ...this.decodeRope(start, n) };
+      let h = embedded;
       for (const block of this.blocks) h = block.decode(h, ctx, cache, bias);
       const last = this.norm.forward(tf.slice(h, [n - 1, 0], [1, e]) as tf.Tensor2D);
       return tf.reshape(this.head(last), [vocabSize]) as tf.Tensor1D;
     });
-    cache.advance(n);
-    return logits;
   }
 
   /** h·Wᵀ with W [V, E]: embed_tokens when tied, lm_head otherwise (both in that layout). */
