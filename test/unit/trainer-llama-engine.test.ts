@@ -17,12 +17,11 @@ import { modelFromWeights } from '../../trainer/loadModel';
 import { parseTrainerEvent, type TrainerEvent } from '../../protocol/trainer';
 import { captureStdout } from './captureStdout';
 import { assertRelClose } from './tolerance';
+import { fixtureWithTokenizer, textOf } from '../fixtures/llama/charTokenizer';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'llama');
 const VARIANTS = ['llama-gqa', 'llama-untied', 'llama-bf16', 'llama-shards', 'llama3-rope', 'llama3-rope-parameters', 'qwen2-bias', 'qwen3-qk-norm'];
 const TEXT_EVAL_IDS: number[][] = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'text-eval-ids.json'), 'utf8'));
-/** The fixtures' eos_token_id: every sequence of text-eval-ids.json ends with it. */
-const EOS = 2;
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-llama-engine-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -30,44 +29,6 @@ after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 before(async () => {
   await initBackend('wasm');
 });
-
-/** One character per id (U+0100 + id), so that a text's ids are exactly the ones chosen. */
-const charOf = (id: number) => String.fromCodePoint(0x100 + id);
-const textOf = (ids: number[]) => ids.map(charOf).join('');
-
-/** A copy of fixture `name` with a character-level tokenizer.json (no merges, no BOS) and eos_token. */
-function folderWithTokenizer(name: string): string {
-  const dir = fs.mkdtempSync(path.join(scratch, `${name}-`));
-  for (const f of fs.readdirSync(path.join(FIXTURES, name))) fs.copyFileSync(path.join(FIXTURES, name, f), path.join(dir, f));
-  const vocab: Record<string, number> = {};
-  for (let id = 0; id < 256; id++) vocab[charOf(id)] = id;
-  fs.writeFileSync(
-    path.join(dir, 'tokenizer.json'),
-    JSON.stringify({
-      version: '1.0',
-      truncation: null,
-      padding: null,
-      added_tokens: [{ id: EOS, content: charOf(EOS), single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
-      normalizer: null,
-      pre_tokenizer: null,
-      post_processor: null,
-      decoder: null,
-      model: {
-        type: 'BPE',
-        dropout: null,
-        unk_token: charOf(0),
-        continuing_subword_prefix: null,
-        end_of_word_suffix: null,
-        fuse_unk: false,
-        byte_fallback: false,
-        vocab,
-        merges: [],
-      },
-    }),
-  );
-  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: charOf(EOS) }));
-  return dir;
-}
 
 /** text-eval-ids.json as text records: each record's text is its ids but the final eos, which training appends. */
 function textData(): string {
@@ -130,7 +91,7 @@ describe('finetune eval on a folder of each variant matches the PyTorch referenc
   for (const name of VARIANTS) {
     test(name, async () => {
       const want = JSON.parse(fs.readFileSync(path.join(FIXTURES, name, 'expected-eval-text.json'), 'utf8'));
-      const got = await evalJson(['--model', folderWithTokenizer(name), '--data', textData()]);
+      const got = await evalJson(['--model', fixtureWithTokenizer(name, scratch), '--data', textData()]);
       assert.equal(got.tokens, want.tokens);
       assert.equal(got.examples, want.examples);
       // The issue's bound (1e-4 relative); the parity tests hold the forward pass to float32 reordering.
@@ -156,7 +117,7 @@ describe('LoRA on a Llama-family model', () => {
   });
 
   test('trains a tiny Llama: the loss falls, and the adapter evaluates back to the run’s final eval loss', async () => {
-    const model = folderWithTokenizer('llama-untied');
+    const model = fixtureWithTokenizer('llama-untied', scratch);
     const data = path.join(scratch, 'train.jsonl');
     const rows = Array.from({ length: 8 }, (_, i) => ({ text: textOf([10 + i, 20, 30, 40, 50, 60, 70, 80 + i]) }));
     fs.writeFileSync(data, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');

@@ -26,14 +26,14 @@ import type { TunedModel } from '../../trainer/strategies/tunedModel';
 import { ADAPTERS } from '../fixtures/llama/make-lora';
 import { captureStdout } from './captureStdout';
 import { assertAllClose, assertRelClose, reordered } from './tolerance';
+import { FIXTURE_EOS, fixtureWithTokenizer, textOf } from '../fixtures/llama/charTokenizer';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'llama');
-/** The fixtures' eos_token_id (config.json), the tokenizer's eos below. */
-const EOS = 2;
-/** The fixtures' shape (make.sh): hidden 64, 2 layers, vocabulary 256. */
+/** The fixtures' eos_token_id (config.json), the test tokenizer's eos. */
+const EOS = FIXTURE_EOS;
+/** The fixtures' shape (make.sh): hidden 64, 2 layers. */
 const HIDDEN = 64;
 const LAYERS = 2;
-const VOCAB = 256;
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-llama-strategies-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -41,34 +41,6 @@ after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 before(async () => {
   await initBackend('wasm');
 });
-
-/** One character per id (U+0100 + id), so that a text's ids are exactly the ones chosen. */
-const charOf = (id: number) => String.fromCodePoint(0x100 + id);
-const textOf = (ids: number[]) => ids.map(charOf).join('');
-
-/** A copy of fixture `name` with a character-level tokenizer.json (no merges, no BOS) and eos_token. */
-function folderWithTokenizer(name: string): string {
-  const dir = fs.mkdtempSync(path.join(scratch, `${name}-`));
-  for (const f of fs.readdirSync(path.join(FIXTURES, name))) fs.copyFileSync(path.join(FIXTURES, name, f), path.join(dir, f));
-  const vocab: Record<string, number> = {};
-  for (let id = 0; id < VOCAB; id++) vocab[charOf(id)] = id;
-  const model = { type: 'BPE', dropout: null, unk_token: charOf(0), continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false };
-  const eos = { id: EOS, content: charOf(EOS), single_word: false, lstrip: false, rstrip: false, normalized: false, special: true };
-  const tokenizer = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: [eos],
-    normalizer: null,
-    pre_tokenizer: null,
-    post_processor: null,
-    decoder: null,
-    model: { ...model, byte_fallback: false, vocab, merges: [] },
-  };
-  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tokenizer));
-  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ eos_token: charOf(EOS) }));
-  return dir;
-}
 
 /** Eight short text records over distinct ids: small enough that a few steps visibly lower the loss. */
 function textData(): string {
@@ -166,7 +138,7 @@ const MLP = ['gate_proj', 'up_proj', 'down_proj'].map((m) => `mlp.${m}`);
 
 describe('every strategy trains a Llama-family model and its output loads back', () => {
   test('full: every weight trains; the HF folder (config architectures, safetensors, tokenizer) evaluates to the run’s loss', async () => {
-    const model = folderWithTokenizer('llama-gqa');
+    const model = fixtureWithTokenizer('llama-gqa', scratch);
     const r = await train(model, textData(), 'full', ['--strategy', 'full', '--lr', '0.003']);
     lossFell(r);
     const files = fs.readdirSync(r.output).sort();
@@ -180,7 +152,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('partial: the first layer and the embeddings (--freeze-embeddings) are unchanged byte for byte, the rest moved', async () => {
-    const model = folderWithTokenizer('llama-gqa');
+    const model = fixtureWithTokenizer('llama-gqa', scratch);
     const r = await train(model, textData(), 'partial', ['--strategy', 'partial', '--freeze-layers', '1', '--freeze-embeddings', '--lr', '0.003']);
     lossFell(r);
     const before = readSafetensors(path.join(model, 'model.safetensors'));
@@ -195,7 +167,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test("LoRA with the family default: PEFT's keys on q_proj and v_proj, adapter_config naming the base, evaluates back", async () => {
-    const model = folderWithTokenizer('llama-gqa');
+    const model = fixtureWithTokenizer('llama-gqa', scratch);
     const r = await train(model, textData(), 'lora-default', ['--strategy', 'lora', '--lora-r', '4', '--lr', '0.01']);
     lossFell(r);
     const { config, keys } = peftFolder(r.output);
@@ -210,7 +182,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('LoRA on an explicit list of attention and MLP linears (Qwen3, q/k norms) wraps exactly those', async () => {
-    const model = folderWithTokenizer('qwen3-qk-norm');
+    const model = fixtureWithTokenizer('qwen3-qk-norm', scratch);
     const targets = ['k_proj', 'o_proj', 'gate_proj', 'down_proj'];
     const r = await train(model, textData(), 'lora-list', ['--strategy', 'lora', '--lora-r', '4', '--lora-targets', targets.join(','), '--lr', '0.01']);
     lossFell(r);
@@ -222,7 +194,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('LoRA all-linear (Qwen2, untied head, biases): every block linear, never lm_head, as PEFT’s all-linear', async () => {
-    const model = folderWithTokenizer('qwen2-bias');
+    const model = fixtureWithTokenizer('qwen2-bias', scratch);
     const r = await train(model, textData(), 'lora-all', ['--strategy', 'lora', '--lora-r', '4', '--lora-targets', 'all-linear', '--lr', '0.01']);
     lossFell(r);
     const { config, keys } = peftFolder(r.output);
@@ -233,7 +205,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('LoRA --merge writes a plain Llama folder whose eval matches the unmerged run', async () => {
-    const model = folderWithTokenizer('llama-untied');
+    const model = fixtureWithTokenizer('llama-untied', scratch);
     const r = await train(model, textData(), 'lora-merge', ['--strategy', 'lora', '--lora-r', '4', '--merge', '--lr', '0.01']);
     lossFell(r);
     const files = fs.readdirSync(r.output);
@@ -245,7 +217,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('bottleneck adapters: two per decoder layer in the project’s adapter format, evaluated back through --adapter', async () => {
-    const model = folderWithTokenizer('llama-gqa');
+    const model = fixtureWithTokenizer('llama-gqa', scratch);
     const r = await train(model, textData(), 'adapter', ['--strategy', 'adapter', '--adapter-dim', '8', '--lr', '0.01']);
     lossFell(r);
     const { config, keys } = peftFolder(r.output);
@@ -261,7 +233,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('prompt tuning: PEFT’s PROMPT_TUNING folder with prompt_embeddings [N, hidden], evaluated back', async () => {
-    const model = folderWithTokenizer('qwen2-bias');
+    const model = fixtureWithTokenizer('qwen2-bias', scratch);
     const r = await train(model, textData(), 'prompt', ['--strategy', 'prompt', '--virtual-tokens', '4', '--prompt-init', textOf([20, 30, 40])]);
     lossFell(r);
     const { config, keys } = peftFolder(r.output);
@@ -275,7 +247,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
   });
 
   test('classification head: LlamaForSequenceClassification folder (score without bias, pad_token_id), accuracy and loss reload', async () => {
-    const model = folderWithTokenizer('llama-gqa');
+    const model = fixtureWithTokenizer('llama-gqa', scratch);
     const data = classificationData();
     const r = await train(model, data, 'classify', ['--strategy', 'full', '--head', 'classification', '--lr', '0.003'], 6);
     lossFell(r);
@@ -293,7 +265,7 @@ describe('every strategy trains a Llama-family model and its output loads back',
 
 describe('LoRA with a classification head', () => {
   test('Qwen2: the output is a Qwen2ForSequenceClassification folder with LoRA merged, beside its PEFT adapter, evaluates back', async () => {
-    const model = folderWithTokenizer('qwen2-bias');
+    const model = fixtureWithTokenizer('qwen2-bias', scratch);
     const data = classificationData();
     const r = await train(model, data, 'classify-lora', ['--strategy', 'lora', '--lora-r', '4', '--head', 'classification', '--lr', '0.01'], 6);
     lossFell(r);
@@ -378,7 +350,7 @@ describe("--lora-targets: the family's default is a value of its own, explicit n
   });
 
   test("an explicit c_attn on a Llama is refused, naming the family's linears, in params and in train", async () => {
-    const model = folderWithTokenizer('llama-gqa');
+    const model = fixtureWithTokenizer('llama-gqa', scratch);
     const names =
       /'c_attn' not found in the model \(Llama has q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj; or use all-linear, or default: q_proj,v_proj\)/;
     await assert.rejects(
