@@ -15,6 +15,7 @@ import { fromHfConfig, hasQkNorm, type LlamaConfig } from '../../trainer/models/
 import { LlamaModel } from '../../trainer/models/llama/model';
 import { layerKey, readLlamaWeights } from '../../trainer/models/llama/weights';
 import { assertAbsClose, assertAllClose, assertRelClose, reordered, reorderedSum } from './tolerance';
+import { batchLoss } from './batchLoss';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'llama');
 const IDS: number[] = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
@@ -66,35 +67,6 @@ function evaluate(model: LlamaModel, ids = IDS): { loss: number; head: number[];
     const loss = tf.sum(model.tokenLoss(input, labels, mask, false)).dataSync()[0] / (t - 1);
     const logits = model.logits(input, mask);
     return { loss, head: Array.from(tf.slice(logits, [0, t - 1, 0], [1, 1, 8]).dataSync()), sum: tf.sum(logits).dataSync()[0] };
-  });
-}
-
-/** The token-weighted loss over `records` evaluated as one right-padded batch (padding masked, never trained). */
-function batchLoss(model: LlamaModel, records: number[][]): { loss: number; tokens: number } {
-  return tf.tidy(() => {
-    const t = Math.max(...records.map((r) => r.length));
-    const pad = (row: number[], fill: number) => [...row, ...Array<number>(t - row.length).fill(fill)];
-    const input = tf.tensor2d(
-      records.map((r) => pad(r, 0)),
-      [records.length, t],
-      'int32',
-    );
-    const labels = tf.tensor2d(
-      records.map((r) => pad(r.slice(1), -1)),
-      [records.length, t],
-      'int32',
-    );
-    const mask = tf.tensor2d(
-      records.map((r) =>
-        pad(
-          r.map(() => 1),
-          0,
-        ),
-      ),
-      [records.length, t],
-    );
-    const tokens = records.reduce((a, r) => a + r.length - 1, 0);
-    return { loss: tf.sum(model.tokenLoss(input, labels, mask, false)).dataSync()[0] / tokens, tokens };
   });
 }
 

@@ -22,11 +22,11 @@ import { ClassificationHead } from '../../trainer/heads/classification';
 import { modelFromWeights } from '../../trainer/loadModel';
 import { fromHfConfig, hasQkNorm, type LlamaConfig } from '../../trainer/models/llama/config';
 import { readAdapter, type StrategyConfig } from '../../trainer/strategies';
-import type { TunedModel } from '../../trainer/strategies/tunedModel';
 import { ADAPTERS } from '../fixtures/llama/make-lora';
 import { captureStdout } from './captureStdout';
 import { assertAllClose, assertRelClose, reordered } from './tolerance';
 import { FIXTURE_EOS, fixtureWithTokenizer, textOf } from '../fixtures/llama/charTokenizer';
+import { batchLoss } from './batchLoss';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'llama');
 /** The fixtures' eos_token_id (config.json), the test tokenizer's eos. */
@@ -389,35 +389,6 @@ function forwardSums(c: LlamaConfig, positions: number, lossTokens: number, r = 
   const attention = [e, e, e, e, c.numHeads * c.headDim, ...(hasQkNorm(c) ? [c.headDim] : []), c.headDim, positions, positions];
   const layer = [...attention, e, e, e, c.intermediateSize, ...lora];
   return [...Array.from({ length: c.numLayers }, () => layer).flat(), e, e, c.vocabSize, lossTokens];
-}
-
-/** The token-weighted loss over `records` as one right-padded batch (padding masked), as the parity test computes it. */
-function batchLoss(model: TunedModel, records: number[][]): { loss: number; tokens: number } {
-  return tf.tidy(() => {
-    const t = Math.max(...records.map((r) => r.length));
-    const pad = (row: number[], fill: number) => [...row, ...Array<number>(t - row.length).fill(fill)];
-    const input = tf.tensor2d(
-      records.map((r) => pad(r, 0)),
-      [records.length, t],
-      'int32',
-    );
-    const labels = tf.tensor2d(
-      records.map((r) => pad(r.slice(1), -1)),
-      [records.length, t],
-      'int32',
-    );
-    const mask = tf.tensor2d(
-      records.map((r) =>
-        pad(
-          r.map(() => 1),
-          0,
-        ),
-      ),
-      [records.length, t],
-    );
-    const tokens = records.reduce((a, r) => a + r.length - 1, 0);
-    return { loss: tf.sum(model.tokenLoss(input, labels, mask, false)).dataSync()[0] / tokens, tokens };
-  });
 }
 
 describe("LoRA adapters evaluate as PEFT applies them (the PyTorch reference's loss)", () => {
