@@ -71,7 +71,7 @@ const timing = (name: string, help: string, def: number): OptionSpec => ({
 });
 
 /** The model, timing and peak flags, bench's own; the strategy, seed and backend flags are the table's. */
-const BENCH_OPTIONS: readonly OptionSpec[] = [
+export const BENCH_OPTIONS: readonly OptionSpec[] = [
   ...BENCH_SHAPE_OPTIONS,
   timing('seq', 'tokens per example', 128),
   timing('batch', 'examples per step', 8),

@@ -1,6 +1,7 @@
 // `finetune eval --model M [--adapter DIR] --data FILE [--json]`: the mean cross-entropy over every token
 // the loss is taken on, across all records (token-weighted, so batching cannot change it).
 import { TRAIN_DEFAULTS } from '../protocol/options';
+import { BACKEND_CHOICES } from '../protocol/trainer';
 import { initBackend } from '../trainer/compute/backend';
 import { DatasetError, loadDataset } from '../trainer/data';
 import * as fs from 'node:fs';
@@ -31,8 +32,8 @@ export async function run(args: string[]): Promise<number> {
   // The `tiny` preset is randomly initialised from the seed: use the training run's seed to evaluate it.
   const seed = numberFlag('seed', values.seed, TRAIN_DEFAULTS.seed, { integer: true, min: 0 });
   const backendChoice = values.backend ?? 'auto';
-  if (!['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(backendChoice))
-    throw new UsageError(`--backend must be one of auto, tensorflow, webgpu, wasm, cpu, got '${backendChoice}'`);
+  if (!(BACKEND_CHOICES as readonly string[]).includes(backendChoice))
+    throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${backendChoice}'`);
   await initBackend(backendChoice as 'auto');
 
   // --adapter: a LoRA, bottleneck-adapter or prompt-tuning folder; a GPT2ForSequenceClassification

@@ -30,10 +30,12 @@ export function toCliJson(r: FileValidation) {
 }
 
 /**
- * Below this size a worker costs more than it saves: its start-up, its own copy of the tokenizer's merges
- * and its own JIT warm-up come to about 0.2 s of CPU, what the main thread needs for ~40 MB.
+ * Below this size a worker costs more than it saves. The main thread validates ~400 MB/s; a worker takes
+ * 50-100 ms to start (Node's modules and its bundle to compile) and runs cold code for its first chunks:
+ * measured on 100 MB (2 cores, others busy), one worker added 0.2 s of CPU and doubled the wall time
+ * (0.28 s alone). A file of 256 MB or more keeps the main thread busy long enough for a worker to pay.
  */
-const WORKER_MIN_BYTES = 32 * 1024 * 1024;
+const WORKER_MIN_BYTES = 256 * 1024 * 1024;
 
 /**
  * Worker threads besides the main thread (which validates too): one per core that is idle. On a machine

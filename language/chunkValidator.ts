@@ -26,8 +26,8 @@ export interface ChunkSummary {
   common: DiagnosticBucket;
   /** Per group, its records' relative lines (a typed array: transferred, not copied, from a worker). */
   groups: Partial<Record<GroupKey, DiagnosticBucket & { lines: Int32Array }>>;
-  /** [relative line, fingerprint] of every record. */
-  hashes: Float64Array;
+  /** The fingerprint of every record, in line order. */
+  fingerprints: Float64Array;
   /** task -> [count, first relative line, start column, end column] */
   tasks: Record<string, [number, number, number, number]>;
   /** classification label -> [count, first relative line, start column, end column] (group 'classification' only) */
@@ -110,25 +110,43 @@ export function invalidUtf8Diagnostic(bytes: Uint8Array, lineStart: number, line
   );
 }
 
-type Building = DiagnosticBucket & { lines: number[] };
+type Building = DiagnosticBucket & { lines: LineList };
 type Groups = Partial<Record<GroupKey, Building>>;
 
-/** Grows by doubling; `take` hands over exactly what was pushed (a transferable buffer). */
-class NumberPairs {
+/** Fingerprints as pushed; grows by doubling; `take` hands over exactly what was pushed (a transferable buffer). */
+class FingerprintList {
   private data = new Float64Array(4096);
   private n = 0;
 
-  push(a: number, b: number): void {
-    if (this.n + 2 > this.data.length) {
+  push(x: number): void {
+    if (this.n === this.data.length) {
       const grown = new Float64Array(this.data.length * 2);
       grown.set(this.data);
       this.data = grown;
     }
-    this.data[this.n++] = a;
-    this.data[this.n++] = b;
+    this.data[this.n++] = x;
   }
 
   take(): Float64Array {
+    return this.data.slice(0, this.n);
+  }
+}
+
+/** Line numbers as pushed, the same way (a JS array of them cost a conversion per chunk). */
+class LineList {
+  private data = new Int32Array(1024);
+  private n = 0;
+
+  push(x: number): void {
+    if (this.n === this.data.length) {
+      const grown = new Int32Array(this.data.length * 2);
+      grown.set(this.data);
+      this.data = grown;
+    }
+    this.data[this.n++] = x;
+  }
+
+  take(): Int32Array {
     return this.data.slice(0, this.n);
   }
 }
@@ -157,12 +175,12 @@ export function validateChunk(bytes: Uint8Array, first: boolean, opts: ChunkOpti
     formatCounts: {},
     common: bucket(),
     groups: {},
-    hashes: new Float64Array(0),
+    fingerprints: new Float64Array(0),
     // No prototype: a task or label may be called "constructor".
     tasks: Object.create(null) as ChunkSummary['tasks'],
     labels: Object.create(null) as ChunkSummary['labels'],
   };
-  const hashes = new NumberPairs();
+  const fingerprints = new FingerprintList();
   const building: Groups = {};
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n = buf.length;
@@ -173,20 +191,22 @@ export function validateChunk(bytes: Uint8Array, first: boolean, opts: ChunkOpti
   scanner?.setBytes(buf);
   let i = 0;
   while (s < n) {
-    let nl = buf.indexOf(10, s);
-    if (nl === -1) nl = n;
-    let e = nl;
-    if (e > s && buf[e - 1] === 13) e--;
-    if (!(scanner && scanner.scan(s, e) && fastRecord(scanner, i, summary, building, hashes, forced))) {
-      lineSummary(buf, s, e, !valid, i, summary, building, hashes, check, forced, opts.cap);
+    // A clean line's end comes from the scan itself: one native indexOf per line cost more than its checks.
+    let nl = scanner ? scanner.scanLine(s, n) : -1;
+    if (nl === -1 || !fastRecord(scanner!, i, summary, building, fingerprints, forced)) {
+      if (nl === -1) nl = buf.indexOf(10, s);
+      if (nl === -1) nl = n;
+      let e = nl;
+      if (e > s && buf[e - 1] === 13) e--;
+      lineSummary(buf, s, e, !valid, i, summary, building, fingerprints, check, forced, opts.cap);
     }
     s = nl + 1;
     i++;
   }
   summary.lineCount = i;
-  summary.hashes = hashes.take();
+  summary.fingerprints = fingerprints.take();
   const groups: ChunkSummary['groups'] = {};
-  for (const [k, g] of Object.entries(building) as [GroupKey, Building][]) groups[k] = { ...g, lines: Int32Array.from(g.lines) };
+  for (const [k, g] of Object.entries(building) as [GroupKey, Building][]) groups[k] = { ...g, lines: g.lines.take() };
   summary.groups = groups;
   return summary;
 }
@@ -195,7 +215,14 @@ export function validateChunk(bytes: Uint8Array, first: boolean, opts: ChunkOpti
  * A record the scanner found clean, filed as lineSummary would file it. Returns false (nothing recorded)
  * when the full path must run: the first record of a task or label in the chunk (its range is needed).
  */
-function fastRecord(sc: RecordScanner, i: number, summary: ChunkSummary, groups: Groups, hashes: NumberPairs, forced: DatasetFormat | undefined): boolean {
+function fastRecord(
+  sc: RecordScanner,
+  i: number,
+  summary: ChunkSummary,
+  groups: Groups,
+  fingerprints: FingerprintList,
+  forced: DatasetFormat | undefined,
+): boolean {
   const task = sc.task;
   if (task !== undefined && !summary.tasks[task]) return false;
   const key = forced ?? sc.best;
@@ -203,9 +230,9 @@ function fastRecord(sc: RecordScanner, i: number, summary: ChunkSummary, groups:
   if (label !== undefined && !summary.labels[label]) return false;
   summary.records++;
   summary.formatCounts[sc.best] = (summary.formatCounts[sc.best] ?? 0) + 1;
-  hashes.push(i, sc.fingerprint);
+  fingerprints.push(sc.fingerprint);
   if (task !== undefined) summary.tasks[task][0]++;
-  const g = (groups[key] ??= { ...bucket(), lines: [] });
+  const g = (groups[key] ??= { ...bucket(), lines: new LineList() });
   if (!forced) g.lines.push(i);
   if (label !== undefined) summary.labels[label][0]++;
   return true;
@@ -220,7 +247,7 @@ function lineSummary(
   i: number,
   summary: ChunkSummary,
   groups: Groups,
-  hashes: NumberPairs,
+  fingerprints: FingerprintList,
   check: CheckOptions,
   forced: DatasetFormat | undefined,
   cap: number,
@@ -245,14 +272,14 @@ function lineSummary(
     return;
   }
   if (a.best) summary.formatCounts[a.best] = (summary.formatCounts[a.best] ?? 0) + 1;
-  hashes.push(i, a.fingerprint!);
+  fingerprints.push(a.fingerprint!);
   if (a.task !== undefined) {
     const t = summary.tasks[a.task];
     if (t) t[0]++;
     else summary.tasks[a.task] = [1, i, ...topLevelValueRange(a, 'task')];
   }
   const key: GroupKey = forced ?? a.best ?? 'none';
-  const g = (groups[key] ??= { ...bucket(), lines: [] });
+  const g = (groups[key] ??= { ...bucket(), lines: new LineList() });
   if (!forced) g.lines.push(i);
   if (key === 'none') return; // checked once the file's format is known
   const c = checkLine(a, key, check);

@@ -4,17 +4,17 @@
 // such a line straight from its (already UTF-8-validated) bytes in one pass: strict JSON syntax of a flat
 // object of strings, keys among the formats' own keys, each at most once, and the format's schema
 // (required keys, no other keys, non-empty strings), the fingerprint (the same number recordFingerprint
-// gives the parsed record) and the too-long check (token counting only when the byte length cannot
-// decide). Anything else (other value types, nesting, unknown or escaped keys, repeated keys, surrogate
-// escapes, which may be lone, any problem at all) makes it return false, and the caller runs the full
-// path (analyzeLine + checkLine), which finds and locates the problem. So this path never reports
-// anything; it only proves lines clean.
+// gives the parsed record) and the too-long check (token counting only when neither the byte length
+// nor the token bounds of tokenLength's surelyMerged* functions can decide). Anything else (other value
+// types, nesting, unknown or escaped keys, repeated keys, surrogate escapes, which may be lone, any
+// problem at all) makes it return false, and the caller runs the full path (analyzeLine + checkLine),
+// which finds and locates the problem. So this path never reports anything; it only proves lines clean.
 import type { DatasetFormat } from './types';
 import { DATASET_FORMATS } from './types';
 import { FORMAT_KEYS, FORMAT_SCHEMAS, bestFormat } from './formats';
 import { FpTag, OBJECT_A, OBJECT_B, finishFingerprint, fpAsciiBytes, fpString, lanes, memberA, memberB } from './recordHash';
 import { formatRecord } from './promptFormat';
-import { exceedsTokenLimit, exceedsTokenLimitUtf8 } from './tokenLength';
+import { exceedsTokenLimit, exceedsTokenLimitUtf8, surelyMerged, surelyMergedAscii, surelyMergedUtf8 } from './tokenLength';
 
 /** The keys the scanner knows: every format's own keys and `task` (at most 20: key sets are bit masks). */
 const KEYS: readonly string[] = [...new Set([...DATASET_FORMATS.flatMap((f) => [...FORMAT_KEYS[f].required, ...FORMAT_KEYS[f].optional]), 'task'])].slice(
@@ -22,6 +22,12 @@ const KEYS: readonly string[] = [...new Set([...DATASET_FORMATS.flatMap((f) => [
   20,
 );
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
+/** Key ids by the key's length (a key is looked up among those of its length only). */
+const KEYS_OF_LENGTH: number[][] = [];
+KEYS.forEach((k, id) => {
+  KEYS_OF_LENGTH[k.length] ??= [];
+  KEYS_OF_LENGTH[k.length].push(id);
+});
 const KEY_A = new Int32Array(KEYS.length);
 const KEY_B = new Int32Array(KEYS.length);
 KEYS.forEach((k, id) => {
@@ -117,7 +123,11 @@ export interface ScanOptions {
 
 /** bestFormat of a record with exactly these known keys. */
 const bestByMask = new Map<number, DatasetFormat | undefined>();
+let lastMask = -1;
+let lastBest: DatasetFormat | undefined;
 function bestOf(mask: number): DatasetFormat | undefined {
+  // Records come in runs of one shape: the last one answers without a Map lookup.
+  if (mask === lastMask) return lastBest;
   let best = bestByMask.get(mask);
   if (best === undefined && !bestByMask.has(mask)) {
     const r: Record<string, string> = {};
@@ -127,11 +137,15 @@ function bestOf(mask: number): DatasetFormat | undefined {
     best = bestFormat(r).format;
     bestByMask.set(mask, best);
   }
+  lastMask = mask;
+  lastBest = best;
   return best;
 }
 
 export class RecordScanner {
   private readonly fast = new Map<DatasetFormat, FastFormat | undefined>();
+  private lastFormat: DatasetFormat | undefined;
+  private lastFast: FastFormat | undefined;
   private buf: Buffer = Buffer.alloc(0);
   /** The same bytes as 32-bit words, when aligned: strings are skipped four bytes at a time. */
   private words: Int32Array | undefined;
@@ -173,9 +187,36 @@ export class RecordScanner {
       this.layouts.set(key, layout);
     }
     if (!layout) return false;
+    // Most records that the line's length cannot decide, this bound does, without assembling or counting.
+    if (this.fitsBound(b, layout)) return true;
     const pn = this.assemble(b, layout.prompt, true);
     const tn = this.assemble(b, layout.target, false);
     return !exceedsTokenLimitUtf8(this.promptBytes, pn, this.targetBytes, tn, this.options.maxTokens);
+  }
+
+  /**
+   * Whether the prompt and target surely fit: their UTF-8 bytes (a token each at most) less the merges
+   * that surelyMergedUtf8 finds, value by value, are within the limit; where they are not, less the
+   * merges that surelyMergedAscii finds in plain ASCII values (slower, and rarely needed). Each stops as
+   * soon as enough are found.
+   */
+  private fitsBound(b: Buffer, layout: Layout): boolean {
+    let bytes = layout.literalBytes;
+    for (const id of layout.values) bytes += this.escaped & (1 << id) ? Buffer.byteLength(this.decoded[id]!) : this.end[id] - this.start[id];
+    const over = bytes + 1 - this.options.maxTokens;
+    let excess = over - layout.literalMerged;
+    for (let k = 0; k < layout.values.length && excess > 0; k++) excess -= this.merged(b, layout.values[k], excess, false);
+    if (excess <= 0) return true;
+    excess = over - layout.literalMergedAscii;
+    for (let k = 0; k < layout.values.length && excess > 0; k++) excess -= this.merged(b, layout.values[k], excess, true);
+    return excess <= 0;
+  }
+
+  /** The merges surely made in the value of key `id` (up to `enough`): surelyMergedAscii's where `ascii` and it is plain ASCII. */
+  private merged(b: Buffer, id: number, enough: number, ascii: boolean): number {
+    if (this.escaped & (1 << id)) return surelyMerged(this.decoded[id]!, enough);
+    if (ascii && this.decoded[id] === undefined) return surelyMergedAscii(b, this.start[id], this.end[id], enough);
+    return surelyMergedUtf8(b, this.start[id], this.end[id], enough);
   }
 
   private assemble(b: Buffer, pieces: Piece[], prompt: boolean): number {
@@ -201,8 +242,12 @@ export class RecordScanner {
   }
 
   private fastFor(format: DatasetFormat): FastFormat | undefined {
+    // Records come in runs of one format: the last one answers without a Map lookup.
+    if (format === this.lastFormat) return this.lastFast;
     if (!this.fast.has(format)) this.fast.set(format, fastFormat(format, this.options.template));
-    return this.fast.get(format);
+    this.lastFormat = format;
+    this.lastFast = this.fast.get(format);
+    return this.lastFast;
   }
 
   /** A string value of the last scanned record (undefined when it has no such key). */
@@ -223,21 +268,31 @@ export class RecordScanner {
     return this.valueOf(LABEL);
   }
 
-  /**
-   * Whether bytes[s, e) of the setBytes bytes (one line, no line break, valid UTF-8) is a clean record of the format it is
-   * filed under (the forced format, else its best format): nothing to report about it on its own.
-   */
   /** The bytes that the next scans read lines of (a chunk). */
   setBytes(bytes: Uint8Array): void {
     this.buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.words = bytes.byteOffset % 4 === 0 ? new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2) : undefined;
   }
 
+  /**
+   * Whether bytes[s, e) of the setBytes bytes (one line, no line break, valid UTF-8) is a clean record of
+   * the format it is filed under (the forced format, else its best format): nothing to report about it on its own.
+   */
   scan(s: number, e: number): boolean {
+    return this.scanLine(s, e) === e;
+  }
+
+  /**
+   * scan of the line that starts at s (valid UTF-8 up to e, the end of the bytes), without knowing
+   * where it ends: the index of its '\n' (or e) when it is a clean record, else -1. A line break
+   * stops the scan wherever it comes, as the end of the line would (it is a control character, which
+   * no JSON token holds), so the caller need not look for it first in the lines that are clean.
+   */
+  scanLine(s: number, e: number): number {
     const b = this.buf;
     let i = s;
     while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
-    if (i >= e || b[i] !== 0x7b) return false;
+    if (i >= e || b[i] !== 0x7b) return -1;
     i++;
     while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
     let mask = 0;
@@ -246,31 +301,31 @@ export class RecordScanner {
     let fa = OBJECT_A;
     let fb = OBJECT_B;
     for (;;) {
-      if (i >= e || b[i] !== 0x22) return false;
+      if (i >= e || b[i] !== 0x22) return -1;
       // A key: plain ASCII and one the scanner knows.
       const ks = i + 1;
       let j = ks;
       while (STOP[b[j]] === 0) j++;
-      if (j >= e || b[j] !== 0x22) return false;
+      if (j >= e || b[j] !== 0x22) return -1;
       const id = keyId(b, ks, j);
-      if (id < 0) return false;
+      if (id < 0) return -1;
       const bit = 1 << id;
-      if (mask & bit) return false; // a repeated key: JSON.parse keeps the last, ajv never sees the first
+      if (mask & bit) return -1; // a repeated key: JSON.parse keeps the last, ajv never sees the first
       mask |= bit;
       i = j + 1;
       while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
-      if (i >= e || b[i] !== 0x3a) return false;
+      if (i >= e || b[i] !== 0x3a) return -1;
       i++;
       while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
-      if (i >= e || b[i] !== 0x22) return false;
-      // A string value. Bytes at or past e are '\r', '\n' or beyond the buffer: all stop the plain run.
+      if (i >= e || b[i] !== 0x22) return -1;
+      // A string value. A line break, '\r' and the end of the bytes (reads past it give undefined) all stop the plain run.
       const vs = i + 1;
       j = vs;
       let plain = true;
       let escapes = false;
       for (;;) {
         j = plainRunEnd(b, this.words, j);
-        if (j >= e) return false;
+        if (j >= e) return -1;
         const c = b[j];
         if (c === 0x22) break;
         plain = false;
@@ -278,13 +333,13 @@ export class RecordScanner {
           escapes = true;
           const x = b[j + 1];
           if (x === 0x75) {
-            if (j + 5 >= e || !HEX[b[j + 2]] || !HEX[b[j + 3]] || !HEX[b[j + 4]] || !HEX[b[j + 5]]) return false;
+            if (j + 5 >= e || !HEX[b[j + 2]] || !HEX[b[j + 3]] || !HEX[b[j + 4]] || !HEX[b[j + 5]]) return -1;
             // A surrogate escape (\uD800-\uDFFF) may be lone, which the full path warns about.
-            if ((b[j + 2] | 0x20) === 0x64 && SURROGATE_SECOND[b[j + 3]]) return false;
+            if ((b[j + 2] | 0x20) === 0x64 && SURROGATE_SECOND[b[j + 3]]) return -1;
             j += 6;
           } else if (j + 1 < e && ESCAPE[x]) j += 2;
-          else return false;
-        } else if (c < 0x20) return false;
+          else return -1;
+        } else if (c < 0x20) return -1;
         else j++; // non-ASCII: the chunk is valid UTF-8
       }
       this.start[id] = vs;
@@ -303,47 +358,47 @@ export class RecordScanner {
       fb = memberB(fb, KEY_B[id]);
       i = j + 1;
       while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
-      if (i >= e) return false;
+      if (i >= e) return -1;
       if (b[i] === 0x2c) {
         i++;
         while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
         continue;
       }
-      if (b[i] !== 0x7d) return false;
+      if (b[i] !== 0x7d) return -1;
       i++;
       while (i < e && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
-      if (i !== e) return false;
+      if (i < e && b[i] !== 0x0a) return -1;
       break;
     }
     this.mask = mask;
     this.escaped = escaped;
 
     const best = bestOf(mask);
-    if (best === undefined) return false;
+    if (best === undefined) return -1;
     const forced = this.options.forced;
-    if (forced !== undefined && forced !== best) return false;
+    if (forced !== undefined && forced !== best) return -1;
     const format = forced ?? best;
     const ff = this.fastFor(format);
-    if (!ff || mask & ~ff.allowed || (mask & ff.required) !== ff.required) return false;
+    if (!ff || mask & ~ff.allowed || (mask & ff.required) !== ff.required) return -1;
     for (let m = mask & ff.nonEmpty; m; m &= m - 1) {
       const id = 31 - Math.clz32(m & -m);
       const d = complex & (1 << id) ? this.decoded[id] : undefined;
-      if (d !== undefined ? !NOT_BLANK.test(d) : !hasNonSpace(b, this.start[id], this.end[id])) return false;
+      if (d !== undefined ? !NOT_BLANK.test(d) : !hasNonSpace(b, this.start[id], this.end[id])) return -1;
     }
     // Strings hold at most as many UTF-8 bytes as their JSON text, and a token is at least a byte.
     const maxTokens = this.options.maxTokens;
-    if (e - s + ff.overhead + 1 > maxTokens && !this.fitsTokens(b, format, mask)) {
+    if (i - s + ff.overhead + 1 > maxTokens && !this.fitsTokens(b, format, mask)) {
       const r: Record<string, string> = {};
       for (let m = mask; m; m &= m - 1) {
         const id = 31 - Math.clz32(m & -m);
         r[KEYS[id]] = this.valueOf(id)!;
       }
       const f = formatRecord(r, format, { template: this.options.template });
-      if (exceedsTokenLimit(f.prompt, f.target, maxTokens)) return false;
+      if (exceedsTokenLimit(f.prompt, f.target, maxTokens)) return -1;
     }
     this.best = best;
     this.fingerprint = finishFingerprint(fa, fb);
-    return true;
+    return i;
   }
 }
 
@@ -352,6 +407,12 @@ type Piece = Uint8Array | number;
 interface Layout {
   prompt: Piece[];
   target: Piece[];
+  /** The key ids of the values that the prompt and target hold. */
+  values: number[];
+  /** The template's own UTF-8 bytes, and the merges surelyMergedUtf8 and surelyMergedAscii find in them (piece by piece). */
+  literalBytes: number;
+  literalMerged: number;
+  literalMergedAscii: number;
 }
 
 /** The first sentinel character: private-use code points that no template contains. */
@@ -389,7 +450,17 @@ function layoutOf(format: DatasetFormat, template: string | undefined, mask: num
   };
   const prompt = split(f.prompt);
   const target = split(f.target);
-  return prompt && target ? { prompt, target } : undefined;
+  if (!prompt || !target) return undefined;
+  let literalBytes = 0;
+  let literalMerged = 0;
+  let literalMergedAscii = 0;
+  for (const p of [...prompt, ...target]) {
+    if (typeof p === 'number') continue;
+    literalBytes += p.length;
+    literalMerged += surelyMergedUtf8(p, 0, p.length);
+    literalMergedAscii += surelyMergedAscii(p, 0, p.length);
+  }
+  return { prompt, target, values: [...seen], literalBytes, literalMerged, literalMergedAscii };
 }
 
 /**
@@ -419,12 +490,12 @@ function plainRunEnd(b: Uint8Array, words: Int32Array | undefined, j: number): n
 }
 
 function keyId(b: Uint8Array, s: number, e: number): number {
-  const n = e - s;
-  next: for (let id = 0; id < KEY_BYTES.length; id++) {
-    const k = KEY_BYTES[id];
-    if (k.length !== n) continue;
-    for (let x = 0; x < n; x++) if (b[s + x] !== k[x]) continue next;
-    return id;
+  const ids = KEYS_OF_LENGTH[e - s];
+  if (ids === undefined) return -1;
+  next: for (let c = 0; c < ids.length; c++) {
+    const k = KEY_BYTES[ids[c]];
+    for (let x = 0; x < k.length; x++) if (b[s + x] !== k[x]) continue next;
+    return ids[c];
   }
   return -1;
 }

@@ -1,6 +1,7 @@
 // "Is this example longer than maxTokens GPT-2 tokens?" at validation speed. Two ideas:
 // - Most records are decided without tokenizing: byte-level BPE gives at most one token per UTF-8 byte
-//   and at least one per 128 bytes (GPT-2's longest token).
+//   and at least one per 128 bytes (GPT-2's longest token); fewer than one per byte, surely, where
+//   neighbouring bytes merge (surelyMergedUtf8, surelyMergedAscii: a few of merges.txt's lines, no BPE).
 // - The rest are counted, not encoded: GPT-2 splits text into pre-tokens (its regex) and applies BPE
 //   merges inside each one, so the count is the sum of per-pre-token counts, and those are cached by
 //   pre-token (words repeat). Only merges.txt is needed (no vocabulary, no tokenizer object), and
@@ -8,7 +9,7 @@
 // The counts equal gpt2Tokenizer().encode(text).length (tested on varied text).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { gpt2TokenizerDir } from './tokenizer';
+import { gpt2TokenizerDir } from './gpt2Files';
 
 /** The longest GPT-2 token is 128 bytes long. */
 export const GPT2_MAX_TOKEN_BYTES = 128;
@@ -18,7 +19,7 @@ const WORD_CACHE_LIMIT = 200_000;
 const TEXT_CACHE_LIMIT = 2_000;
 const TEXT_CACHE_MIN_CHARS = 8192;
 
-let ranks: Map<string, number> | undefined;
+let merges: MergeRanks | undefined;
 let byteChar: string[] | undefined;
 const wordCache = new Map<string, number>();
 /** text -> [count, exact]; not exact: counting stopped once count passed the limit of that call. */
@@ -35,20 +36,272 @@ function bytesToUnicode(): string[] {
   return table;
 }
 
-function load(): Map<string, number> {
-  if (!ranks) {
+/**
+ * The rank of each merge ("a b", a line of merges.txt), looked up by its two halves: an open-addressing
+ * table of line offsets into the file's bytes. A Map of 50,000 strings took ~20 ms to build and as much
+ * again in garbage collection, on every thread that counts tokens, where counting needs the ranks of
+ * only the few distinct words of a dataset. The halves are strings of bytesToUnicode's characters (all
+ * below U+0800): they are compared with the file's UTF-8 bytes as they are encoded.
+ */
+class MergeRanks {
+  private readonly start: Int32Array;
+  private readonly length: Int32Array;
+  private readonly rank: Int32Array;
+  private readonly hash: Int32Array;
+  private readonly mask: number;
+
+  constructor(private readonly bytes: Uint8Array) {
+    // Sized for lines of 8 bytes or more (GPT-2's average is 9), larger where they are shorter.
+    let table: MergeTable | undefined;
+    for (let bits = Math.max(4, 32 - Math.clz32(bytes.length >> 2)); !table; bits++) table = mergeTable(bytes, bits);
+    ({ start: this.start, length: this.length, rank: this.rank, hash: this.hash } = table);
+    this.mask = this.start.length - 1;
+  }
+
+  /** The rank of the merge `a b`, or undefined. */
+  get(a: string, b: string): number | undefined {
+    const n = utf8Bytes(a) + 1 + utf8Bytes(b);
+    const h = hashUtf8(b, Math.imul(hashUtf8(a, FNV_BASIS) ^ 32, FNV_PRIME));
+    for (let slot = (h ^ (h >>> 15)) & this.mask; ; slot = (slot + 1) & this.mask) {
+      const len = this.length[slot];
+      if (len === 0) return undefined;
+      if (len !== n || this.hash[slot] !== h) continue;
+      const s = this.start[slot];
+      const mid = matchUtf8(this.bytes, s, a);
+      if (mid >= 0 && this.bytes[mid] === 32 && matchUtf8(this.bytes, mid + 1, b) === s + n) return this.rank[slot];
+    }
+  }
+}
+
+interface MergeTable {
+  start: Int32Array;
+  /** 0: an empty slot (empty lines are not merges). */
+  length: Int32Array;
+  rank: Int32Array;
+  hash: Int32Array;
+}
+
+/**
+ * The table of merges.txt's lines with 2^bits slots, or undefined when they fill more than half of it.
+ * One pass over the bytes, hashing as it goes, in one function: it runs once per thread, mostly before
+ * the JIT has compiled it, where every call and property access costs.
+ */
+function mergeTable(bytes: Uint8Array, bits: number): MergeTable | undefined {
+  const size = 1 << bits;
+  const mask = size - 1;
+  const start = new Int32Array(size);
+  const length = new Int32Array(size);
+  const rank = new Int32Array(size);
+  const hash = new Int32Array(size);
+  const n = bytes.length;
+  let used = 0;
+  let next = 0;
+  let s = 0;
+  let h = FNV_BASIS;
+  for (let i = 0; i <= n; i++) {
+    const c = i < n ? bytes[i] : 10;
+    if (c !== 10) {
+      h = Math.imul(h ^ c, FNV_PRIME);
+      continue;
+    }
+    // As split('\n') saw the lines: '' and '#version' lines are not merges; a '\r' stays in its line.
+    const len = i - s;
+    if (len > 0 && !(bytes[s] === 0x23 && startsWithVersion(bytes, s, i))) {
+      let slot = (h ^ (h >>> 15)) & mask;
+      for (;;) {
+        if (length[slot] === 0) {
+          if (++used * 2 > size) return undefined;
+          start[slot] = s;
+          length[slot] = len;
+          hash[slot] = h;
+          rank[slot] = next++;
+          break;
+        }
+        if (length[slot] === len && hash[slot] === h) {
+          const at = start[slot];
+          let k = 0;
+          while (k < len && bytes[at + k] === bytes[s + k]) k++;
+          // A line seen before takes the later rank, as Map.set did.
+          if (k === len) {
+            rank[slot] = next++;
+            break;
+          }
+        }
+        slot = (slot + 1) & mask;
+      }
+    }
+    s = i + 1;
+    h = FNV_BASIS;
+  }
+  return { start, length, rank, hash };
+}
+
+const FNV_BASIS = 0x811c9dc5 | 0;
+const FNV_PRIME = 16777619;
+
+function startsWithVersion(b: Uint8Array, s: number, e: number): boolean {
+  const v = '#version';
+  if (e - s < v.length) return false;
+  for (let k = 0; k < v.length; k++) if (b[s + k] !== v.charCodeAt(k)) return false;
+  return true;
+}
+
+/** UTF-8 length of a string of characters below U+0800. */
+function utf8Bytes(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) >= 0x80) n++;
+  return n;
+}
+
+/** FNV-1a, from `h`, of the UTF-8 bytes of a string of characters below U+0800. */
+function hashUtf8(s: string, h: number): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) h = Math.imul(h ^ c, FNV_PRIME);
+    else h = Math.imul(Math.imul(h ^ (0xc0 | (c >> 6)), FNV_PRIME) ^ (0x80 | (c & 0x3f)), FNV_PRIME);
+  }
+  return h;
+}
+
+/** The index after `s`'s UTF-8 bytes when b holds them at `at`, else -1 (characters below U+0800). */
+function matchUtf8(b: Uint8Array, at: number, s: string): number {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) {
+      if (b[at++] !== c) return -1;
+    } else if (b[at++] !== (0xc0 | (c >> 6)) || b[at++] !== (0x80 | (c & 0x3f))) return -1;
+  }
+  return at;
+}
+
+let mergesBytes: Buffer | undefined;
+
+/** merges.txt's bytes (read once). */
+function mergesFile(): Buffer {
+  if (!mergesBytes) {
     const dir = gpt2TokenizerDir();
     const file = fs.existsSync(path.join(dir, 'merges.txt')) ? 'merges.txt' : 'vocab.bpe';
-    const lines = fs.readFileSync(path.join(dir, file), 'utf8').split('\n');
-    ranks = new Map();
-    let rank = 0;
-    for (const l of lines) {
-      if (l === '' || l.startsWith('#version')) continue;
-      ranks.set(l, rank++);
-    }
+    mergesBytes = fs.readFileSync(path.join(dir, file));
     byteChar = bytesToUnicode();
   }
-  return ranks;
+  return mergesBytes;
+}
+
+function load(): MergeRanks {
+  merges ??= new MergeRanks(mergesFile());
+  return merges;
+}
+
+let spaceMerges: Uint8Array | undefined;
+
+/** spaceMerges[x] is 1 when a space merges with the ASCII character x, which is not white space (pairMergeTable); 0 for bytes 128-255. */
+function spaceMergeTable(): Uint8Array {
+  if (!spaceMerges) {
+    const pairs = pairMergeTable();
+    spaceMerges = new Uint8Array(256);
+    for (let x = 0; x < 0x80; x++) if (ASCII_CLASS[x] !== SPACE) spaceMerges[x] = pairs[32 * 128 + x];
+  }
+  return spaceMerges;
+}
+
+/**
+ * merges.txt's first bytes, where its most frequent merges are: pairMergeTable reads only these (GPT-2's
+ * merges of a space with each printable ASCII character all come in its first 86 KB).
+ */
+const PAIR_MERGES_BYTES = 128 * 1024;
+let pairMerges: Uint8Array | undefined;
+
+/**
+ * pairMerges[x * 128 + y] is 1 when the ASCII bytes x and y merge: a line "x y" of merges.txt in its
+ * first PAIR_MERGES_BYTES (a subset of the pairs only weakens the bounds that use them), found without
+ * the merge table.
+ */
+function pairMergeTable(): Uint8Array {
+  if (!pairMerges) {
+    const bytes = mergesFile();
+    const byteOf = new Map(byteChar!.map((c, x) => [c, x]));
+    const merged = new Uint8Array(128 * 128);
+    for (const line of bytes.toString('utf8', 0, Math.min(bytes.length, PAIR_MERGES_BYTES)).split('\n')) {
+      if (line.length !== 3 || line[1] !== ' ') continue;
+      const x = byteOf.get(line[0]);
+      const y = byteOf.get(line[2]);
+      if (x !== undefined && y !== undefined && x < 0x80 && y < 0x80) merged[x * 128 + y] = 1;
+    }
+    pairMerges = merged;
+  }
+  return pairMerges;
+}
+
+/**
+ * surelyMergedUtf8 for ASCII text, larger. In a pre-token BPE leaves no two neighbouring symbols that
+ * merge, so of two neighbouring bytes that merge (pairMergeTable) one at least ends up in a token of
+ * two bytes or more; k such pairs that share no byte need tokens that save ceil(k/2) at least (a token
+ * of l bytes saves l - 1 and touches at most l/2 + 1 of them). The pairs are counted in runs of bytes
+ * that are surely one pre-token (a space and the character after it; two neighbours of one class,
+ * letters, digits or other, letters not right after an apostrophe, which may end a contraction such as
+ * 's); a pre-token holds at most one run with such pairs, but b[s, e) may be a piece of a text whose
+ * pre-tokens go on past its ends: the runs at either end count floor(k/2). Stops once it reaches `enough`.
+ */
+export function surelyMergedAscii(b: Uint8Array, s: number, e: number, enough = Infinity): number {
+  const merged = pairMergeTable();
+  let saved = 0;
+  /** Pairs that share no byte in the current run, the start of the last one, whether the run starts at s. */
+  let k = 0;
+  let taken = s - 2;
+  let first = true;
+  for (let i = s; i < e - 1 && saved < enough; i++) {
+    const x = b[i];
+    const y = b[i + 1];
+    const cls = ASCII_CLASS[x];
+    const linked = x === 32 ? ASCII_CLASS[y] !== SPACE : cls !== SPACE && cls === ASCII_CLASS[y] && !(cls === LETTER && mayEndContraction(b, s, i));
+    if (!linked) {
+      saved += first ? k >> 1 : (k + 1) >> 1;
+      k = 0;
+      first = false;
+    } else if (i >= taken + 2 && merged[x * 128 + y]) {
+      k++;
+      taken = i;
+    }
+  }
+  return saved + (k >> 1);
+}
+
+/** Whether the letter b[i] may end a contraction ('s 't 'm 'd 're 've 'll: the letter after it starts a pre-token). */
+function mayEndContraction(b: Uint8Array, s: number, i: number): boolean {
+  if (i === s || b[i - 1] === 39) return true;
+  return ASCII_CLASS[b[i - 1]] === LETTER && (i - 2 < s || b[i - 2] === 39);
+}
+
+/**
+ * How many tokens fewer than its UTF-8 bytes GPT-2 surely gives the text b[s, e): one for each space
+ * followed by a character that it merges with (spaceMergeTable). Such a space always starts a pre-token
+ * together with that character (' ?\p{L}+', ' ?\p{N}+', ' ?[^\s\p{L}\p{N}]+'), a pre-token holds one
+ * such pair at most, and BPE merges a pre-token at least once when two of its neighbouring symbols
+ * merge: so bytes minus this bounds the token count from above, without BPE. A text counted in pieces
+ * bounds it too (a pair across two pieces is just not subtracted). Counting may stop once it reaches
+ * `enough`.
+ */
+export function surelyMergedUtf8(b: Uint8Array, s: number, e: number, enough = Infinity): number {
+  const merged = spaceMergeTable();
+  let n = 0;
+  let i = s;
+  // Branch-free (spaces come at random), in blocks between the checks against `enough`.
+  while (i < e - 1 && n < enough) {
+    const stop = Math.min(e - 1, i + 64);
+    for (; i < stop; i++) n += merged[b[i + 1]] & (((b[i] ^ 32) - 1) >>> 31);
+  }
+  return n;
+}
+
+/** surelyMergedUtf8 of a string's UTF-8 bytes. */
+export function surelyMerged(text: string, enough = Infinity): number {
+  const merged = spaceMergeTable();
+  let n = 0;
+  for (let i = text.indexOf(' '); i !== -1 && i + 1 < text.length && n < enough; i = text.indexOf(' ', i + 1)) {
+    const c = text.charCodeAt(i + 1);
+    if (c < 0x80) n += merged[c];
+  }
+  return n;
 }
 
 /**
@@ -105,17 +358,17 @@ function wordCount(word: string): number {
   else for (const b of Buffer.from(word, 'utf8')) symbols.push(table[b]);
   while (symbols.length > 1) {
     let best = Infinity;
-    let bestPair = '';
+    let bestAt = -1;
     for (let i = 0; i < symbols.length - 1; i++) {
-      const pair = symbols[i] + ' ' + symbols[i + 1];
-      const rank = r.get(pair);
+      const rank = r.get(symbols[i], symbols[i + 1]);
       if (rank !== undefined && rank < best) {
         best = rank;
-        bestPair = pair;
+        bestAt = i;
       }
     }
     if (best === Infinity) break;
-    const [a, b] = bestPair.split(' ');
+    const a = symbols[bestAt];
+    const b = symbols[bestAt + 1];
     const merged: string[] = [];
     for (let i = 0; i < symbols.length; i++) {
       if (i < symbols.length - 1 && symbols[i] === a && symbols[i + 1] === b) {
@@ -305,7 +558,7 @@ const byteArena = new Uint8Array(1 << 20);
 let byteArenaUsed = 0;
 let byteTableUsed = 0;
 
-/** The count of the pre-token b[start, end), whose FNV-1a hash is h. */
+/** The count of the pre-token b[start, end), whose sampleHash is h. */
 function byteWordCount(b: Uint8Array, start: number, end: number, h: number): number {
   const len = end - start;
   let slot = (h ^ (h >>> BYTE_TABLE_BITS)) & (BYTE_TABLE_SIZE - 1);
@@ -346,40 +599,39 @@ export function countUtf8TokensUpTo(b: Uint8Array, start: number, end: number, l
   let count = 0;
   let i = start;
   while (i < end && count <= limit) {
-    // The common pre-token, an ASCII run of one class with an optional leading space, is found and
-    // hashed in one pass; the others go through utf8PreTokenEnd.
+    // The common pre-token, an ASCII run of one class with an optional leading space, is found in one
+    // tight loop; the others go through utf8PreTokenEnd.
     const c = b[i];
     if (c < 0x80 && c !== 39) {
-      let r = i;
-      let h = 0x811c9dc5 | 0;
-      if (c === 32 && i + 1 < end) {
-        h = Math.imul(h ^ 32, 16777619);
-        r = i + 1;
-      }
+      const r = c === 32 && i + 1 < end ? i + 1 : i;
       const first = b[r];
       const cls = first < 0x80 ? ASCII_CLASS[first] : SPACE;
       if (cls !== SPACE) {
-        h = Math.imul(h ^ first, 16777619);
         let j = r + 1;
-        for (; j < end; j++) {
-          const x = b[j];
-          if (ASCII_CLASS[x] !== cls) break; // undefined for non-ASCII bytes
-          h = Math.imul(h ^ x, 16777619);
-        }
+        while (j < end && ASCII_CLASS[b[j]] === cls) j++; // undefined for non-ASCII bytes
         if (j === end || b[j] < 0x80) {
-          count += byteWordCount(b, i, j, h);
+          count += byteWordCount(b, i, j, sampleHash(b, i, j));
           i = j;
           continue;
         }
       }
     }
     const j = utf8PreTokenEnd(b, i, end);
-    let h = 0x811c9dc5 | 0;
-    for (let k = i; k < j; k++) h = Math.imul(h ^ b[k], 16777619);
-    count += byteWordCount(b, i, j, h);
+    count += byteWordCount(b, i, j, sampleHash(b, i, j));
     i = j;
   }
   return count;
+}
+
+/**
+ * A hash of the pre-token b[s, e) (not empty) from its length and a few of its bytes, not all of them:
+ * hashing every byte cost more than the rest of counting, and byteWordCount compares the bytes anyway.
+ */
+function sampleHash(b: Uint8Array, s: number, e: number): number {
+  const n = e - s;
+  let h = Math.imul(n ^ (b[s] << 8) ^ (b[e - 1] << 16) ^ (b[s + (n >> 1)] << 24), 0x9e3779b1);
+  if (n > 3) h = Math.imul(h ^ b[s + 1] ^ (b[e - 2] << 8) ^ (b[s + (n >> 2)] << 16) ^ (b[e - 1 - (n >> 2)] << 24), 0x85ebca6b);
+  return h ^ (h >>> 13);
 }
 
 /** exceedsTokenLimit for a prompt and target given as UTF-8 bytes (prompt p[0, pn), target t[0, tn)). */

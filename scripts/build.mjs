@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { NODE_EXTERNALS, nodeEntryPoints, webviewEntryPoints } from './entryPoints.mjs';
+import { cliSplit } from './cliSplit.mjs';
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -29,15 +30,11 @@ const common = {
   absWorkingDir: root,
 };
 
-await esbuild.build({
-  ...common,
-  entryPoints,
-  outdir: dist,
-  platform: 'node',
-  format: 'cjs',
-  target: 'node20',
-  external: NODE_EXTERNALS,
-});
+const node = { platform: 'node', format: 'cjs', target: 'node20', external: NODE_EXTERNALS };
+// dist/cli.js is the dispatcher and validate only; the other commands are in dist/cli-commands.js.
+const cli = cliSplit(root);
+await esbuild.build({ ...common, ...node, entryPoints, outdir: dist, plugins: [cli.mainPlugin] });
+if (entryPoints.cli) await esbuild.build({ ...common, ...node, ...cli.commandsBuild(), outfile: path.join(dist, 'cli-commands.js') });
 
 const webviewEntries = webviewEntryPoints(root);
 const webviews = Object.keys(webviewEntries);
@@ -70,8 +67,9 @@ try {
 } catch {
   // tfjs-backend-wasm is not installed yet: nothing to copy.
 }
-// The optional native BLAS matMul addon (npm run build:native), where it was built: the trainer loads it
-// from next to itself and falls back to tfjs's kernels where it is missing or cannot load.
-const addon = path.join(root, 'trainer', 'native', 'build', 'Release', 'finetune_matmul.node');
-if (fs.existsSync(addon)) fs.copyFileSync(addon, path.join(dist, 'finetune_matmul.node'));
+// The optional native BLAS addon (npm run build:native), where it was built: the trainer loads it from
+// next to itself and falls back to tfjs's kernels where it is missing or cannot load. dist/ is emptied
+// first (above), so an addon under its old name (finetune_matmul.node) never lingers into a .vsix.
+const addon = path.join(root, 'trainer', 'native', 'build', 'Release', 'finetune_native.node');
+if (fs.existsSync(addon)) fs.copyFileSync(addon, path.join(dist, 'finetune_native.node'));
 console.log(`built ${Object.keys(entryPoints).join(', ')}${webviews.length ? `, webviews: ${webviews.join(', ')}` : ''}`);

@@ -1,5 +1,6 @@
 // `npm run test:numeric`: the tests whose results are float32 arithmetic, run once more under another
-// OpenBLAS kernel set than `npm run test:unit` used. The native matMul addon (trainer/native/) lets
+// OpenBLAS kernel set than `npm run test:unit` used, and on the native backend (FINETUNE_TEST_BACKEND=native,
+// test/unit/testBackend.ts) where `npm run test:unit` ran them on wasm. The native matMul addon (trainer/native/) lets
 // OpenBLAS pick its kernels from OPENBLAS_CORETYPE or the CPU, and each kernel set sums in its own order,
 // so a tolerance tuned to one machine's rounding (rather than derived, test/unit/tolerance.ts) fails
 // here on every machine. The second set is checked through the backend's device string, which names
@@ -26,6 +27,9 @@ export const NUMERIC_TESTS = [
   'trainer-strategies',
   'trainer-train',
   'trainer-resume',
+  'trainer-llama-parity',
+  'trainer-llama-grad',
+  'trainer-llama-strategies',
 ].map((name) => path.join('test', 'unit', `${name}.test.ts`));
 
 /** The device string of the wasm backend under `env`, from a fresh process (OpenBLAS reads its core type once, at load). */
@@ -85,11 +89,24 @@ function main() {
   }
   const env = { ...process.env, OPENBLAS_CORETYPE: second };
   const secondDevice = probe(env);
+  // The native backend where the addon has its kernels: the tests that pick TEST_BACKEND run on it.
+  const native = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', '-e', "require('./trainer/compute/backend').initBackend('native').then(() => console.log('ok'))"],
+    {
+      cwd: root,
+      env,
+      encoding: 'utf8',
+    },
+  );
+  if (native.status === 0) env.FINETUNE_TEST_BACKEND = 'native';
   if (coreOf(secondDevice) !== second) {
     console.error(`test:numeric: OPENBLAS_CORETYPE=${second} was not taken: the backend runs ${secondDevice}.`);
     return 1;
   }
-  console.log(`test:numeric: test:unit ran OpenBLAS ${first}; running the numeric tests again on OpenBLAS ${second}.`);
+  console.log(
+    `test:numeric: test:unit ran OpenBLAS ${first}; running the numeric tests again on OpenBLAS ${second}${env.FINETUNE_TEST_BACKEND ? ', on the native backend' : ''}.`,
+  );
   const started = Date.now();
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...NUMERIC_TESTS], { cwd: root, env, stdio: 'inherit' });
   console.log(`test:numeric: OpenBLAS ${first} (test:unit) and ${second} (this run); ${((Date.now() - started) / 1000).toFixed(0)} s.`);

@@ -1,5 +1,6 @@
-// Refuses, before the first step, a run whose tensors cannot fit in the wasm backend's 4 GiB heap, and turns
-// the wasm module's own out-of-memory abort (a bare "Aborted()") into the same advice when it happens anyway.
+// Refuses, before the first step, a run whose tensors cannot fit in the wasm backend's 4 GiB heap or, on the
+// native backend, in the machine's memory, and turns the wasm module's own out-of-memory abort (a bare
+// "Aborted()") into the same advice when it happens anyway.
 import * as os from 'node:os';
 import { formatBytes, type MemoryEstimate } from './params';
 
@@ -62,6 +63,44 @@ export const HEAP_FACTORS = { weights: 1.0, trainableState: 4.4, activations: 3.
 /** The heap before any model tensor (16 MiB measured) plus the fitted fixed part of a step (~100 MiB). */
 export const HEAP_BASE_BYTES = 116 * 2 ** 20;
 
+/**
+ * Peak RSS of a whole `finetune bench` process on the native backend per byte of params.ts's estimate,
+ * fitted to these runs (peak RSS as getrusage reports it, the same as `/usr/bin/time -f %M`; 2 optimizer
+ * steps after 2 warm-up steps; tfjs 4.22, Node 20, 2 cores):
+ *
+ *   shape, seq x batch        strategy   estimate MiB (w / grad+opt / act)  peak RSS MiB  projected
+ *   GPT-2 small, 128x4        full       2476 (475 / 1424 / 577)            3310          3267
+ *   GPT-2 small, 256x2        full       2548 (475 / 1424 / 649)            3422          3360
+ *   GPT-2 small, 128x4        lora r8    1057 (476 / 3 / 578)               1421          1367
+ *   GPT-2 small, 256x4        lora r8    1778 (476 / 3 / 1299)              2307          2303
+ *   4/256/4/4096, 128x8       full       183 (16 / 49 / 118)                402           375
+ *   SmolLM2-135M, 128x2       full       2600 (513 / 1539 / 547)            3326          3424
+ *   SmolLM2-135M, 128x2       lora r8    1068 (515 / 5 / 548)               1358          1373
+ *   Qwen2.5-0.5B, 128x1       lora r8    2432 (1887 / 6 / 539)              2641          2734
+ *   (GPT-2 lora r8 on c_attn, the Llama family's on q_proj,v_proj; a least-squares fit, within ±8%.)
+ *
+ * Weights are held once (no copy: the native backend's tensors are plain arrays). Each byte of
+ * gradients + AdamW moments costs ~1.3 bytes at the peak (the update's three new arrays of the largest
+ * weight, the embedding gradient summed from its two paths) and each byte of kept activations ~1.3 (the
+ * gradients flowing back next to them; trainer/compute/gradients.ts frees both as the backward pass goes).
+ * The fixed part is Node, the bundle and the pool of freed buffers the backend reuses
+ * (trainer/compute/nativeBackend.ts, at most 1 GiB, mostly logits-sized).
+ */
+export const NATIVE_RSS_FACTORS = { weights: 1.0, trainableState: 1.34, activations: 1.3 } as const;
+export const NATIVE_RSS_BASE_BYTES = 136 * 2 ** 20;
+
+/** Expected peak RSS of a training step on the native backend. */
+export function projectedNativeRssBytes(estimate: MemoryEstimate): number {
+  return project(estimate, NATIVE_RSS_BASE_BYTES, NATIVE_RSS_FACTORS);
+}
+
+/** What a step needs at its peak on `backend`: wasm heap, native RSS, or (elsewhere) the tensors alone. */
+export function projectedPeakBytes(estimate: MemoryEstimate, backend: string): number {
+  if (backend === 'wasm') return projectedHeapBytes(estimate);
+  if (backend === 'native') return projectedNativeRssBytes(estimate);
+  return estimate.total;
+}
+
 export type MemoryCheck =
   | { ok: true; projectedBytes: number; limitBytes: number | null }
   | { ok: false; message: string; projectedBytes: number; limitBytes: number };
@@ -80,19 +119,22 @@ export function heapLimitBytes(backend: string): number | null {
 
 /** Expected wasm heap high-water mark of a training step, from the estimate and the measured factors. */
 export function projectedHeapBytes(estimate: MemoryEstimate): number {
-  return (
-    HEAP_BASE_BYTES +
-    HEAP_FACTORS.weights * estimate.weights +
-    HEAP_FACTORS.trainableState * (estimate.gradients + estimate.optimizer) +
-    HEAP_FACTORS.activations * estimate.activations
-  );
+  return project(estimate, HEAP_BASE_BYTES, HEAP_FACTORS);
 }
 
-function advice(flags: AdviceFlags): string {
+/** base + each part of the estimate times its factor (the gradients and AdamW moments share one). */
+function project(e: MemoryEstimate, base: number, f: { weights: number; trainableState: number; activations: number }): number {
+  return base + f.weights * e.weights + f.trainableState * (e.gradients + e.optimizer) + f.activations * e.activations;
+}
+
+function advice(flags: AdviceFlags, backend = 'wasm'): string {
   return (
     `To train anyway: train a small part of the model (--strategy lora, adapter or prompt: no gradients or optimizer state for the frozen weights), ` +
     `lower ${flags.batch} or ${flags.length} (activations grow with both), ` +
-    `use --backend cpu (no heap limit, but slower), or a native TensorFlow backend (--backend tensorflow, after \`npm install @tensorflow/tfjs-node\`; no heap limit, faster)`
+    (backend === 'native'
+      ? ''
+      : `use --backend native (no heap limit: the process's own memory, every core; its addon is built by \`npm run build:native\`), `) +
+    `or --gradient-checkpointing (recomputes each block instead of keeping its activations)`
   );
 }
 
@@ -101,10 +143,28 @@ function breakdown(e: MemoryEstimate): string {
 }
 
 /**
- * Whether training with this memory estimate fits the backend. Only wasm has a hard limit; the other
- * backends use the process's memory (and the machine's swap), so they always pass.
+ * Whether training with this memory estimate fits the backend: wasm against its 4 GiB heap, native
+ * against the machine's memory (a run projected past it would swap for hours or be killed). The other
+ * backends' memory is not modelled (a GPU's own, libtensorflow's allocator), so they always pass.
  */
-export function checkMemoryFits(estimate: MemoryEstimate, backend: string, flags: AdviceFlags = TRAIN_FLAGS): MemoryCheck {
+export function checkMemoryFits(
+  estimate: MemoryEstimate,
+  backend: string,
+  flags: AdviceFlags = TRAIN_FLAGS,
+  machineBytes: number = os.totalmem(),
+): MemoryCheck {
+  if (backend === 'native') {
+    const projected = projectedNativeRssBytes(estimate);
+    if (projected <= machineBytes) return { ok: true, projectedBytes: projected, limitBytes: machineBytes };
+    return {
+      ok: false,
+      projectedBytes: projected,
+      limitBytes: machineBytes,
+      message:
+        `this run does not fit in this machine's memory: estimated ${formatBytes(estimate.total)} of tensors (${breakdown(estimate)}), ` +
+        `about ${formatBytes(projected)} at the peak of a step, but the machine has ${formatBytes(machineBytes)}. ${advice(flags, backend)}.`,
+    };
+  }
   const limit = heapLimitBytes(backend);
   const projected = projectedHeapBytes(estimate);
   if (limit === null || projected <= limit) return { ok: true, projectedBytes: projected, limitBytes: limit };
@@ -130,7 +190,7 @@ export function memoryFit(
   machineBytes: number = os.totalmem(),
 ): { fits: boolean; neededBytes: number; limitBytes: number } {
   const heapLimit = heapLimitBytes(backend);
-  const neededBytes = heapLimit === null ? estimate.total : projectedHeapBytes(estimate);
+  const neededBytes = projectedPeakBytes(estimate, backend);
   const limitBytes = heapLimit ?? machineBytes;
   return { fits: neededBytes <= limitBytes, neededBytes, limitBytes };
 }

@@ -3,6 +3,8 @@
 // State exists only for the variables handed in, so frozen weights cost no optimizer memory. tfjs's own
 // optimizers key their slots by position and have no decoupled weight decay, hence this small one.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedKernels } from './compute/fused';
+import { adamwUpdate } from './compute/ops';
 
 export interface TrainableVariable {
   /** Hugging Face name of the weight. */
@@ -56,19 +58,17 @@ export class AdamW {
     const b2 = this.beta2;
     const stepSize = lr / (1 - b1 ** t);
     const sqrtBias2 = Math.sqrt(1 - b2 ** t);
-    tf.tidy(() => {
-      this.variables.forEach(({ variable, decay }, i) => {
-        const g = grads[i];
-        const { m, v } = this.moments[i];
-        const m1 = tf.add(tf.mul(m, b1), tf.mul(g, 1 - b1));
-        const v1 = tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2));
-        m.assign(m1);
-        v.assign(v1);
-        // PyTorch: p *= 1 - lr*wd; p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
-        const base = decay && this.weightDecay > 0 ? tf.mul(variable, 1 - lr * this.weightDecay) : variable;
-        const update = tf.div(tf.mul(m1, stepSize), tf.add(tf.div(tf.sqrt(v1), sqrtBias2), this.epsilon));
-        variable.assign(tf.sub(base, update));
-      });
+    const attrs = { beta1: b1, beta2: b2, stepSize, sqrtBias2, epsilon: this.epsilon, decayFactor: 1 };
+    // One variable at a time, each in its own tidy: a step never holds more than one weight's temporaries.
+    this.variables.forEach(({ variable, decay }, i) => {
+      const { m, v } = this.moments[i];
+      // PyTorch: p *= 1 - lr*wd; p -= (lr / bc1) * m / (sqrt(v) / sqrt(bc2) + eps)
+      attrs.decayFactor = decay && this.weightDecay > 0 ? 1 - lr * this.weightDecay : 1;
+      const [w1, m1, v1] = adamwUpdate(variable, grads[i], m, v, attrs);
+      m.assign(m1);
+      v.assign(v1);
+      variable.assign(w1);
+      tf.dispose([w1, m1, v1]);
     });
   }
 
@@ -127,7 +127,9 @@ export class AdamW {
 export function squaredGlobalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
   if (grads.length === 0) return tf.scalar(0);
   return tf.tidy(() => {
-    const squares = grads.map((g) => tf.sum(tf.square(g)));
+    // Each square in its own tidy: all of them at once would be a second copy of every gradient.
+    const fused = fusedKernels();
+    const squares = grads.map((g) => (fused ? fused.sumSquares(g) : tf.tidy(() => tf.sum(tf.square(g)))));
     // addN in groups of at most ADD_N_INPUTS: webgpu's AddN binds every input as a storage buffer, and
     // Dawn's compatibility mode allows 8 per stage. Left to right, so the sum is the same as one addN.
     let total = tf.addN(squares.slice(0, ADD_N_INPUTS));

@@ -3,6 +3,7 @@
 // update, with everything the step reports read back in one asynchronous read (webgpu has no
 // synchronous read in Node).
 import * as tf from '@tensorflow/tfjs-core';
+import { gradientsFreeingAsItGoes } from './compute/gradients';
 import { taskWeight } from '../protocol/trainer';
 import type { Batch } from './data';
 import { causalLmHead } from './heads/causalLm';
@@ -55,7 +56,7 @@ function microBatchTensors({ model, variables, head = causalLmHead, taskWeights 
   const weights = tf.tensor2d(rowWeights(batch, taskWeights), [batch.size, 1]);
   let rowSums: tf.Tensor1D | undefined;
   try {
-    const { value, grads } = tf.variableGrads(
+    const { value, grads } = gradientsFreeingAsItGoes(
       () => {
         const ce = head.lossRows(model, batch, t, true);
         rowSums = tf.keep(tf.sum(ce, 1) as tf.Tensor1D);
@@ -65,7 +66,9 @@ function microBatchTensors({ model, variables, head = causalLmHead, taskWeights 
     );
     const loss = tf.reshape(value, [1]) as tf.Tensor1D;
     value.dispose();
-    return { loss, rowSums: rowSums!, grads: variables.map((v) => grads[v.variable.name]) };
+    // A trainable variable the loss does not reach (a LoRA B before any step cannot be one; an unused
+    // task's head row can) gets a zero gradient, as tf.variableGrads callers expect.
+    return { loss, rowSums: rowSums!, grads: grads.map((g, i) => g ?? tf.zerosLike(variables[i].variable)) };
   } finally {
     tf.dispose([weights, t.ids, t.labels, t.mask]);
   }

@@ -24,6 +24,7 @@ import { evaluate, type EvalResult } from './evaluate';
 import { assignLabels, ClassificationHead, evaluateClassification, labelMapping, readClassificationFolder, type LabelMap } from './heads/classification';
 import { modelForRun, type BaseModel } from './loadModel';
 import { modelDims } from './models/registry';
+import { EtaEstimator, paddedTokens } from './eta';
 import { checkMemoryFits, explainWasmAbort, WasmOutOfMemoryError } from './memoryGuard';
 import { AdamW } from './optimizer';
 import { saveOutput, type OutputOptions } from './output';
@@ -125,7 +126,8 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
         log(`--resume: ${paths.dir} has no checkpoint yet (checkpoints are written by --checkpoint-every and when a run is stopped); starting from step 0`);
       }
     }
-    const { backend, device } = await initBackend(config.backend);
+    const { backend, device, fallback: backendNote } = await initBackend(config.backend);
+    if (backendNote) log(backendNote, 'warning');
     const strategy = strategyOf(config);
     base = await modelForRun(config.model, strategy, config.seed, checkpointToLoad, (m) => log(m));
     const { model, config: modelConfig, tokenizer } = base;
@@ -203,6 +205,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
       config,
       backend,
       device,
+      ...(backendNote ? { backendNote } : {}),
       model: {
         vocabSize: dims.vocabSize,
         nPositions: dims.maxPositions,
@@ -305,8 +308,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
     }
 
     let status: DoneStatus = 'completed';
-    const stepsAtStart = state.step;
-    const secondsAtStart = state.trainSeconds;
+    const eta = new EtaEstimator();
     outer: while (state.step < totalSteps) {
       const sampling = config.taskSampling ?? TRAIN_DEFAULTS.taskSampling;
       const batches =
@@ -317,6 +319,14 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
               { mode: sampling, temperature: config.samplingTemperature ?? TRAIN_DEFAULTS.samplingTemperature, seed: config.seed, epoch: state.epoch },
             )
           : epochBatches(lengths, config.batchSize, { shuffle: !config.noShuffle, seed: config.seed, epoch: state.epoch });
+      // Each step's padded tokens in this epoch's order, for the ETA; later epochs at this epoch's mean.
+      const stepCosts: number[] = [];
+      for (let i = 0; i < batches.length; i += config.gradAccum) stepCosts.push(paddedTokens(batches.slice(i, i + config.gradAccum), lengths));
+      const meanStepCost = stepCosts.reduce((a, c) => a + c, 0) / Math.max(1, stepCosts.length);
+      const remainingCost = (nextBatch: number, stepsLeft: number) => {
+        const inEpoch = stepCosts.slice(Math.ceil(nextBatch / config.gradAccum), Math.ceil(nextBatch / config.gradAccum) + stepsLeft);
+        return inEpoch.reduce((a, c) => a + c, 0) + (stepsLeft - inEpoch.length) * meanStepCost;
+      };
       while (state.nextBatch < batches.length && state.step < totalSteps) {
         await yieldToEventLoop();
         if (signal?.aborted) {
@@ -342,13 +352,13 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
           return finish('failed', { message });
         }
         const seconds = (performance.now() - t0) / 1000;
+        eta.record(stepCosts[Math.floor(i / config.gradAccum)] ?? meanStepCost, seconds);
         state.trainSeconds += seconds;
         state.step++;
         state.nextBatch = i + group.length;
         state.lastLoss = r.loss;
         const epochEnd = state.nextBatch >= batches.length;
         const epoch = state.epoch + state.nextBatch / batches.length;
-        const secondsPerStep = (state.trainSeconds - secondsAtStart) / (state.step - stepsAtStart);
         const event: Omit<StepEvent, 'time'> = {
           type: 'step',
           step: state.step,
@@ -360,7 +370,7 @@ export async function train(config: TrainConfig, { writer, signal, configFile }:
           lossTokens: r.lossTokens,
           tokensPerSec: seconds > 0 ? r.tokens / seconds : 0,
           elapsedSec: elapsed(),
-          etaSec: secondsPerStep * (totalSteps - state.step),
+          etaSec: eta.etaSec(remainingCost(state.nextBatch, totalSteps - state.step), totalSteps - state.step) ?? 0,
         };
         if (r.taskLosses) event.taskLosses = r.taskLosses;
         writer.emit(event);

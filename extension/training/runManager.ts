@@ -121,6 +121,7 @@ export class RunManager implements vscode.Disposable {
         this.output.appendLine(
           `[${run.id}] ${event.backend} on ${event.device}; ${event.dataset?.train} training / ${event.dataset?.eval} eval records, ${event.totalSteps} steps`,
         );
+        if (event.backendNote) this.output.appendLine(`[${run.id}] ${event.backendNote}`);
         break;
       case 'step':
         run.last.step = event.step;

@@ -121,8 +121,9 @@ test('--schema with a runaway pattern reports schema-timeout at the record and f
 
 test('validate uses a worker per idle core beside the main thread, and none for small files or busy machines', async () => {
   const { cliWorkers } = await import('../../cli/validate');
-  const big = 100 * 1024 * 1024;
+  const big = 512 * 1024 * 1024;
   assert.equal(cliWorkers(1024 * 1024, 2, 0), 0);
+  assert.equal(cliWorkers(100 * 1024 * 1024, 2, 0), 0); // ~0.25 s alone: a worker would not start in time to pay
   assert.equal(cliWorkers(big, 2, 0.3), 1);
   assert.equal(cliWorkers(big, 2, 1.2), 1);
   assert.equal(cliWorkers(big, 2, 1.7), 0);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { RecordScanner } from '../../language/recordScan';
 import { analyzeLine, checkLine, checkOptions } from '../../language/lineAnalysis';
 import { validateChunk } from '../../language/chunkValidator';
-import { countUtf8TokensUpTo, countTokensUpTo } from '../../language/tokenLength';
+import { countUtf8TokensUpTo, countTokensUpTo, surelyMerged, surelyMergedAscii, surelyMergedUtf8 } from '../../language/tokenLength';
 import type { DatasetFormat, ValidationOptions } from '../../language/types';
 
 // The fast path may only prove lines clean: whatever it accepts, the full path (analyzeLine + checkLine)
@@ -195,6 +195,98 @@ test('token counts on UTF-8 bytes equal countTokensUpTo on the same text, with t
     const slow = countTokensUpTo(text, limit);
     assert.equal(fast > limit, slow > limit, JSON.stringify(text));
     if (slow <= limit) assert.equal(fast, slow);
+  }
+});
+
+test('the token bounds without BPE never undercount: bytes less the merges surely made, in whole texts and in pieces', () => {
+  const ascii = [
+    'the',
+    ' the',
+    'hello',
+    ' world',
+    "don't",
+    "it's",
+    "we're",
+    "'s",
+    "'ll",
+    "'re",
+    "'ve",
+    "'d",
+    "'m",
+    "'t",
+    "'",
+    "''",
+    "'S",
+    ' ',
+    '  ',
+    '\n',
+    '\t',
+    '\r',
+    '1',
+    ' 42',
+    '3.14',
+    '!',
+    ' ?!',
+    '#',
+    '...',
+    'x',
+    'qq',
+    'zzzz',
+    'A',
+    'mIxEd',
+    '\u0001',
+  ];
+  const unicode = ['é', ' café', '日本', '😀', '\u00a0', '\u3000', '—'];
+  for (let n = 0; n < 3000; n++) {
+    const pieces = n % 3 ? ascii : [...ascii, ...unicode];
+    const text = Array.from({ length: 1 + Math.floor(rand() * 40) }, () => pick(pieces)).join('');
+    const b = Buffer.from(text, 'utf8');
+    const count = countUtf8TokensUpTo(b, 0, b.length);
+    const spaces = surelyMergedUtf8(b, 0, b.length);
+    assert.equal(surelyMerged(text), spaces, JSON.stringify(text));
+    assert.ok(count <= b.length - spaces, `${JSON.stringify(text)}: ${count} tokens, bound ${b.length - spaces}`);
+    if (b.length === text.length) {
+      // ASCII: a text assembled from pieces (a template's and a record's) is bounded by the pieces' sum.
+      const cuts = [0, Math.floor(rand() * (b.length + 1)), Math.floor(rand() * (b.length + 1)), b.length].sort((x, y) => x - y);
+      let merged = 0;
+      for (let k = 0; k < 3; k++) merged += surelyMergedAscii(b, cuts[k], cuts[k + 1]);
+      assert.ok(count <= b.length - merged, `${JSON.stringify(text)} cut at ${cuts}: ${count} tokens, bound ${b.length - merged}`);
+    }
+  }
+});
+
+test("records near the token limit get the full path's too-long verdict from the fast path", () => {
+  const vocabulary = [
+    'the',
+    'model',
+    'answers',
+    "don't",
+    "it's",
+    "we're",
+    '42',
+    '3.14',
+    'hello,',
+    'world!',
+    '(x)',
+    'zzzz',
+    "'s",
+    "'ll",
+    'UPPER',
+    'a1b2',
+    ' ',
+    '  ',
+  ];
+  for (let n = 0; n < 400; n++) {
+    const text = (k: number) => Array.from({ length: k }, () => pick(vocabulary)).join(pick([' ', ' ', '']));
+    const line = JSON.stringify({ instruction: text(3), input: text(Math.floor(rand() * 120)), output: text(Math.floor(rand() * 60)) });
+    const tokens = 40 + Math.floor(rand() * 200);
+    for (const maxTokens of [tokens, Math.floor(tokens / 2), tokens * 2]) {
+      const b = Buffer.from(line);
+      const sc = new RecordScanner({ maxTokens });
+      sc.setBytes(b);
+      const full = checkLine(analyzeLine(line), 'alpaca', checkOptions({ maxTokens }));
+      assert.equal(sc.scan(0, b.length), !full.overLength && full.diagnostics.length === 0, `${line} at ${maxTokens}`);
+    }
   }
 });
 

@@ -13,17 +13,14 @@ import { loadModelFolder } from '../../trainer/formats/modelFolder';
 import { buildModel, modelFromWeights } from '../../trainer/loadModel';
 import type { StrategyConfig } from '../../trainer/strategies/strategy';
 import { assertAllClose, assertRelClose, gpt2Sums, reordered, reorderedSum } from './tolerance';
+import { buildNativeAddonIfMissing } from './nativeAddon';
 
 const ROOT = path.join(__dirname, '..', '..');
 const FIXTURES = path.join(ROOT, 'test', 'fixtures', 'reference');
 const IDS: number[] = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
 
 before(async () => {
-  // The addon is optional and built by `npm run build:native`; build it here when missing so that the
-  // comparison runs wherever a compiler and BLAS exist (the build script itself never fails).
-  if (!nativeAddonCandidates(path.join(ROOT, 'trainer', 'native')).some((f) => fs.existsSync(f))) {
-    spawnSync(process.execPath, [path.join(ROOT, 'trainer', 'native', 'build.mjs')], { stdio: 'ignore' });
-  }
+  buildNativeAddonIfMissing();
   await initBackend('wasm');
 });
 

@@ -13,6 +13,7 @@ import { LlamaModel } from '../../trainer/models/llama/model';
 import { repeatKv, rmsNorm, rope, ropeInvFreq, ropeTables, swiglu } from '../../trainer/models/llama/ops';
 import { checkpointShapes } from '../../trainer/models/llama/weights';
 import { againstExact, assertAllClose, elementwise, F32_EPS } from './tolerance';
+import { TEST_BACKEND } from './testBackend';
 
 function rand(n: number, seed: number, scale = 1): number[] {
   // A small LCG: the references below must see the same numbers as the tensors.
@@ -45,7 +46,7 @@ function vjp(op: (...t: tf.Tensor[]) => tf.Tensor, inputs: tf.Tensor[], weights:
 }
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
 });
 
 describe('Llama kernels against float64 references and finite differences', () => {

@@ -16,6 +16,7 @@ import { LlamaModel } from '../../trainer/models/llama/model';
 import { layerKey, readLlamaWeights } from '../../trainer/models/llama/weights';
 import { assertAbsClose, assertAllClose, assertRelClose, reordered, reorderedSum } from './tolerance';
 import { batchLoss } from './batchLoss';
+import { TEST_BACKEND } from './testBackend';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'llama');
 const IDS: number[] = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
@@ -71,7 +72,7 @@ function evaluate(model: LlamaModel, ids = IDS): { loss: number; head: number[];
 }
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
 });
 
 describe('the Llama family matches the PyTorch reference', () => {

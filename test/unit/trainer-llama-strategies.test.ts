@@ -27,6 +27,7 @@ import { captureStdout } from './captureStdout';
 import { assertAllClose, assertRelClose, reordered } from './tolerance';
 import { FIXTURE_EOS, fixtureWithTokenizer, textOf } from '../fixtures/llama/charTokenizer';
 import { batchLoss } from './batchLoss';
+import { TEST_BACKEND } from './testBackend';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'llama');
 /** The fixtures' eos_token_id (config.json), the test tokenizer's eos. */
@@ -39,7 +40,7 @@ const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ft-llama-strategies-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
 });
 
 /** Eight short text records over distinct ids: small enough that a few steps visibly lower the loss. */

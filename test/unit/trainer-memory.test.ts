@@ -9,6 +9,7 @@ import {
   heapLimitBytes,
   isWasmAbort,
   projectedHeapBytes,
+  projectedNativeRssBytes,
   WASM_HEAP_LIMIT_BYTES,
   WasmOutOfMemoryError,
 } from '../../trainer/memoryGuard';
@@ -39,7 +40,7 @@ describe('checkMemoryFits', () => {
     assert.ok(check.projectedBytes > WASM_HEAP_LIMIT_BYTES);
     assert.ok(check.message.includes(formatBytes(estimate.total)), check.message);
     assert.match(check.message, /limited to 4\.0 GiB/);
-    for (const advice of ['--strategy lora', '--batch-size', '--max-length', '--backend cpu', '--backend tensorflow']) {
+    for (const advice of ['--strategy lora', '--batch-size', '--max-length', '--backend native', '--gradient-checkpointing']) {
       assert.ok(check.message.includes(advice), `advice '${advice}' missing from: ${check.message}`);
     }
   });
@@ -48,6 +49,38 @@ describe('checkMemoryFits', () => {
     const check = checkMemoryFits(memoryEstimate(gpt2, lora, 1, 128), 'wasm');
     assert.equal(check.ok, true);
     assert.ok(check.projectedBytes < WASM_HEAP_LIMIT_BYTES / 2);
+  });
+
+  test('on the native backend GPT-2 small full fine-tuning fits a 24 GB machine, and a run past the machine is refused without advising native again', () => {
+    const estimate = memoryEstimate(gpt2, full, 4, 128);
+    const fits = checkMemoryFits(estimate, 'native', undefined, 24e9);
+    assert.equal(fits.ok, true);
+    assert.equal(fits.limitBytes, 24e9);
+    const tooBig = checkMemoryFits(estimate, 'native', undefined, 2 * 2 ** 30);
+    assert.equal(tooBig.ok, false);
+    if (tooBig.ok) return;
+    assert.match(tooBig.message, /does not fit in this machine's memory: .* but the machine has 2\.0 GiB/);
+    assert.ok(tooBig.message.includes('--gradient-checkpointing'));
+    assert.ok(!tooBig.message.includes('--backend native'), tooBig.message);
+  });
+
+  test('the native projection lands within 10% of the peak RSS measured for the calibration runs', () => {
+    // [config, strategy, batch, seq, measured peak RSS of `finetune bench` in MiB] (NATIVE_RSS_FACTORS' table;
+    // the fit leaves residuals within ±8%).
+    const cases: [GPT2Config, StrategyConfig, number, number, number][] = [
+      [gpt2, full, 4, 128, 3310],
+      [gpt2, full, 2, 256, 3422],
+      [gpt2, lora, 4, 128, 1421],
+      [gpt2, lora, 4, 256, 2307],
+      [shape(4, 256, 4, 4096), full, 8, 128, 402],
+    ];
+    for (const [config, strategy, batch, seq, measured] of cases) {
+      const projected = projectedNativeRssBytes(memoryEstimate(config, strategy, batch, seq)) / 2 ** 20;
+      assert.ok(
+        Math.abs(projected / measured - 1) < 0.1,
+        `${config.nLayer} layers ${strategy.strategy} ${seq}x${batch}: projected ${projected.toFixed(0)} MiB, measured ${measured}`,
+      );
+    }
   });
 
   test('the cpu and tensorflow backends have no heap limit, so even GPT-2 small full passes', () => {
@@ -100,7 +133,7 @@ describe('explainWasmAbort', () => {
     assert.equal(err.cause, cause);
     assert.match(err.message, /the wasm backend ran out of memory \(Aborted\(\)\)/);
     assert.ok(err.message.includes(formatBytes(estimate.total)));
-    assert.match(err.message, /--strategy lora.*--backend cpu/);
+    assert.match(err.message, /--strategy lora.*--backend native/);
   });
 
   test('recognises an out-of-bounds access as the same failure', () => {

@@ -12,6 +12,7 @@ import type { NamedTensor } from '../../trainer/models/model';
 import { loraLayersOf } from '../../trainer/strategies/lora';
 import type { TunedModel } from '../../trainer/strategies/tunedModel';
 import type { StrategyConfig } from '../../trainer/strategies/strategy';
+import { TEST_BACKEND } from './testBackend';
 
 const config: GPT2Config = { vocabSize: 13, nPositions: 8, nEmbd: 8, nLayer: 1, nHead: 2, layerNormEpsilon: 1e-5, dropout: 0 };
 
@@ -95,7 +96,7 @@ function checkGradients(model: TunedModel, training: boolean, coordsPerVariable 
 }
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
 });
 
 test('full model: every gradient (embeddings, block, final norm, tied head) matches finite differences', () => {

@@ -2,9 +2,11 @@
 // trainer/compute/kernels.ts registers, and backend selection.
 import { before, describe, test } from 'node:test';
 import * as assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendUnavailableError, initBackend } from '../../trainer/compute/backend';
-import { CROSS_ENTROPY_GRAD } from '../../trainer/compute/kernels';
+import { CROSS_ENTROPY_GRAD, nativeKernelsAvailable } from '../../trainer/compute/kernels';
 import { attentionMaskBias, batchedMatMul, causalSelfAttention, crossEntropy, geluNew, layerNorm } from '../../trainer/compute/ops';
 import { againstExact, assertAllClose, elementwise, reorderedSum } from './tolerance';
 
@@ -244,11 +246,34 @@ describe('training kernels and backends', () => {
     await assert.rejects(initBackend('bogus' as never), /unknown backend 'bogus'/);
     // tfjs-node is not installed here (its install needs a download this machine cannot make).
     await assert.rejects(initBackend('tensorflow', { nativeSearchPaths: [] }), /backend 'tensorflow' is not available: @tensorflow\/tfjs-node/);
-    // Without tfjs-node, auto lands on wasm.
-    assert.equal((await initBackend('auto', { nativeSearchPaths: [] })).backend, 'wasm');
+    // Without tfjs-node, auto lands on the native CPU backend where its addon is built, else on wasm
+    // with the reason native was passed over.
+    const auto = await initBackend('auto', { nativeSearchPaths: [] });
+    if (nativeKernelsAvailable()) assert.equal(auto.backend, 'native');
+    else {
+      assert.equal(auto.backend, 'wasm');
+      assert.match(auto.fallback ?? '', /^native CPU backend not used: /);
+    }
     const a = await initBackend('wasm');
     const b = await initBackend('wasm');
     assert.deepEqual(a, b);
     assert.equal(tf.getBackend(), 'wasm');
+  });
+
+  test('without the native addon, auto falls back to wasm and says why; a forced native backend is refused with the reason', () => {
+    const script = `
+      const { initBackend } = require(${JSON.stringify(path.join(__dirname, '../../trainer/compute/backend.ts'))});
+      (async () => {
+        const info = await initBackend('auto', { nativeSearchPaths: [] });
+        let forced = '';
+        try { await initBackend('native'); } catch (err) { forced = err.message; }
+        console.log(JSON.stringify({ backend: info.backend, fallback: info.fallback, forced }));
+      })();`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8', env: { ...process.env, FINETUNE_NATIVE_BLAS: '0' } });
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout.trim().split('\n').pop()!);
+    assert.equal(out.backend, 'wasm');
+    assert.equal(out.fallback, 'native CPU backend not used: the native addon is turned off by FINETUNE_NATIVE_BLAS=0');
+    assert.match(out.forced, /backend 'native' is not available: the native addon is turned off by FINETUNE_NATIVE_BLAS=0/);
   });
 });

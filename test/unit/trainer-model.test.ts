@@ -17,6 +17,7 @@ import { readSafetensors } from '../../trainer/formats/safetensors';
 import { gpt2TokenizerDir } from '../../language/tokenizer';
 import type { StrategyConfig } from '../../trainer/strategies/strategy';
 import { assertAbsClose, assertAllClose, assertRelClose, gpt2Sums, reordered, reorderedSum } from './tolerance';
+import { TEST_BACKEND } from './testBackend';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'reference');
 const IDS: number[] = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'ids.json'), 'utf8'));
@@ -66,7 +67,7 @@ function tmpDir(): string {
 const loraStrategy: StrategyConfig = { strategy: 'lora', r: 4, alpha: 8, dropout: 0, targets: ['c_attn', 'mlp.c_fc'] };
 
 before(async () => {
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
 });
 
 describe('GPT-2 matches the PyTorch reference', () => {

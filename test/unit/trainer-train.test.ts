@@ -16,6 +16,7 @@ import { loadPeftAdapter } from '../../trainer/strategies/lora';
 import { train } from '../../trainer/train';
 import { presetConfig } from '../../trainer/models/gpt2/config';
 import { assertAbsClose, assertRelClose, elementwise, gpt2Sums, reordered, reorderedSum } from './tolerance';
+import { TEST_BACKEND } from './testBackend';
 
 /**
  * The same tiny-model loss computed with another batching (padding changes the products' shapes, so
@@ -94,7 +95,7 @@ test('a short full fine-tuning run lowers the eval loss and writes a loadable mo
     '--eval-every',
     '6',
   ];
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
   const base = await loadBaseModel('tiny', { strategy: 'full' }, 42);
   const evalSet = (await loadDataset(ws.evalData, { tokenizer: base.tokenizer, maxLength: 256, trainOnPrompt: false, skipInvalid: false })).examples;
   const before = (await evaluate(base.model, evalSet, { batchSize: 4 })).loss;
@@ -246,7 +247,7 @@ test('invalid records stop the run before training with the validator messages',
 
 test('eval loss is token-weighted and does not depend on the batch size', async () => {
   const ws = workspace();
-  await initBackend('wasm');
+  await initBackend(TEST_BACKEND);
   const base = await loadBaseModel('tiny', { strategy: 'full' }, 3);
   const examples = (await loadDataset(ws.data, { tokenizer: base.tokenizer, maxLength: 256, trainOnPrompt: true, skipInvalid: false })).examples;
   const one = await evaluate(base.model, examples, { batchSize: 1 });

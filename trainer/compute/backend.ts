@@ -1,6 +1,7 @@
 // Picks and starts the TensorFlow.js backend, fastest first (docs/ARCHITECTURE.md "Compute"): `tensorflow` on a
-// CUDA GPU, `webgpu` on a real GPU, `tensorflow` on CPU, `wasm`, `cpu`. wasm and cpu get the kernels of
-// trainer/compute/kernels.ts that training needs (docs/ARCHITECTURE.md "Compute").
+// CUDA GPU, `webgpu` on a real GPU, `tensorflow` on CPU, `native` (the addon's threaded kernels, where it is
+// built), `wasm`, `cpu`. native, wasm and cpu get the kernels of trainer/compute/kernels.ts that training
+// needs. Where `auto` passes over native, BackendInfo.fallback says why, for the start event and the panel.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -8,16 +9,19 @@ import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core alone registers no gradients; the model's backward pass needs them.
 import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { nativeMatMulActive, registerTrainingKernels } from './kernels';
-import { nativeBlasUnavailableReason, openBlasCoreInUse } from '../native/blas';
+import { hasNativeKernels, loadNativeBlas, nativeBlasUnavailableReason, openBlasCoreInUse } from '../native/blas';
+import { BACKEND_CHOICES, type BackendChoice } from '../../protocol/trainer';
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
-export const BACKEND_CHOICES: readonly BackendRequest[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'];
+export type BackendRequest = BackendChoice;
+export { BACKEND_CHOICES };
 
 export interface BackendInfo {
   /** tfjs backend name: tensorflow, webgpu, wasm or cpu. */
   backend: string;
   /** What runs it, in words: "CUDA GPU", "CPU (WebAssembly SIMD, 1 thread)", ... */
   device: string;
+  /** Why the native CPU backend is not the one running, when it would have been picked (auto on a CPU). */
+  fallback?: string;
 }
 
 /** A backend that was asked for by name and cannot start here. */
@@ -56,6 +60,38 @@ function nativeMatMulNote(backend: string): string {
     return `; matMul: native BLAS${core ? `, OpenBLAS ${core}` : ''}`;
   }
   return nativeBlasUnavailableReason() ? `; native BLAS matMul ${nativeBlasUnavailableReason()}` : '';
+}
+
+let nativeFailure: string | undefined;
+
+/**
+ * The native backend: tfjs's cpu backend with the addon's kernels (trainer/compute/nativeBackend.ts).
+ * Null, with the reason in nativeFailure, where the addon is not built, fails to load or predates
+ * the kernels.
+ */
+async function startNative(): Promise<BackendInfo | null> {
+  const addon = loadNativeBlas();
+  if (!hasNativeKernels(addon)) {
+    nativeFailure = addon
+      ? 'the native addon was built before its kernels existed (run `npm run build:native`)'
+      : `the native addon is ${nativeBlasUnavailableReason() ?? 'not available'}`;
+    return null;
+  }
+  try {
+    await import('@tensorflow/tfjs-backend-cpu');
+    const { NATIVE_BACKEND, NativeBackend, poolLimitFromEnv } = await import('./nativeBackend');
+    const { registerNativeKernelTable } = await import('./nativeKernels');
+    registerNativeKernelTable();
+    if (!tf.findBackendFactory(NATIVE_BACKEND)) tf.registerBackend(NATIVE_BACKEND, () => new NativeBackend(addon, poolLimitFromEnv()), 0);
+    registerTrainingKernels(NATIVE_BACKEND);
+    if (!(await tf.setBackend(NATIVE_BACKEND))) throw new Error('tf.setBackend returned false');
+  } catch (err) {
+    nativeFailure = `the native backend failed to start: ${err instanceof Error ? err.message : String(err)}`;
+    return null;
+  }
+  const core = openBlasCoreInUse() ?? process.env.OPENBLAS_CORETYPE;
+  const threads = addon.threads();
+  return { backend: 'native', device: `CPU (native kernels, ${threads} thread${threads === 1 ? '' : 's'}; BLAS${core ? `: OpenBLAS ${core}` : ''})` };
 }
 
 async function startCpu(): Promise<BackendInfo> {
@@ -223,11 +259,16 @@ export async function initBackend(requested: BackendRequest = 'auto', opts: { na
       if (!info && mayHaveGpu()) info = await startWebgpu(false).catch(() => null);
       if (!info) info = await startTensorflow(false, opts.nativeSearchPaths);
       if (!info) {
-        try {
-          info = await startWasm();
-        } catch {
-          info = await startCpu();
+        info = await startNative();
+        const whyNotNative = info ? undefined : nativeFailure;
+        if (!info) {
+          try {
+            info = await startWasm();
+          } catch {
+            info = await startCpu();
+          }
         }
+        if (whyNotNative) info = { ...info, fallback: `native CPU backend not used: ${whyNotNative}` };
       }
       break;
     case 'tensorflow':
@@ -244,6 +285,10 @@ export async function initBackend(requested: BackendRequest = 'auto', opts: { na
         return null;
       });
       if (!info) throw new BackendUnavailableError(`backend 'webgpu' is not available: ${webgpuFailure ?? 'unknown reason'}; use --backend auto, wasm or cpu`);
+      break;
+    case 'native':
+      info = await startNative();
+      if (!info) throw new BackendUnavailableError(`backend 'native' is not available: ${nativeFailure ?? 'unknown reason'}; use --backend auto or wasm`);
       break;
     case 'wasm':
       info = await startWasm();

@@ -6,11 +6,15 @@
 //   (as the cpu backend does) is safe because tfjs tensors are immutable.
 // - Slice on wasm: the stock kernel copies the whole input out of the wasm heap for every slice, so
 //   cutting a [B·H, T, D] tensor into per-head matrices costs B·H full copies; this one reads a view.
-// - BatchMatMul on wasm and cpu through the optional native BLAS addon (trainer/native/blas.ts), when
-//   it was built: both cores and a tuned sgemm instead of one wasm thread. Batch shapes it does not
+// - BatchMatMul on wasm, cpu and native through the native BLAS addon (trainer/native/blas.ts), when
+//   it was built: every core and a tuned sgemm instead of one wasm thread. Batch shapes it does not
 //   handle (batch broadcasting other than one side being a single matrix) go to the stock kernel.
+// On the native backend (trainer/compute/nativeBackend.ts) the cross-entropy gradient and AdamW run in
+// the addon's threaded C loops, with the same arithmetic as the JavaScript ones here.
 import * as tf from '@tensorflow/tfjs-core';
-import { loadNativeBlas, type NativeBlas } from '../native/blas';
+import { hasNativeKernels, loadNativeBlas, type NativeBlas } from '../native/blas';
+import { NativeBackend } from './nativeBackend';
+import { copySlice } from './nativeKernels';
 
 type KernelArgs = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 
@@ -30,6 +34,26 @@ function valuesOf(backend: KernelBackend, t: tf.TensorInfo): Float32Array | Int3
 
 const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
 
+/**
+ * New float32 outputs of these shapes on any of the three CPU backends; `views()` gives their values to
+ * fill, read only after every allocation (growing the wasm heap detaches older views). A native
+ * output comes from its pool and a wasm one from the heap: neither is zeroed.
+ */
+function newOutputs(backend: unknown, shapes: number[][]): { infos: tf.TensorInfo[]; views: () => Float32Array[] } {
+  const b = backend as KernelBackend;
+  if (backend instanceof NativeBackend) {
+    const outs = shapes.map((shape) => backend.alloc(shape));
+    return { infos: outs.map((o) => o.info), views: () => outs.map((o) => o.values) };
+  }
+  if (b.makeOutput && b.typedArrayFromHeap) {
+    const infos = shapes.map((shape) => b.makeOutput!(shape, 'float32'));
+    return { infos, views: () => infos.map((t) => b.typedArrayFromHeap!(t) as Float32Array) };
+  }
+  const values = shapes.map((shape) => new Float32Array(size(shape)));
+  const infos = shapes.map((shape, i) => b.makeTensorInfo!(shape, 'float32', values[i]));
+  return { infos, views: () => values };
+}
+
 /** out[segmentIds[i], :] += x[i, :]; ids outside [0, numSegments) are dropped, as in TensorFlow. */
 function unsortedSegmentSum({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const b = backend as KernelBackend;
@@ -39,28 +63,20 @@ function unsortedSegmentSum({ inputs, attrs, backend }: KernelArgs): tf.TensorIn
   const rows = size(ids.shape);
   const inner = rows === 0 ? 0 : size(x.shape) / rows;
   const outShape = [numSegments, ...x.shape.slice(ids.shape.length)];
-  const accumulate = (out: Float32Array) => {
-    // Read the inputs after allocating the output: a wasm allocation may move the heap.
-    const xv = valuesOf(b, x);
-    const iv = valuesOf(b, ids);
-    for (let r = 0; r < rows; r++) {
-      const s = iv[r];
-      if (s < 0 || s >= numSegments) continue;
-      const src = r * inner;
-      const dst = s * inner;
-      for (let j = 0; j < inner; j++) out[dst + j] += xv[src + j];
-    }
-  };
-  if (b.makeOutput && b.typedArrayFromHeap) {
-    const out = b.makeOutput(outShape, 'float32');
-    const view = b.typedArrayFromHeap(out) as Float32Array;
-    view.fill(0);
-    accumulate(view);
-    return out;
+  const out = newOutputs(backend, [outShape]);
+  const [view] = out.views();
+  view.fill(0);
+  // Read the inputs after allocating the output: a wasm allocation may move the heap.
+  const xv = valuesOf(b, x);
+  const iv = valuesOf(b, ids);
+  for (let r = 0; r < rows; r++) {
+    const s = iv[r];
+    if (s < 0 || s >= numSegments) continue;
+    const src = r * inner;
+    const dst = s * inner;
+    for (let j = 0; j < inner; j++) view[dst + j] += xv[src + j];
   }
-  const out = new Float32Array(numSegments * inner);
-  accumulate(out);
-  return b.makeTensorInfo!(outShape, 'float32', out);
+  return out.infos[0];
 }
 
 /** Slice on the wasm heap without copying the input: one `copyWithin`-style set per contiguous run. */
@@ -70,35 +86,7 @@ function wasmSlice({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const { begin, size: sizeAttr } = attrs as { begin: number | number[]; size: number | number[] };
   const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, sizeAttr);
   const out = b.makeOutput(size_, x.dtype);
-  if (size(size_) === 0) return out;
-  const xv = b.typedArrayFromHeap(x);
-  const ov = b.typedArrayFromHeap(out);
-  const rank = x.shape.length;
-  // Merge the trailing dimensions that are taken whole into one contiguous run.
-  let run = 1;
-  let d = rank - 1;
-  while (d >= 0 && size_[d] === x.shape[d] && begin_[d] === 0) run *= x.shape[d--];
-  if (d < 0) {
-    ov.set(xv);
-    return out;
-  }
-  run *= size_[d];
-  const strides = tf.util.computeStrides(x.shape);
-  const outer = size_.slice(0, d);
-  const idx = new Array<number>(outer.length).fill(0);
-  const base = begin_.reduce((acc, bi, i) => acc + bi * (i < rank - 1 ? strides[i] : 1), 0);
-  const count = size(outer);
-  let at = 0;
-  for (let n = 0; n < count; n++) {
-    let off = base;
-    for (let i = 0; i < outer.length; i++) off += idx[i] * strides[i];
-    ov.set(xv.subarray(off, off + run), at);
-    at += run;
-    for (let i = outer.length - 1; i >= 0; i--) {
-      if (++idx[i] < outer[i]) break;
-      idx[i] = 0;
-    }
-  }
+  if (size(size_) > 0) copySlice(b.typedArrayFromHeap(x), x.shape, begin_, size_, b.typedArrayFromHeap(out));
   return out;
 }
 
@@ -122,29 +110,26 @@ function crossEntropyGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const labels = inputs.labels as tf.TensorInfo;
   const weights = inputs.weights as tf.TensorInfo;
   const [n, v] = probs.shape;
-  const fill = (out: Float32Array) => {
-    const p = valuesOf(b, probs);
-    const l = valuesOf(b, labels);
-    const w = valuesOf(b, weights);
-    for (let r = 0; r < n; r++) {
-      const wr = w[r];
-      const base = r * v;
-      if (wr === 0) {
-        out.fill(0, base, base + v);
-        continue;
-      }
-      for (let j = 0; j < v; j++) out[base + j] = p[base + j] * wr;
-      if (l[r] >= 0) out[base + l[r]] -= wr;
-    }
-  };
-  if (b.makeOutput && b.typedArrayFromHeap) {
-    const out = b.makeOutput([n, v], 'float32');
-    fill(b.typedArrayFromHeap(out) as Float32Array);
-    return out;
+  const out = newOutputs(backend, [[n, v]]);
+  const [o] = out.views();
+  const p = valuesOf(b, probs);
+  const l = valuesOf(b, labels);
+  const w = valuesOf(b, weights);
+  if (backend instanceof NativeBackend) {
+    backend.addon.crossEntropyGrad(p as Float32Array, l as Int32Array, w as Float32Array, o, n, v);
+    return out.infos[0];
   }
-  const out = new Float32Array(n * v);
-  fill(out);
-  return b.makeTensorInfo!([n, v], 'float32', out);
+  for (let r = 0; r < n; r++) {
+    const wr = w[r];
+    const base = r * v;
+    if (wr === 0) {
+      o.fill(0, base, base + v);
+      continue;
+    }
+    for (let j = 0; j < v; j++) o[base + j] = p[base + j] * wr;
+    if (l[r] >= 0) o[base + l[r]] -= wr;
+  }
+  return out.infos[0];
 }
 
 /** Name of the fused AdamW update kernel (wasm and cpu); ops.ts adamwUpdate falls back to tf ops elsewhere. */
@@ -172,39 +157,25 @@ function adamwUpdate({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] {
   const w = inputs.w as tf.TensorInfo;
   const { beta1, beta2, stepSize, sqrtBias2, epsilon, decayFactor } = attrs as unknown as AdamWUpdateAttrs;
   const n = size(w.shape);
-  const run = (
-    wv: ArrayLike<number>,
-    gv: ArrayLike<number>,
-    mv: ArrayLike<number>,
-    vv: ArrayLike<number>,
-    wo: Float32Array,
-    mo: Float32Array,
-    vo: Float32Array,
-  ) => {
-    const c1 = 1 - beta1;
-    const c2 = 1 - beta2;
-    const inv = 1 / sqrtBias2;
-    for (let i = 0; i < n; i++) {
-      const g = gv[i];
-      const m1 = Math.fround(beta1 * mv[i] + c1 * g);
-      const v1 = Math.fround(beta2 * vv[i] + c2 * g * g);
-      mo[i] = m1;
-      vo[i] = v1;
-      wo[i] = decayFactor * wv[i] - (stepSize * m1) / (Math.sqrt(v1) * inv + epsilon);
-    }
-  };
-  const ins = ['w', 'g', 'm', 'v'].map((k) => inputs[k] as tf.TensorInfo);
-  if (b.makeOutput && b.typedArrayFromHeap) {
-    const outs = [0, 1, 2].map(() => b.makeOutput!(w.shape, 'float32'));
-    const [wv, gv, mv, vv] = ins.map((t) => b.typedArrayFromHeap!(t));
-    const [wo, mo, vo] = outs.map((t) => b.typedArrayFromHeap!(t) as Float32Array);
-    run(wv, gv, mv, vv, wo, mo, vo);
-    return outs;
+  const out = newOutputs(backend, [w.shape, w.shape, w.shape]);
+  const [wo, mo, vo] = out.views();
+  const [wv, gv, mv, vv] = ['w', 'g', 'm', 'v'].map((k) => valuesOf(b, inputs[k] as tf.TensorInfo) as Float32Array);
+  if (backend instanceof NativeBackend) {
+    backend.addon.adamw(wv, gv, mv, vv, wo, mo, vo, beta1, beta2, stepSize, sqrtBias2, epsilon, decayFactor);
+    return out.infos;
   }
-  const [wv, gv, mv, vv] = ins.map((t) => valuesOf(b, t));
-  const [wo, mo, vo] = [0, 1, 2].map(() => new Float32Array(n));
-  run(wv, gv, mv, vv, wo, mo, vo);
-  return [wo, mo, vo].map((values) => b.makeTensorInfo!(w.shape, 'float32', values));
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  const inv = 1 / sqrtBias2;
+  for (let i = 0; i < n; i++) {
+    const g = gv[i];
+    const m1 = Math.fround(beta1 * mv[i] + c1 * g);
+    const v1 = Math.fround(beta2 * vv[i] + c2 * g * g);
+    mo[i] = m1;
+    vo[i] = v1;
+    wo[i] = decayFactor * wv[i] - (stepSize * m1) / (Math.sqrt(v1) * inv + epsilon);
+  }
+  return out.infos;
 }
 
 /** BatchMatMul (tf.matMul) through native sgemm, reading and writing the backend's memory in place. */
@@ -236,17 +207,22 @@ function nativeBatchMatMul(blas: NativeBlas, fallback: tf.KernelFunc) {
     const batch = size(outer);
     if (k !== kb || (batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return fallback(args as never) as tf.TensorInfo;
     const outShape = [...outer, m, n];
-    const run = (av: Float32Array, bv: Float32Array, cv: Float32Array) =>
-      blas.sgemm(av, bv, cv, batch, m, n, k, transposeA, transposeB, batchA === 1 ? 0 : m * k, batchB === 1 ? 0 : k * n);
-    if (b.makeOutput && b.typedArrayFromHeap) {
-      const out = b.makeOutput(outShape, 'float32');
-      // Views after the allocation: growing the wasm heap detaches older ones.
-      run(b.typedArrayFromHeap(a) as Float32Array, b.typedArrayFromHeap(bb) as Float32Array, b.typedArrayFromHeap(out) as Float32Array);
-      return out;
-    }
-    const out = new Float32Array(batch * m * n);
-    run(valuesOf(b, a) as Float32Array, valuesOf(b, bb) as Float32Array, out);
-    return b.makeTensorInfo!(outShape, 'float32', out);
+    const out = newOutputs(b, [outShape]);
+    const [cv] = out.views();
+    blas.sgemm(
+      valuesOf(b, a) as Float32Array,
+      valuesOf(b, bb) as Float32Array,
+      cv,
+      batch,
+      m,
+      n,
+      k,
+      transposeA,
+      transposeB,
+      batchA === 1 ? 0 : m * k,
+      batchB === 1 ? 0 : k * n,
+    );
+    return out.infos[0];
   };
 }
 
@@ -280,11 +256,12 @@ function replaceKernel(kernelName: string, backendName: string, kernelFunc: (arg
  * `nativeBlas: false` keeps tfjs's own matMul even where the native addon loads.
  */
 export function registerTrainingKernels(backendName: string, opts: { nativeBlas?: boolean } = {}): void {
-  const wantNative = opts.nativeBlas !== false && (backendName === 'wasm' || backendName === 'cpu');
+  const cpuLike = backendName === 'wasm' || backendName === 'cpu' || backendName === 'native';
+  const wantNative = cpuLike && (opts.nativeBlas !== false || backendName === 'native');
   const blas = wantNative ? loadNativeBlas() : null;
   const key = `BatchMatMul/${backendName}`;
   if (blas && !nativeMatMulBackends.has(backendName) && tf.getKernel('BatchMatMul', backendName)) {
-    const stock = stockKernels.get(key) ?? tf.getKernel('BatchMatMul', backendName);
+    const stock = stockKernels.get(key) ?? tf.getKernel('BatchMatMul', backendName)!;
     // The stock kernel's setup still runs: the native one hands it the cases sgemm does not cover.
     replaceKernel('BatchMatMul', backendName, nativeBatchMatMul(blas, stock.kernelFunc), stock.setupFunc);
     nativeMatMulBackends.add(backendName);
@@ -294,7 +271,7 @@ export function registerTrainingKernels(backendName: string, opts: { nativeBlas?
     nativeMatMulBackends.delete(backendName);
   }
   if (registered.has(backendName)) return;
-  if (backendName === 'wasm' || backendName === 'cpu') {
+  if (cpuLike) {
     replaceKernel('UnsortedSegmentSum', backendName, unsortedSegmentSum);
     replaceKernel(CROSS_ENTROPY_GRAD, backendName, crossEntropyGrad);
     replaceKernel(ADAMW_UPDATE, backendName, adamwUpdate as unknown as (args: KernelArgs) => tf.TensorInfo);
@@ -304,4 +281,9 @@ export function registerTrainingKernels(backendName: string, opts: { nativeBlas?
     replaceKernel('Identity', backendName, wasmIdentity);
   }
   registered.add(backendName);
+}
+
+/** Whether the addon that loads here can run the native backend (sgemm and the threaded kernels). */
+export function nativeKernelsAvailable(): boolean {
+  return hasNativeKernels(loadNativeBlas());
 }

@@ -6,6 +6,7 @@
 // A weight that is frozen (a plain tensor, not a trainable variable) is closed over rather than passed
 // in, so its gradient is never computed.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedKernels } from './fused';
 import { ADAMW_UPDATE, CROSS_ENTROPY_GRAD, nativeMatMulActive, type AdamWUpdateAttrs } from './kernels';
 
 export function isTrainable(t: tf.Tensor): boolean {
@@ -82,7 +83,9 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D | null): t
 /** LayerNorm over the last axis of x [N, E] with gain g and bias b (both [E]). */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
   const trainParams = isTrainable(g) || isTrainable(b);
+  const fused = fusedKernels();
   const forward = (xx: tf.Tensor) => {
+    if (fused) return fused.norm(xx as tf.Tensor2D, g, b, eps);
     const mean = tf.mean(xx, -1, true);
     const xc = tf.sub(xx, mean);
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
@@ -91,6 +94,7 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
   };
   // dx = rstd · (dx̂ − mean(dx̂) − x̂ · mean(dx̂ · x̂)), with dx̂ = dy · g.
   const inputGrad = (dy: tf.Tensor, xhat: tf.Tensor, rstd: tf.Tensor) => {
+    if (fused) return fused.normGrad(dy, xhat, rstd, g, false);
     const dxhat = tf.mul(dy, g);
     const inner = tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(xhat, tf.mean(tf.mul(dxhat, xhat), -1, true)));
     return tf.mul(inner, rstd);
@@ -125,6 +129,15 @@ const GELU_C = Math.sqrt(2 / Math.PI);
  * function: 0.5·(1 + tanh z) = σ(2z)) because wasm's sigmoid is vectorised and its tanh is not.
  */
 export function geluNew(x: tf.Tensor): tf.Tensor {
+  const fused = fusedKernels();
+  if (fused) {
+    // One pass each way, and only x is kept: σ is recomputed in the backward pass.
+    const f = customOp((xx: tf.Tensor, save: (t: Saved) => void) => {
+      save([xx]);
+      return { value: fused.gelu(xx), gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => fused.geluGrad(sx, dy) };
+    });
+    return f(x);
+  }
   const f = customOp((xx: tf.Tensor, save: (t: Saved) => void) => {
     const x2 = tf.square(xx);
     const z2 = tf.mul(tf.mul(xx, tf.add(tf.mul(x2, 0.044715), 1)), 2 * GELU_C);
@@ -200,8 +213,12 @@ export function causalSelfAttention(
         let dProbs = batchedMatMul(dOut, sv as tf.Tensor3D, false, true) as tf.Tensor;
         // Dropout's mask is sused / sprobs (0 or 1/keep); route the gradient through it.
         if (dropout) dProbs = tf.mul(dProbs, tf.divNoNan(sused, sprobs));
-        const pd = tf.mul(sprobs, dProbs);
-        const dScores = tf.mul(tf.sub(pd, tf.mul(sprobs, tf.sum(pd, -1, true))), scale) as tf.Tensor3D;
+        const fused = fusedKernels();
+        const dScores = (
+          fused
+            ? fused.softmaxGrad(sprobs, dProbs, scale)
+            : tf.mul(tf.sub(tf.mul(sprobs, dProbs), tf.mul(sprobs, tf.sum(tf.mul(sprobs, dProbs), -1, true))), scale)
+        ) as tf.Tensor3D;
         const dq = batchedMatMul(dScores, sk as tf.Tensor3D);
         const dk = batchedMatMul(dScores, sq as tf.Tensor3D, true, false);
         const dHeads = tf.concat(

@@ -1,12 +1,12 @@
 {
   "targets": [
     {
-      "target_name": "finetune_matmul",
-      "sources": ["matmul.c"],
-      "cflags": ["-O3"],
+      "target_name": "finetune_native",
+      "sources": ["matmul.c", "kernels.c"],
+      "cflags": ["-O3", "-ffp-contract=off", "-fno-trapping-math"],
       "conditions": [
         ["OS=='mac'", {"libraries": ["-framework Accelerate"]}],
-        ["OS=='linux'", {"libraries": ["-lopenblas"]}]
+        ["OS=='linux'", {"cflags": ["-fopenmp"], "ldflags": ["-fopenmp"], "libraries": ["-lopenblas"]}]
       ]
     }
   ]

@@ -1,7 +1,7 @@
-// Optional native matrix products: a small N-API addon (trainer/native/matmul.c) compiled on this
-// machine against the system BLAS by `npm run build:native`. It is never required: where it was not
-// built (no compiler, no BLAS, a .vsix installed on another platform) or cannot be loaded, this
-// module answers null and the trainer keeps tfjs's own wasm/cpu kernels.
+// The optional native addon: an N-API module (trainer/native/matmul.c: BLAS products; kernels.c: the
+// native backend's threaded loops) compiled against the system BLAS by `npm run build:native`. It is
+// never required: where it was not built (no compiler, no BLAS, a .vsix installed on another platform)
+// or cannot be loaded, this module answers null and the trainer keeps tfjs's own wasm/cpu kernels.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -28,7 +28,67 @@ export interface NativeBlas {
   coreName?(): string;
 }
 
-export const NATIVE_ADDON_FILE = 'finetune_matmul.node';
+/** The addon's other kernels (trainer/native/kernels.c); argument layouts are documented there. */
+export interface NativeKernelFns {
+  /** out = a op b; meta = [rank, shape…, strideA…, strideB…] (collapsed, in elements; 0 broadcasts). */
+  binary(op: number, a: Float32Array, b: Float32Array, out: Float32Array, meta: Int32Array): void;
+  unary(op: number, x: Float32Array, out: Float32Array): void;
+  /** out[r] = reduction over x[r·inner … (r+1)·inner). */
+  reduce(op: number, x: Float32Array, out: Float32Array, rows: number, inner: number): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  /** meta = [rank, outShape…, inStride…]. */
+  transpose(x: Float32Array, out: Float32Array, meta: Int32Array): void;
+  crossEntropyGrad(probs: Float32Array, labels: Int32Array, weights: Float32Array, out: Float32Array, n: number, v: number): void;
+  adamw(
+    w: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    wOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+    beta1: number,
+    beta2: number,
+    stepSize: number,
+    sqrtBias2: number,
+    epsilon: number,
+    decayFactor: number,
+  ): void;
+  /** float16 (kind 1) or bfloat16 (kind 2) bits to float32. */
+  widen(src: Uint16Array, dst: Float32Array, kind: 1 | 2): void;
+  /** Threads the OpenMP loops use. */
+  threads(): number;
+  /** LayerNorm (rms 0) or RMSNorm (rms 1) over rows; xhat may be empty (nothing kept). */
+  norm(
+    x: Float32Array,
+    g: Float32Array,
+    b: Float32Array,
+    y: Float32Array,
+    xhat: Float32Array,
+    rstd: Float32Array,
+    rows: number,
+    cols: number,
+    eps: number,
+    rms: number,
+  ): void;
+  normGrad(dy: Float32Array, xhat: Float32Array, rstd: Float32Array, g: Float32Array, dx: Float32Array, rows: number, cols: number, rms: number): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(x: Float32Array, dy: Float32Array, dx: Float32Array): void;
+  softmaxGrad(p: Float32Array, dp: Float32Array, out: Float32Array, rows: number, cols: number, scale: number): void;
+  swiglu(g: Float32Array, u: Float32Array, y: Float32Array): void;
+  swigluGrad(g: Float32Array, u: Float32Array, dy: Float32Array, dg: Float32Array, du: Float32Array): void;
+  sumSquares(x: Float32Array, out: Float32Array): void;
+}
+
+/** Everything the addon exports; addons built before the kernels existed have sgemm only. */
+export type NativeAddon = NativeBlas & NativeKernelFns;
+
+/** True when the loaded addon has the native backend's kernels as well as sgemm. */
+export function hasNativeKernels(blas: NativeBlas | null): blas is NativeAddon {
+  return !!blas && typeof (blas as Partial<NativeKernelFns>).binary === 'function' && typeof (blas as Partial<NativeKernelFns>).adamw === 'function';
+}
+
+export const NATIVE_ADDON_FILE = 'finetune_native.node';
 
 /** Where the addon may be: next to the bundle (dist/), or in the source tree's node-gyp build folder. */
 export function nativeAddonCandidates(baseDir: string = __dirname): string[] {

@@ -1,7 +1,8 @@
-// `npm run build:native`: compiles the optional BLAS matMul addon (matmul.c) with node-gyp against
-// the system's BLAS (Linux: libopenblas-dev; macOS: Accelerate). Never fails the caller: where it
-// cannot be built, the trainer keeps tfjs's own wasm/cpu kernels (trainer/native/blas.ts), so this
-// script reports why and exits 0. `--strict` exits 1 instead, for CI that expects the addon.
+// `npm run build:native`: compiles the optional native addon (matmul.c: BLAS products; kernels.c: the
+// native backend's OpenMP loops) with node-gyp against the system's BLAS (Linux: libopenblas-dev and
+// gcc's libgomp; macOS: Accelerate, without OpenMP). Never fails the caller: where it cannot be built,
+// the trainer keeps tfjs's own wasm/cpu kernels (trainer/native/blas.ts), so this script reports why and
+// exits 0. `--strict` exits 1 instead, for CI and releases that expect the addon.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -25,7 +26,7 @@ function nodeGypScript() {
 }
 
 function giveUp(why) {
-  console.log(`native BLAS matMul not built: ${why}\nTraining still works on tfjs's own wasm/cpu kernels (slower).`);
+  console.log(`native addon not built: ${why}\nTraining still works on tfjs's own wasm/cpu kernels (slower).`);
   process.exit(strict ? 1 : 0);
 }
 
@@ -42,5 +43,5 @@ if (r.status !== 0) {
   const tail = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n').slice(-6).join('\n');
   giveUp(`node-gyp failed (is a C compiler and libopenblas-dev installed?)\n${tail}`);
 }
-const built = path.join(here, 'build', 'Release', 'finetune_matmul.node');
+const built = path.join(here, 'build', 'Release', 'finetune_native.node');
 console.log(`built ${path.relative(process.cwd(), built)}`);

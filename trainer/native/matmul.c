@@ -1,4 +1,4 @@
-// Float32 matrix products for the trainer's tfjs kernels (trainer/nativeKernels.ts), through the
+// Float32 matrix products for the native backend's kernels (trainer/compute/kernels.ts), through the
 // system's CBLAS (OpenBLAS on Linux, Accelerate on macOS). One synchronous entry point that works
 // on views of whatever memory holds the tensors (the wasm heap included), so nothing is copied.
 #include <node_api.h>
@@ -9,6 +9,13 @@
 #include <Accelerate/Accelerate.h>
 #else
 #include <cblas.h>
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+static int max_threads(void) { return omp_get_max_threads(); }
+#else
+static int max_threads(void) { return 1; }
 #endif
 
 #define CHECK(call)                                                         \
@@ -66,9 +73,43 @@ static napi_value sgemm(napi_env env, napi_callback_info info) {
   }
   const int lda = ta ? (int)m : (int)k;
   const int ldb = tb ? (int)k : (int)n;
+  // One thread pool for every kernel (OpenMP's): OpenBLAS runs single-threaded (see init) and the
+  // products are split here, over the batch when it has enough items, else over the rows (or, for a
+  // short, wide product, the columns) of c. Two pools on the same cores would spin against each other.
+  const int threads = max_threads();
+  const bool big = (double)m * (double)n * (double)k * (double)batch >= 262144.0;
+  if (!big || threads == 1) {
+    for (int64_t i = 0; i < batch; i++)
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
+                  a + i * sa, lda, b + i * sb, ldb, 0.0f, c + i * m * n, (int)n);
+    return NULL;
+  }
+  if (batch >= threads) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < batch; i++)
+      cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
+                  a + i * sa, lda, b + i * sb, ldb, 0.0f, c + i * m * n, (int)n);
+    return NULL;
+  }
+  const bool byRows = m >= n;
+  const int64_t extent = byRows ? m : n;
+  // Blocks of whole SIMD widths, so that no thread's share ends in a ragged edge it could have avoided.
+  const int64_t block = ((extent + threads - 1) / threads + 15) / 16 * 16;
+  const int64_t blocks = (extent + block - 1) / block;
   for (int64_t i = 0; i < batch; i++) {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)k, 1.0f,
-                a + i * sa, lda, b + i * sb, ldb, 0.0f, c + i * m * n, (int)n);
+    const float *ai = a + i * sa, *bi = b + i * sb;
+    float *ci = c + i * m * n;
+#pragma omp parallel for schedule(static)
+    for (int64_t t = 0; t < blocks; t++) {
+      const int64_t lo = t * block, len = lo + block > extent ? extent - lo : block;
+      if (byRows)
+        // Rows lo… of op(a): row offsets of a, or column offsets when a is transposed.
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)len, (int)n, (int)k, 1.0f,
+                    ai + (ta ? lo : lo * lda), lda, bi, ldb, 0.0f, ci + lo * n, (int)n);
+      else
+        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)m, (int)len, (int)k, 1.0f,
+                    ai, lda, bi + (tb ? lo * ldb : lo), ldb, 0.0f, ci + lo, (int)n);
+    }
   }
   return NULL;
 }
@@ -85,8 +126,15 @@ static napi_value core_name(napi_env env, napi_callback_info info) {
 }
 #endif
 
+bool register_kernels(napi_env env, napi_value exports);  // kernels.c
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  if (!register_kernels(env, exports)) return NULL;
+#if defined(_OPENMP) && !defined(__APPLE__)
+  // The products are threaded by OpenMP in sgemm above; OpenBLAS's own threads would compete with it.
+  openblas_set_num_threads(1);
+#endif
   if (napi_create_function(env, "sgemm", NAPI_AUTO_LENGTH, sgemm, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "sgemm", fn) != napi_ok) return NULL;
 #ifndef __APPLE__

@@ -294,7 +294,7 @@ function renderHeader(): void {
   title.textContent = cfg ? `${cfg.model} · ${cfg.strategy}` : 'Training run';
   setFact('model', cfg?.model ?? '—');
   setFact('strategy', cfg ? strategyText(cfg) : '—');
-  setFact('backend', start ? `${start.backend} / ${start.device}` : '—');
+  setFact('backend', start ? `${start.backend} / ${start.device}${start.backendNote ? ` (${start.backendNote})` : ''}` : '—');
   setFact('dataset', cfg?.data ?? '—');
   const total = start?.totalSteps;
   setFact('step', last ? `${withCommas(last.step)}${total ? ` / ${withCommas(total)}` : ''}` : total ? `0 / ${withCommas(total)}` : '—');

@@ -4,6 +4,7 @@
 // included), grouped-query attention's key/value repeat, and the SwiGLU gate. A weight that is frozen
 // (not a trainable variable) is closed over, so its gradient is never computed. No op of rank 5.
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedKernels } from '../../compute/fused';
 import { columnSum, isTrainable } from '../../compute/ops';
 import type { RopeScaling } from './config';
 
@@ -19,12 +20,18 @@ function customOp(body: OpBody): (...inputs: tf.Tensor[]) => tf.Tensor {
  * in float32). With x̂ = x·r and g = dy·w: dx = r · (g − x̂ · mean(g · x̂)), dw = Σ_rows dy · x̂.
  */
 export function rmsNorm(x: tf.Tensor2D, w: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const fused = fusedKernels();
   const forward = (xx: tf.Tensor) => {
+    if (fused) {
+      const { y, xhat, rstd } = fused.norm(xx as tf.Tensor2D, w, null, eps);
+      return { xhat, r: rstd, y };
+    }
     const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
     const xhat = tf.mul(xx, r);
     return { xhat, r, y: tf.mul(xhat, w) };
   };
   const inputGrad = (dy: tf.Tensor, xhat: tf.Tensor, r: tf.Tensor) => {
+    if (fused) return fused.normGrad(dy, xhat, r, w, true);
     const g = tf.mul(dy, w);
     return tf.mul(tf.sub(g, tf.mul(xhat, tf.mean(tf.mul(g, xhat), -1, true))), r);
   };
@@ -154,6 +161,15 @@ export function repeatKv(x: tf.Tensor2D, kvHeads: number, nRep: number): tf.Tens
  * With s = σ(g): d/dg = up · s · (1 + g · (1 − s)), d/dup = g · s.
  */
 export function swiglu(gate: tf.Tensor2D, up: tf.Tensor2D): tf.Tensor2D {
+  const fused = fusedKernels();
+  if (fused) {
+    // One pass each way, keeping only the two inputs (σ is recomputed in the backward pass).
+    const f = customOp((g: tf.Tensor, u: tf.Tensor, save: (t: Saved) => void) => {
+      save([g, u]);
+      return { value: fused.swiglu(g, u), gradFunc: (dy: tf.Tensor, [sg, su]: tf.Tensor[]) => fused.swigluGrad(sg, su, dy) };
+    });
+    return f(gate, up) as tf.Tensor2D;
+  }
   const f = customOp((g: tf.Tensor, u: tf.Tensor, save: (t: Saved) => void) => {
     const s = tf.sigmoid(g);
     const silu = tf.mul(g, s);
