@@ -12,7 +12,6 @@ import { seededRandom } from '../../trainer/random';
 import { F32_EPS } from './tolerance';
 import { buildNativeAddonIfMissing } from './nativeAddon';
 
-
 /** One float32 ulp relative to the value, at most (2·u; a value just above a power of two has u). */
 const ULP = 2 * F32_EPS;
 /**
