@@ -54,8 +54,6 @@ export interface NativeKernelFns {
     epsilon: number,
     decayFactor: number,
   ): void;
-  /** float16 (kind 1) or bfloat16 (kind 2) bits to float32. */
-  widen(src: Uint16Array, dst: Float32Array, kind: 1 | 2): void;
   /** Threads the OpenMP loops use. */
   threads(): number;
   /** LayerNorm (rms 0) or RMSNorm (rms 1) over rows; xhat may be empty (nothing kept). */

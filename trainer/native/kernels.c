@@ -192,7 +192,7 @@ static inline float exp_f32(float x) {
 // ---------------------------------------------------------------------------------------------------
 // unary(op, x, out): out[i] = f(x[i]).
 
-enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_SQUARE, U_SIGMOID, U_TANH, U_RELU, U_ABS, U_RECIPROCAL, U_SILU };
+enum { U_NEG, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_SQUARE, U_SIGMOID, U_TANH, U_RELU, U_ABS, U_RECIPROCAL };
 
 #define UNARY_LOOP(EXPR)                                                                 \
   _Pragma("omp parallel for schedule(static) if (n >= PARALLEL_MIN)")                   \
@@ -219,7 +219,6 @@ static napi_value unary(napi_env env, napi_callback_info info) {
     case U_RELU: UNARY_LOOP(v > 0 ? v : (isnan(v) ? v : 0.0f)) break;
     case U_ABS: UNARY_LOOP(fabsf(v)) break;
     case U_RECIPROCAL: UNARY_LOOP(1.0f / v) break;
-    case U_SILU: UNARY_LOOP(v / (1.0f + exp_f32(-v))) break;
     default: return range_error(env, "unary: unknown op");
   }
   return NULL;
@@ -624,53 +623,6 @@ static napi_value adamw(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// widen(src, dst, kind): float16 (kind 1) or bfloat16 (kind 2) bits in a Uint16Array to float32.
-
-static float half_to_float(uint16_t h) {
-  const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-  if (exp == 0) {
-    if (mant == 0) bits = sign;
-    else {
-      // Subnormal half: normalise into float32's range.
-      exp = 127 - 15 + 1;
-      while (!(mant & 0x400)) {
-        mant <<= 1;
-        exp--;
-      }
-      bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
-    }
-  } else if (exp == 31) bits = sign | 0x7f800000 | (mant << 13);
-  else bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  float f;
-  memcpy(&f, &bits, 4);
-  return f;
-}
-
-static napi_value widen(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  bool ok = true;
-  uint16_t *src;
-  size_t ls;
-  if (!view(env, argv[0], napi_uint16_array, (void **)&src, &ls)) return range_error(env, "widen: source must be a Uint16Array");
-  F32(1, dst, ld);
-  const int kind = (int)int_arg(env, argv[2], &ok);
-  if (!ok || ld < ls || (kind != 1 && kind != 2)) return range_error(env, "widen: bad arguments");
-  const int64_t n = (int64_t)ls;
-  if (kind == 2) {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) {
-      const uint32_t bits = (uint32_t)src[i] << 16;
-      memcpy(dst + i, &bits, 4);
-    }
-  } else {
-#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
-    for (int64_t i = 0; i < n; i++) dst[i] = half_to_float(src[i]);
-  }
-  return NULL;
-}
-
-// ---------------------------------------------------------------------------------------------------
 
 static napi_value threads(napi_env env, napi_callback_info info) {
   (void)info;
@@ -690,7 +642,7 @@ bool register_kernels(napi_env env, napi_value exports) {
     napi_callback fn;
   } fns[] = {{"binary", binary},     {"unary", unary},     {"reduce", reduce}, {"softmax", softmax},
              {"transpose", transpose}, {"crossEntropyGrad", cross_entropy_grad}, {"adamw", adamw},
-             {"widen", widen},       {"threads", threads}, {"norm", norm}, {"normGrad", norm_grad},
+             {"threads", threads}, {"norm", norm}, {"normGrad", norm_grad},
              {"gelu", gelu}, {"geluGrad", gelu_grad}, {"softmaxGrad", softmax_grad}, {"swiglu", swiglu},
              {"swigluGrad", swiglu_grad}, {"sumSquares", sum_squares}};
   for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
