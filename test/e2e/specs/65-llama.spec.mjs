@@ -81,12 +81,16 @@ e2eTest(
       { settleMs: 8000 },
     );
     // VS Code's own folder dialog: Enter on a folder's path either takes it or opens it, whose button then
-    // takes it. Once the path is typed, the button is pressed if the dialog is still open a moment later.
+    // takes it. Once the path is typed, the button is pressed while the dialog stays open: a press made
+    // while the dialog is still listing the folder is ignored (seen in CI), so it is pressed again.
     const dialogInput = wb.page.locator('.quick-input-widget input.input').first();
     await until(async () => ((await dialogInput.inputValue().catch(() => '')) === `${folder}/` ? true : undefined), 'the folder typed into the dialog', 60_000);
-    await wb.page.waitForTimeout(1500);
     const useButton = wb.page.locator('.quick-input-widget .monaco-button', { hasText: 'Use This Model' });
-    if (await useButton.isVisible()) await useButton.click();
+    for (let tries = 0; tries < 15; tries++) {
+      await wb.page.waitForTimeout(1500);
+      if (!(await useButton.isVisible().catch(() => false))) break;
+      await useButton.click({ timeout: 2000 }).catch(() => {});
+    }
     const titles = await answering;
     assert.ok(titles.includes('Fine-tune llama-text.jsonl: Start'), JSON.stringify(titles));
     const id = await until(() => runIds().find((r) => !before.has(r)), 'the new run folder', 30_000);
