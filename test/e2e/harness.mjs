@@ -1,8 +1,9 @@
 // Driving the VS Code workbench (code-server in chromium) the way a user does: keyboard shortcuts,
 // the command palette, menus and panels. Selectors are VS Code's own DOM classes; when VS Code
 // changes them, this file is the one place to update.
+import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
@@ -20,6 +21,42 @@ const SEL = {
   activeEditor: '.editor-group-container.active .monaco-editor',
   actionWidgetRow: '.action-widget .monaco-list-row',
 };
+
+/** The workspace's run folders (the extension's default `.finetune/runs`) and the ids in it. */
+export const runsDir = () => join(process.env.FINETUNE_E2E_WORKSPACE, '.finetune', 'runs');
+export const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()) : []);
+
+/** Polls `predicate` every 200 ms until it returns something truthy, which it returns. */
+export async function until(predicate, what, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const value = await predicate();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Try It in a run panel's `frame` (Workbench.webviewFrame()): types `prompt`, generates greedily and
+ * returns the text, failing with the panel's own error message when it shows one.
+ */
+export async function tryItGenerate(frame, prompt) {
+  await frame.locator('#try-it').waitFor({ state: 'visible', timeout: 10_000 });
+  await frame.locator('#try-prompt').fill(prompt);
+  await frame.locator('#try-temperature').fill('0');
+  await frame.locator('#try-generate').click();
+  await frame.locator('#try-result:not([hidden]), #try-error:not([hidden])').first().waitFor({ timeout: 60_000 });
+  assert.equal(
+    await frame.locator('#try-error').isVisible(),
+    false,
+    await frame
+      .locator('#try-error')
+      .innerText()
+      .catch(() => ''),
+  );
+  return frame.locator('#try-output').innerText();
+}
 
 const escapeRegExp = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

@@ -4,10 +4,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { e2eTest } from '../harness.mjs';
+import { e2eTest, runIds, runsDir, tryItGenerate, until } from '../harness.mjs';
 
-const runsDir = () => join(process.env.FINETUNE_E2E_WORKSPACE, '.finetune', 'runs');
-const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()) : []);
 const runs = {};
 
 /** Pids of trainer processes (dist/trainer.js) whose command line names `text` (a run folder). */
@@ -22,16 +20,6 @@ function trainerPids(text) {
     }
   }
   return pids;
-}
-
-async function until(predicate, what, timeout = 20_000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 const events = (id) =>
@@ -140,27 +128,13 @@ e2eTest(
     // run.mjs copies the samples into the workspace's root.
     const record = JSON.parse(readFileSync(join(process.env.FINETUNE_E2E_WORKSPACE, 'alpaca.jsonl'), 'utf8').split('\n')[0]);
     assert.equal(record.input, 'Hello, how are you?');
-    const box = frame.locator('#try-it');
-    await box.waitFor({ state: 'visible', timeout: 10_000 });
-    await frame.locator('#try-prompt').fill(JSON.stringify({ instruction: record.instruction, input: record.input }));
-    await frame.locator('#try-temperature').fill('0');
-    await frame.locator('#try-generate').click();
-    await frame.locator('#try-result:not([hidden]), #try-error:not([hidden])').first().waitFor({ timeout: 60_000 });
-    assert.equal(
-      await frame.locator('#try-error').isVisible(),
-      false,
-      await frame
-        .locator('#try-error')
-        .innerText()
-        .catch(() => ''),
-    );
-    const answer = await frame.locator('#try-output').innerText();
+    const answer = await tryItGenerate(frame, JSON.stringify({ instruction: record.instruction, input: record.input }));
     assert.equal(
       firstWords(answer, 2),
       firstWords(record.output, 2),
       `Try It answered ${JSON.stringify(answer)} for ${JSON.stringify(record.input)}; the record says ${JSON.stringify(record.output)}`,
     );
-    await box.scrollIntoViewIfNeeded();
+    await frame.locator('#try-it').scrollIntoViewIfNeeded();
     await wb.screenshotOf('.part.editor', 'training-panel-try-it-editor');
   },
   { timeout: 240_000 },

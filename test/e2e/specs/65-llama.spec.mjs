@@ -4,26 +4,14 @@
 // the GQA fixture (test/fixtures/llama/llama-gqa) with a character-level tokenizer (one character per id,
 // U+0100 + id), as test/unit/trainer-llama-engine.test.ts gives it one.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { e2eTest } from '../harness.mjs';
+import { e2eTest, runIds, runsDir, tryItGenerate, until } from '../harness.mjs';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'fixtures', 'llama', 'llama-gqa');
 const EOS = 2;
 const charOf = (id) => String.fromCodePoint(0x100 + id);
-const runsDir = () => join(process.env.FINETUNE_E2E_WORKSPACE, '.finetune', 'runs');
-const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()) : []);
-
-async function until(predicate, what, timeout = 20_000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The fixture as a workspace folder with its tokenizer files, and a text dataset in its vocabulary. */
 function writeWorkspaceModel(workspace) {
@@ -117,21 +105,7 @@ e2eTest(
     assert.ok(readFileSync(join(runsDir(), id, 'output', 'adapter_config.json'), 'utf8').includes('q_proj'));
     await wb.screenshot('llama-panel-completed');
 
-    const box = frame.locator('#try-it');
-    await box.waitFor({ state: 'visible', timeout: 10_000 });
-    await frame.locator('#try-prompt').fill(charOf(10) + charOf(13) + charOf(16));
-    await frame.locator('#try-temperature').fill('0');
-    await frame.locator('#try-generate').click();
-    await frame.locator('#try-result:not([hidden]), #try-error:not([hidden])').first().waitFor({ timeout: 60_000 });
-    assert.equal(
-      await frame.locator('#try-error').isVisible(),
-      false,
-      await frame
-        .locator('#try-error')
-        .innerText()
-        .catch(() => ''),
-    );
-    const answer = await frame.locator('#try-output').innerText();
+    const answer = await tryItGenerate(frame, charOf(10) + charOf(13) + charOf(16));
     assert.ok(answer.length > 0, 'Try It generated text');
     await wb.screenshotOf('.part.editor', 'llama-panel-try-it');
   },

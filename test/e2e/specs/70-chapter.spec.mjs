@@ -2,12 +2,10 @@
 // loss curve per task, a classification sample with eval accuracy and per-class counts, and Resume of a
 // stopped run continuing in the same panel. The tests run in file order on one workbench.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { e2eTest } from '../harness.mjs';
+import { e2eTest, runIds, runsDir, until } from '../harness.mjs';
 
-const runsDir = () => join(process.env.FINETUNE_E2E_WORKSPACE, '.finetune', 'runs');
-const runIds = () => (existsSync(runsDir()) ? readdirSync(runsDir()) : []);
 const events = (id) =>
   readFileSync(join(runsDir(), id, 'events.jsonl'), 'utf8')
     .split('\n')
@@ -19,16 +17,6 @@ const sampleRecords = (file) =>
     .split('\n')
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l));
-
-async function until(predicate, what, timeout = 20_000) {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const value = await predicate();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}.`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** Right-click `file` -> Fine-tune…, answer the questions; returns the new run's id and the questions' titles once its panel is the active tab. */
 async function startRun(wb, file, valueFor = () => undefined) {
