@@ -32,8 +32,6 @@ function valuesOf(backend: KernelBackend, t: tf.TensorInfo): Float32Array | Int3
   return backend.readSync!(t.dataId) as Float32Array | Int32Array;
 }
 
-const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
-
 /**
  * New float32 outputs of these shapes on any of the three CPU backends; `views()` gives their values to
  * fill, read only after every allocation (growing the wasm heap detaches older views). A native
@@ -49,7 +47,7 @@ function newOutputs(backend: unknown, shapes: number[][]): { infos: tf.TensorInf
     const infos = shapes.map((shape) => b.makeOutput!(shape, 'float32'));
     return { infos, views: () => infos.map((t) => b.typedArrayFromHeap!(t) as Float32Array) };
   }
-  const values = shapes.map((shape) => new Float32Array(size(shape)));
+  const values = shapes.map((shape) => new Float32Array(tf.util.sizeFromShape(shape)));
   const infos = shapes.map((shape, i) => b.makeTensorInfo!(shape, 'float32', values[i]));
   return { infos, views: () => values };
 }
@@ -60,8 +58,8 @@ function unsortedSegmentSum({ inputs, attrs, backend }: KernelArgs): tf.TensorIn
   const x = inputs.x as tf.TensorInfo;
   const ids = inputs.segmentIds as tf.TensorInfo;
   const numSegments = (attrs as { numSegments: number }).numSegments;
-  const rows = size(ids.shape);
-  const inner = rows === 0 ? 0 : size(x.shape) / rows;
+  const rows = tf.util.sizeFromShape(ids.shape);
+  const inner = rows === 0 ? 0 : tf.util.sizeFromShape(x.shape) / rows;
   const outShape = [numSegments, ...x.shape.slice(ids.shape.length)];
   const out = newOutputs(backend, [outShape]);
   const [view] = out.views();
@@ -86,7 +84,7 @@ function wasmSlice({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo {
   const { begin, size: sizeAttr } = attrs as { begin: number | number[]; size: number | number[] };
   const [begin_, size_] = tf.slice_util.parseSliceParams(x as tf.Tensor, begin, sizeAttr);
   const out = b.makeOutput(size_, x.dtype);
-  if (size(size_) > 0) copySlice(b.typedArrayFromHeap(x), x.shape, begin_, size_, b.typedArrayFromHeap(out));
+  if (tf.util.sizeFromShape(size_) > 0) copySlice(b.typedArrayFromHeap(x), x.shape, begin_, size_, b.typedArrayFromHeap(out));
   return out;
 }
 
@@ -156,7 +154,7 @@ function adamwUpdate({ inputs, attrs, backend }: KernelArgs): tf.TensorInfo[] {
   const b = backend as KernelBackend;
   const w = inputs.w as tf.TensorInfo;
   const { beta1, beta2, stepSize, sqrtBias2, epsilon, decayFactor } = attrs as unknown as AdamWUpdateAttrs;
-  const n = size(w.shape);
+  const n = tf.util.sizeFromShape(w.shape);
   const out = newOutputs(backend, [w.shape, w.shape, w.shape]);
   const [wo, mo, vo] = out.views();
   const [wv, gv, mv, vv] = ['w', 'g', 'm', 'v'].map((k) => valuesOf(b, inputs[k] as tf.TensorInfo) as Float32Array);
@@ -194,8 +192,8 @@ function nativeBatchMatMul(blas: NativeBlas, fallback: tf.KernelFunc) {
     const n = transposeB ? bb.shape[rb - 2] : bb.shape[rb - 1];
     const outerA = a.shape.slice(0, -2);
     const outerB = bb.shape.slice(0, -2);
-    const batchA = size(outerA);
-    const batchB = size(outerB);
+    const batchA = tf.util.sizeFromShape(outerA);
+    const batchB = tf.util.sizeFromShape(outerB);
     // The batch dimensions broadcast as in tf.matMul; sgemm handles equal batches and one side being a
     // single matrix (a stride of 0 repeats it), the stock kernel the rest.
     let outer: number[];
@@ -204,7 +202,7 @@ function nativeBatchMatMul(blas: NativeBlas, fallback: tf.KernelFunc) {
     } catch {
       return fallback(args as never) as tf.TensorInfo;
     }
-    const batch = size(outer);
+    const batch = tf.util.sizeFromShape(outer);
     if (k !== kb || (batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) return fallback(args as never) as tf.TensorInfo;
     const outShape = [...outer, m, n];
     const out = newOutputs(b, [outShape]);

@@ -8,10 +8,8 @@
 // same shapes every time, so after the first step almost nothing is allocated (no page faults, no
 // garbage-collector lag in the peak RSS).
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import type { NativeAddon } from '../native/blas';
-
-const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
 
 /** Freed float32 buffers kept for reuse, at most this many bytes (FINETUNE_NATIVE_POOL_MB overrides). */
 export const DEFAULT_POOL_LIMIT_BYTES = 1024 * 2 ** 20;
@@ -33,7 +31,7 @@ export class NativeBackend extends MathBackendCPU {
 
   /** A new float32 tensor of `shape` whose values (not zeroed) the caller fills. */
   alloc(shape: number[]): { info: tf.TensorInfo; values: Float32Array } {
-    const n = size(shape);
+    const n = tf.util.sizeFromShape(shape);
     let values = this.pool.get(n)?.pop();
     if (values) this.pooledBytes -= values.byteLength;
     else {

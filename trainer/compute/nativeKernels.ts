@@ -10,7 +10,6 @@ import { NATIVE_BACKEND, type NativeBackend } from './nativeBackend';
 type Args = { inputs: tf.NamedTensorInfoMap; attrs?: tf.NamedAttrMap; backend: unknown };
 type Kernel = (args: Args) => tf.TensorInfo | tf.TensorInfo[];
 
-const size = (shape: readonly number[]) => shape.reduce((a, d) => a * d, 1);
 const contiguousStrides = (shape: readonly number[]) => {
   const s = new Array<number>(shape.length);
   let acc = 1;
@@ -119,7 +118,7 @@ function reduceKernel(op: number, axisAttr: string, stock: Kernel): Kernel {
   return (args) => {
     const be = args.backend as NativeBackend;
     const x = args.inputs.x as tf.TensorInfo;
-    if (!isF32(x) || size(x.shape) === 0) return stock(args);
+    if (!isF32(x) || tf.util.sizeFromShape(x.shape) === 0) return stock(args);
     const attrs = args.attrs as Record<string, unknown>;
     const rank = x.shape.length;
     const axes = tf.util.parseAxisParam(attrs[axisAttr] as number | number[], x.shape);
@@ -132,7 +131,7 @@ function reduceKernel(op: number, axisAttr: string, stock: Kernel): Kernel {
     }
     const [outShape, reduceShape] = tf.backend_util.computeOutAndReduceShapes(input.shape, reduceAxes);
     const out = be.alloc(attrs.keepDims ? tf.backend_util.expandShapeToKeepDim(outShape, axes) : outShape);
-    be.addon.reduce(op, be.valuesOf(input) as Float32Array, out.values, size(outShape), size(reduceShape));
+    be.addon.reduce(op, be.valuesOf(input) as Float32Array, out.values, tf.util.sizeFromShape(outShape), tf.util.sizeFromShape(reduceShape));
     if (input !== x) be.disposeIntermediateTensorInfo(input);
     return out.info;
   };
@@ -144,10 +143,10 @@ function softmaxKernel(stock: Kernel): Kernel {
     const x = args.inputs.logits as tf.TensorInfo;
     const dim = (args.attrs as { dim: number }).dim;
     const rank = x.shape.length;
-    if (!isF32(x) || rank === 0 || (dim !== -1 && dim !== rank - 1) || size(x.shape) === 0) return stock(args);
+    if (!isF32(x) || rank === 0 || (dim !== -1 && dim !== rank - 1) || tf.util.sizeFromShape(x.shape) === 0) return stock(args);
     const cols = x.shape[rank - 1];
     const out = be.alloc(x.shape);
-    be.addon.softmax(be.valuesOf(x) as Float32Array, out.values, size(x.shape) / cols, cols);
+    be.addon.softmax(be.valuesOf(x) as Float32Array, out.values, tf.util.sizeFromShape(x.shape) / cols, cols);
     return out.info;
   };
 }
@@ -158,12 +157,12 @@ function softmaxKernel(stock: Kernel): Kernel {
  */
 export function copySlice(
   xv: Float32Array | Int32Array | Uint8Array,
-  xShape: readonly number[],
-  begin: readonly number[],
-  sizes: readonly number[],
+  xShape: number[],
+  begin: number[],
+  sizes: number[],
   ov: Float32Array | Int32Array | Uint8Array,
 ): void {
-  if (size(sizes) === 0) return;
+  if (tf.util.sizeFromShape(sizes) === 0) return;
   const rank = xShape.length;
   let run = 1;
   let d = rank - 1;
@@ -177,7 +176,7 @@ export function copySlice(
   const outer = sizes.slice(0, d);
   const idx = new Array<number>(outer.length).fill(0);
   const base = begin.reduce((acc, bi, i) => acc + bi * strides[i], 0);
-  const count = size(outer);
+  const count = tf.util.sizeFromShape(outer);
   let at = 0;
   for (let n = 0; n < count; n++) {
     let off = base;
@@ -221,10 +220,10 @@ function concatKernel(stock: Kernel): Kernel {
     );
     const out = be.alloc(outShape);
     if (out.values.length === 0) return out.info;
-    const outer = size(outShape.slice(0, axis));
-    const chunks = inputs.map((t) => size(t.shape.slice(axis)));
+    const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
+    const chunks = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
     const views = inputs.map((t) => be.valuesOf(t));
-    const row = size(outShape.slice(axis));
+    const row = tf.util.sizeFromShape(outShape.slice(axis));
     for (let o = 0; o < outer; o++) {
       let at = o * row;
       for (let i = 0; i < inputs.length; i++) {
@@ -303,7 +302,7 @@ function gatherKernel(stock: Kernel): Kernel {
     if (!isF32(x) || parsed !== 0 || (batchDims ?? 0) !== 0 || x.shape.length === 0) return stock(args);
     const ids = be.valuesOf(indices);
     const rows = x.shape[0];
-    const inner = size(x.shape.slice(1));
+    const inner = tf.util.sizeFromShape(x.shape.slice(1));
     const out = be.alloc([...indices.shape, ...x.shape.slice(1)]);
     const xv = be.valuesOf(x);
     for (let i = 0; i < ids.length; i++) {
@@ -335,7 +334,7 @@ const f32 = (be: NativeBackend, t: tf.TensorInfo) => {
 };
 const rowsCols = (t: tf.TensorInfo) => {
   const cols = t.shape[t.shape.length - 1];
-  return [size(t.shape) / cols, cols];
+  return [tf.util.sizeFromShape(t.shape) / cols, cols];
 };
 
 /** The fused layers of trainer/compute/fused.ts, on the addon's loops. */
