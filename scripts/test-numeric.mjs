@@ -32,12 +32,20 @@ export const NUMERIC_TESTS = [
   'trainer-llama-strategies',
 ].map((name) => path.join('test', 'unit', `${name}.test.ts`));
 
-/** The device string of the wasm backend under `env`, from a fresh process (OpenBLAS reads its core type once, at load). */
+/**
+ * The device string of the wasm backend under `env`, and whether the native backend starts there, from
+ * one fresh process (OpenBLAS reads its core type once, at load).
+ */
 function probe(env) {
-  const code = "require('./trainer/compute/backend').initBackend('wasm').then((i) => console.log(JSON.stringify(i)))";
+  const code = `const { initBackend } = require('./trainer/compute/backend');
+    (async () => {
+      const { device } = await initBackend('wasm');
+      const native = await initBackend('native').then(() => true, () => false);
+      console.log(JSON.stringify({ device, native }));
+    })();`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { cwd: root, env, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`probing the wasm backend failed: ${r.stderr.trim().split('\n').slice(-3).join(' ')}`);
-  return JSON.parse(r.stdout.trim().split('\n').pop()).device;
+  return JSON.parse(r.stdout.trim().split('\n').pop());
 }
 
 function cpuFlags() {
@@ -71,7 +79,7 @@ export function secondCoreType(first, flags) {
 const coreOf = (device) => /OpenBLAS ([\w-]+)/.exec(device)?.[1];
 
 function main() {
-  const firstDevice = probe(process.env);
+  const firstDevice = probe(process.env).device;
   const first = coreOf(firstDevice);
   if (!/matMul: native BLAS/.test(firstDevice)) {
     console.log(`test:numeric: skipped, no second kernel set to compare: ${firstDevice}.`);
@@ -88,18 +96,9 @@ function main() {
     return 0;
   }
   const env = { ...process.env, OPENBLAS_CORETYPE: second };
-  const secondDevice = probe(env);
+  const { device: secondDevice, native } = probe(env);
   // The native backend where the addon has its kernels: the tests that pick TEST_BACKEND run on it.
-  const native = spawnSync(
-    process.execPath,
-    ['--import', 'tsx', '-e', "require('./trainer/compute/backend').initBackend('native').then(() => console.log('ok'))"],
-    {
-      cwd: root,
-      env,
-      encoding: 'utf8',
-    },
-  );
-  if (native.status === 0) env.FINETUNE_TEST_BACKEND = 'native';
+  if (native) env.FINETUNE_TEST_BACKEND = 'native';
   if (coreOf(secondDevice) !== second) {
     console.error(`test:numeric: OPENBLAS_CORETYPE=${second} was not taken: the backend runs ${secondDevice}.`);
     return 1;
